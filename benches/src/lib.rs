@@ -1,0 +1,1 @@
+//! Criterion benchmarks for the gateway's hot paths; see `benches/`.

@@ -1,0 +1,1 @@
+//! Function invokers for the gateway.
