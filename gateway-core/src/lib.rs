@@ -1,7 +1,24 @@
 //! The core of the gateway: OCI API Gateway deployment specifications, the router, context
 //! variables, policies, backends and their assembly into one `tower::Service`.
+//!
+//! Start at [`gateway::Gateway::builder`] to serve specifications from Rust, or use one piece
+//! alone: [`spec::load_spec`] (the model with every problem reported), [`router`] (OCI path
+//! templates), [`vars`] (context variables).
 
+pub mod backend;
+pub mod body;
+pub mod context;
 pub mod diagnostics;
+pub mod error;
+pub mod function;
+pub mod gateway;
+pub mod request_id;
 pub mod router;
+pub mod routes;
 pub mod spec;
 pub mod vars;
+
+pub use body::{Body, BoxError};
+pub use context::{ClientAddr, RequestContext};
+pub use error::GatewayError;
+pub use gateway::{Gateway, GatewayService};

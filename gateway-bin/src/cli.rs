@@ -1,0 +1,79 @@
+//! Command-line interface.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Serve OCI API Gateway deployment specifications locally or in production.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve the deployments of a config file, or one specification.
+    Serve(ServeArgs),
+    /// Check a config file or a specification and report every problem; exit 1 on any error.
+    Validate(ValidateArgs),
+    /// Print the public route table: method, path, backend, policies.
+    Routes(RoutesArgs),
+}
+
+/// Where the deployments come from: a config file, or one specification file.
+#[derive(Debug, Args)]
+pub(crate) struct Source {
+    /// The gateway's config file (TOML). Default: gateway.toml in the current directory.
+    #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "spec")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// A deployment specification (JSON) to use without a config file.
+    #[arg(value_name = "SPEC.json")]
+    pub(crate) spec: Option<PathBuf>,
+
+    /// The path prefix for SPEC.json.
+    #[arg(long, value_name = "PREFIX", default_value = "/", requires = "spec")]
+    pub(crate) path_prefix: String,
+
+    /// Treat OCI's service limits as errors, not warnings.
+    #[arg(long)]
+    pub(crate) strict: bool,
+
+    /// Accept deployments that use policies or backends this build does not enforce yet; the
+    /// routes they apply to answer 501 Not Implemented.
+    #[arg(long)]
+    pub(crate) allow_unsupported: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) source: Source,
+
+    /// Listen on this address instead of the config's (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    #[command(flatten)]
+    pub(crate) source: Source,
+
+    /// Print the diagnostics as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RoutesArgs {
+    #[command(flatten)]
+    pub(crate) source: Source,
+
+    /// Print the table as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}

@@ -1,0 +1,79 @@
+//! From the command line's source (a config file or one spec) to a compiled gateway.
+
+use std::path::{Path, PathBuf};
+
+use gateway_core::gateway::{compile, CompiledGateway, DeploymentSource, GatewayOptions, LoadReport};
+
+use crate::cli::Source;
+use crate::config::{Config, ConfigError, GatewaySection};
+
+/// The config in effect and what compiling it produced.
+pub(crate) struct Loaded {
+    pub(crate) settings: GatewaySection,
+    pub(crate) gateway: Option<CompiledGateway>,
+    pub(crate) report: LoadReport,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot read the specification {path}: {source}")]
+    Spec {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Reads the config (or the single spec) and compiles every deployment.
+pub(crate) fn load(source: &Source) -> Result<Loaded, LoadError> {
+    let (settings, sources) = match &source.spec {
+        Some(spec) => {
+            let name = spec
+                .file_stem()
+                .map_or_else(|| "default".to_owned(), |s| s.to_string_lossy().into_owned());
+            let deployment = DeploymentSource {
+                name,
+                path_prefix: source.path_prefix.clone(),
+                specification: read_spec(spec)?,
+                origin: spec.display().to_string(),
+            };
+            (GatewaySection::default(), vec![deployment])
+        }
+        None => {
+            let path = source.config.as_deref().unwrap_or(Path::new("gateway.toml"));
+            let config = Config::load(path)?;
+            let sources = config
+                .deployments
+                .iter()
+                .map(|d| {
+                    Ok(DeploymentSource {
+                        name: d.name.clone(),
+                        path_prefix: d.path_prefix.clone(),
+                        specification: read_spec(&d.specification)?,
+                        origin: d.specification.display().to_string(),
+                    })
+                })
+                .collect::<Result<Vec<_>, LoadError>>()?;
+            (config.gateway, sources)
+        }
+    };
+    let options = GatewayOptions {
+        method_mismatch: settings.method_mismatch_status.get(),
+        allow_unsupported: source.allow_unsupported,
+        strict: source.strict,
+    };
+    let (gateway, report) = compile(&sources, &options);
+    Ok(Loaded {
+        settings,
+        gateway,
+        report,
+    })
+}
+
+fn read_spec(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| LoadError::Spec {
+        path: path.to_owned(),
+        source,
+    })
+}

@@ -1,0 +1,92 @@
+//! `STOCK_RESPONSE_BACKEND`: a fixed status, body and headers.
+//!
+//! Everything is built once when the specification is compiled; answering a request clones a
+//! reference-counted body and a small header map, and never reads the request.
+
+use std::convert::Infallible;
+use std::future::{ready, Ready};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use tower::Service;
+
+use crate::body::Body;
+use crate::diagnostics::{Diagnostics, Kind};
+use crate::spec::StockResponseBackend;
+
+/// Headers that describe the connection or the framing, which the server computes itself; a
+/// stock response that set them could desynchronise the client's view of the stream.
+const FRAMING_HEADERS: [HeaderName; 6] = [
+    CONNECTION,
+    CONTENT_LENGTH,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
+/// The compiled stock response.
+#[derive(Debug, Clone)]
+pub struct StockResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl StockResponse {
+    /// Compiles the spec's stock backend. `path` locates it for diagnostics; headers that
+    /// cannot be sent are reported there and left out.
+    pub fn compile(spec: &StockResponseBackend, path: &str, diags: &mut Diagnostics) -> Self {
+        let status = StatusCode::from_u16(spec.status).unwrap_or_else(|_| {
+            diags.error(format!("{path}.status"), format!("{} is not an HTTP status", spec.status));
+            StatusCode::INTERNAL_SERVER_ERROR
+        });
+        let specified = spec.headers.as_deref().unwrap_or_default();
+        let mut headers = HeaderMap::with_capacity(specified.len());
+        for (i, h) in specified.iter().enumerate() {
+            let at = format!("{path}.headers[{i}]");
+            let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(h.name.as_bytes()),
+                HeaderValue::from_str(&h.value),
+            ) else {
+                diags.error(at, format!("header {:?} cannot be sent in HTTP", h.name));
+                continue;
+            };
+            if FRAMING_HEADERS.contains(&name) {
+                diags
+                    .warning(Kind::Invalid, at, format!("header {name} is set by the server and is ignored here"))
+                    .hint("remove it from the stock response");
+                continue;
+            }
+            headers.append(name, value);
+        }
+        Self {
+            status,
+            headers,
+            body: Bytes::from(spec.body.clone().unwrap_or_default()),
+        }
+    }
+
+    pub fn response(&self) -> Response<Body> {
+        let mut res = Response::new(Body::full(self.body.clone()));
+        *res.status_mut() = self.status;
+        *res.headers_mut() = self.headers.clone();
+        res
+    }
+}
+
+impl<B> Service<Request<B>> for StockResponse {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _req: Request<B>) -> Self::Future {
+        ready(Ok(self.response()))
+    }
+}

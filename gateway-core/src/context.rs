@@ -1,0 +1,174 @@
+//! The per-request context that travels in the request's extensions.
+//!
+//! The dispatcher fills it once (route match, path parameters, client address, request id)
+//! and every layer after it reads from it: context variables (`${request.path[x]}`, …) are
+//! resolved against it, logs and metrics name the route from it. It holds no borrowed data:
+//! the path lives in a cheap clone of the request's `Uri`, and path parameters are byte ranges
+//! into it, so building one allocates only the `Arc` bumps.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::Arc;
+
+use http::{HeaderMap, Uri};
+
+use crate::request_id::RequestId;
+use crate::router::Params;
+use crate::routes::RouteInfo;
+use crate::vars::VarSource;
+
+/// The client's socket address; the server inserts it into each request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// What the gateway knows about a request once it has been routed.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    request_id: RequestId,
+    client_addr: Option<SocketAddr>,
+    route: Arc<RouteInfo>,
+    /// The normalised request URI (path and query as the backend will see them).
+    uri: Uri,
+    /// Where the route-relative path starts in `uri.path()` (the deployment prefix's length).
+    route_path_offset: usize,
+    params: Params,
+}
+
+impl RequestContext {
+    pub(crate) fn new(
+        request_id: RequestId,
+        client_addr: Option<SocketAddr>,
+        route: Arc<RouteInfo>,
+        uri: Uri,
+        route_path_offset: usize,
+        params: Params,
+    ) -> Self {
+        Self {
+            request_id,
+            client_addr,
+            route,
+            uri,
+            route_path_offset,
+            params,
+        }
+    }
+
+    pub fn request_id(&self) -> &RequestId {
+        &self.request_id
+    }
+
+    pub fn client_addr(&self) -> Option<SocketAddr> {
+        self.client_addr
+    }
+
+    /// The route that matched.
+    pub fn route(&self) -> &RouteInfo {
+        &self.route
+    }
+
+    /// The normalised request path, deployment prefix included.
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    /// The raw query string, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.uri.query()
+    }
+
+    /// The value of a path parameter, still percent-encoded as received; a wildcard's value is
+    /// the remaining segments joined by `/`.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        let index = self.route.param_index(name)?;
+        let range = self.params.get(index)?;
+        Some(self.slice_route_path(range))
+    }
+
+    /// Every path parameter with its value, in template order.
+    pub fn path_params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.route
+            .param_names()
+            .zip(self.params.iter())
+            .map(|(name, range)| (name, self.slice_route_path(range)))
+    }
+
+    /// The first value of a query parameter, still encoded (`San+Jos%C3%A9`). Names are
+    /// case-sensitive, as OCI's query transformations treat them.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        first_query_value(self.query()?, name)
+    }
+
+    /// A view that resolves context variables against this context and the request headers.
+    pub fn vars<'a>(&'a self, headers: &'a HeaderMap) -> RequestVars<'a> {
+        RequestVars { ctx: self, headers }
+    }
+
+    fn slice_route_path(&self, range: Range<usize>) -> &str {
+        let path = self.uri.path();
+        // The route path of a request for exactly the prefix is "/", which is not a slice of
+        // the URI; its only possible capture is an empty wildcard.
+        path.get(self.route_path_offset + range.start..self.route_path_offset + range.end)
+            .unwrap_or("")
+    }
+}
+
+/// The first value of query parameter `name` in a raw query string, still encoded; a key
+/// without `=` has the empty value.
+pub fn first_query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })
+}
+
+/// Context variables of one request: [`RequestContext`] plus its headers.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestVars<'a> {
+    ctx: &'a RequestContext,
+    headers: &'a HeaderMap,
+}
+
+impl VarSource for RequestVars<'_> {
+    fn path_param(&self, name: &str) -> Option<&str> {
+        self.ctx.path_param(name)
+    }
+
+    fn query_param(&self, name: &str) -> Option<&str> {
+        self.ctx.query_param(name)
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+
+    fn auth(&self, _key: &str) -> Option<&str> {
+        None
+    }
+
+    fn host(&self) -> Option<&str> {
+        self.header("host").or_else(|| self.ctx.uri.host())
+    }
+
+    fn cert(&self, _key: &str) -> Option<&str> {
+        None
+    }
+
+    fn usage_plan(&self, _key: &str) -> Option<&str> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_keep_encoding_and_take_the_first() {
+        let q = "state=San+Jos%C3%A9&city=a&city=b&flag&empty=";
+        assert_eq!(first_query_value(q, "state"), Some("San+Jos%C3%A9"));
+        assert_eq!(first_query_value(q, "city"), Some("a"));
+        assert_eq!(first_query_value(q, "flag"), Some(""));
+        assert_eq!(first_query_value(q, "empty"), Some(""));
+        assert_eq!(first_query_value(q, "City"), None);
+    }
+}

@@ -1,0 +1,173 @@
+//! Functions: the contract between the gateway and whatever runs a function.
+//!
+//! A route with an `ORACLE_FUNCTIONS_BACKEND` (and, later, an authorizer) names a function by
+//! its `functionId`. The [`FunctionRegistry`] maps that id to a [`FunctionInvoker`]: a local
+//! FDK process pool, OCI's signed invoke endpoint, an Fn server, or a Rust service in the same
+//! process. The gateway speaks to all of them in the terms of the Fn "http-stream" contract:
+//! the client's method, URL and headers ride along with the body, and the function answers
+//! with the status, headers and body the client should see.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// OCI's limit on a request body sent to a function: 6 MB.
+pub const MAX_FUNCTION_BODY: usize = 6 * 1024 * 1024;
+
+/// Why a function is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// An HTTP request through a route (`Fn-Intent: httprequest`): the function sees the
+    /// client's method, URL and headers.
+    HttpRequest,
+    /// A direct invocation (`gateway invoke`, authorizer functions): the body is the whole input.
+    Invoke,
+}
+
+/// One call of a function.
+#[derive(Debug, Clone)]
+pub struct FunctionCall {
+    pub function_id: Arc<str>,
+    /// Correlates the call with the request (`Fn-Call-Id`, log lines).
+    pub call_id: String,
+    /// When the gateway stops waiting; the invoker enforces it.
+    pub deadline: Instant,
+    pub intent: Intent,
+    /// The client's method (for [`Intent::HttpRequest`]).
+    pub method: Method,
+    /// The client's path, deployment prefix included, with its query (`Fn-Http-Request-Url`).
+    pub request_url: String,
+    /// The client's headers, hop-by-hop headers removed (`Fn-Http-H-*`).
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl FunctionCall {
+    /// Time left before the deadline (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// What the function answered, as the client should see it.
+#[derive(Debug, Clone)]
+pub struct FunctionResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Why a call did not produce a response. Messages are for logs; clients only ever see the
+/// status.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InvokeError {
+    /// The deadline passed before the function answered.
+    #[error("function {function} did not answer within {timeout:?}")]
+    Timeout { function: Arc<str>, timeout: Duration },
+    /// Every instance is busy and the wait queue is full.
+    #[error("function {function} is at its concurrency limit and its queue is full")]
+    Busy { function: Arc<str> },
+    /// The function could not be started or prepared.
+    #[error("function {function} cannot start: {reason}")]
+    Unavailable { function: Arc<str>, reason: String },
+    /// The function failed: it crashed, or reported an error.
+    #[error("function {function} failed: {reason}")]
+    Failed { function: Arc<str>, reason: String },
+    /// The function answered outside the protocol.
+    #[error("function {function} answered outside the protocol: {reason}")]
+    BadResponse { function: Arc<str>, reason: String },
+    /// The gateway may not invoke the function, or it does not exist where it should.
+    #[error("function {function} cannot be invoked: {reason}")]
+    NotInvocable { function: Arc<str>, reason: String },
+}
+
+impl InvokeError {
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::Failed { .. } | Self::BadResponse { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            Self::NotInvocable { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// OCI's execution-log code for the event.
+    pub fn log_code(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "functionBackend.timeout",
+            Self::Busy { .. } => "functionBackend.serviceUnavailable",
+            Self::Unavailable { .. } | Self::Failed { .. } => "functionBackend.badGateway",
+            Self::BadResponse { .. } => "functionBackend.badResponse",
+            Self::NotInvocable { .. } => "functionBackend.notFoundOrNotAuthorized",
+        }
+    }
+}
+
+/// Runs functions. Implementations: local FDK processes, OCI Functions, an Fn server, an
+/// in-process Rust service.
+pub trait FunctionInvoker: Send + Sync + fmt::Debug + 'static {
+    fn invoke(&self, call: FunctionCall) -> BoxFuture<'static, Result<FunctionResponse, InvokeError>>;
+
+    /// Stops whatever the invoker runs (processes, connections); called on shutdown and when a
+    /// reload drops the function.
+    fn shutdown(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// A function known to the gateway.
+#[derive(Debug, Clone)]
+pub struct RegisteredFunction {
+    pub id: Arc<str>,
+    /// `application/function`, for messages.
+    pub name: String,
+    /// How long a call may take.
+    pub timeout: Duration,
+    pub invoker: Arc<dyn FunctionInvoker>,
+}
+
+/// Function ids to invokers.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionRegistry {
+    functions: BTreeMap<Arc<str>, RegisteredFunction>,
+}
+
+impl FunctionRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a function; a later registration of the same id replaces the earlier one.
+    pub fn register(&mut self, function: RegisteredFunction) {
+        self.functions.insert(function.id.clone(), function);
+    }
+
+    pub fn get(&self, id: &str) -> Option<&RegisteredFunction> {
+        self.functions.get(id)
+    }
+
+    /// Every registered id, sorted, for "unknown functionId" messages.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.functions.keys().map(|k| &**k)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &RegisteredFunction> {
+        self.functions.values()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.functions.is_empty()
+    }
+}

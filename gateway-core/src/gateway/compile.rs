@@ -1,0 +1,484 @@
+//! Validation and compilation of deployments into a [`CompiledGateway`].
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::diagnostics::{Diagnostics, Kind, Severity};
+use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, RouterBuilder};
+use crate::routes::RouteInfo;
+use crate::spec::{self, Feature, FeatureUse, HttpMethod};
+
+use super::assemble::{refuse, route_stack, RouteService};
+use super::service::GatewayService;
+
+/// OCI allows at most this many deployments on one gateway.
+const MAX_DEPLOYMENTS: usize = 20;
+
+/// One deployment to compile: where it is mounted and its specification's JSON text.
+#[derive(Debug, Clone)]
+pub struct DeploymentSource {
+    pub name: String,
+    pub path_prefix: String,
+    /// The `ApiSpecification` as JSON text.
+    pub specification: String,
+    /// Where the specification came from (a file name), for messages.
+    pub origin: String,
+}
+
+/// What the gateway answers when a route matches the path but not the method.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MethodMismatch {
+    /// 404 `{"code":404,"message":"Not Found"}`, as OCI answers.
+    #[default]
+    NotFound,
+    /// 405 with an `Allow` header listing the methods the path accepts.
+    MethodNotAllowed,
+}
+
+/// Gateway-wide settings that shape compilation.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayOptions {
+    pub method_mismatch: MethodMismatch,
+    /// Serve deployments that use policies or backends this build does not enforce; the routes
+    /// they apply to answer 501 instead of running without them.
+    pub allow_unsupported: bool,
+    /// Treat OCI's service limits as errors rather than warnings.
+    pub strict: bool,
+}
+
+/// Every problem found in one deployment.
+#[derive(Debug, Clone)]
+pub struct DeploymentReport {
+    pub name: String,
+    pub origin: String,
+    pub diagnostics: Diagnostics,
+}
+
+/// Everything compilation found, per deployment.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub deployments: Vec<DeploymentReport>,
+    /// Problems of the gateway as a whole (deployment names, prefixes, counts).
+    pub gateway: Diagnostics,
+}
+
+impl LoadReport {
+    pub fn has_errors(&self) -> bool {
+        self.gateway.has_errors() || self.deployments.iter().any(|d| d.diagnostics.has_errors())
+    }
+
+    fn all(&self) -> impl Iterator<Item = &crate::diagnostics::Diagnostic> {
+        self.gateway
+            .iter()
+            .chain(self.deployments.iter().flat_map(|d| d.diagnostics.iter()))
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.all().filter(|d| d.severity == Severity::Error).count()
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.all().filter(|d| d.severity == Severity::Warning).count()
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.gateway {
+            writeln!(f, "{d}")?;
+        }
+        for dep in self.deployments.iter().filter(|d| !d.diagnostics.is_empty()) {
+            writeln!(f, "deployment {:?} ({}):", dep.name, dep.origin)?;
+            for d in &dep.diagnostics {
+                writeln!(f, "  {d}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadReport {}
+
+/// A compiled route: what it is and its service stack.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledRoute {
+    pub(crate) info: Arc<RouteInfo>,
+    pub(crate) service: RouteService,
+}
+
+/// A compiled deployment: its router.
+#[derive(Debug)]
+pub(crate) struct CompiledDeployment {
+    pub(crate) router: Router<CompiledRoute>,
+}
+
+/// Every deployment compiled and ready to serve. Immutable; replaced whole on reload.
+#[derive(Debug)]
+pub struct CompiledGateway {
+    pub(crate) deployments: PrefixRouter<CompiledDeployment>,
+    pub(crate) method_mismatch: MethodMismatch,
+    routes: Vec<Arc<RouteInfo>>,
+}
+
+impl CompiledGateway {
+    /// The public route table, deployments in the order given, routes in spec order.
+    pub fn routes(&self) -> impl Iterator<Item = &RouteInfo> {
+        self.routes.iter().map(|r| &**r)
+    }
+}
+
+/// Validates and compiles `sources`. The gateway is returned only when no error was found;
+/// the report always lists every problem, warnings included.
+pub fn compile(
+    sources: &[DeploymentSource],
+    options: &GatewayOptions,
+) -> (Option<CompiledGateway>, LoadReport) {
+    let mut report = LoadReport::default();
+    if sources.len() > MAX_DEPLOYMENTS {
+        report.gateway.warning(
+            Kind::Limit,
+            "deployment",
+            format!("{} deployments; OCI allows at most {MAX_DEPLOYMENTS} per gateway", sources.len()),
+        );
+    }
+
+    let mut prefixes = PrefixRouter::new();
+    let mut names = HashSet::new();
+    let mut routes = Vec::new();
+    for source in sources {
+        let mut diags = Diagnostics::new();
+        if source.name.is_empty() {
+            diags.error("name", "a deployment needs a name");
+        } else if !names.insert(source.name.as_str()) {
+            diags.error("name", format!("another deployment is also named {:?}", source.name));
+        }
+        let compiled = compile_deployment(source, options, &mut diags);
+        if let Some((deployment, infos)) = compiled {
+            match prefixes.insert(&source.path_prefix, deployment) {
+                Ok(()) => routes.extend(infos),
+                Err(e) => {
+                    diags.error("pathPrefix", e.to_string());
+                }
+            }
+        }
+        if options.strict {
+            diags.make_limits_errors();
+        }
+        report.deployments.push(DeploymentReport {
+            name: source.name.clone(),
+            origin: source.origin.clone(),
+            diagnostics: diags,
+        });
+    }
+
+    if report.has_errors() {
+        return (None, report);
+    }
+    let gateway = CompiledGateway {
+        deployments: prefixes,
+        method_mismatch: options.method_mismatch,
+        routes,
+    };
+    (Some(gateway), report)
+}
+
+type Compiled = (CompiledDeployment, Vec<Arc<RouteInfo>>);
+
+fn compile_deployment(
+    source: &DeploymentSource,
+    options: &GatewayOptions,
+    diags: &mut Diagnostics,
+) -> Option<Compiled> {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&source.specification) else {
+        // The loader words JSON syntax errors with their line and column.
+        diags.extend(spec::load_spec(&source.specification).diagnostics);
+        return None;
+    };
+    let load = spec::load_spec_value(&value);
+    diags.extend(load.diagnostics);
+    // Route paths and conflicts are checked even when other parts of the document are wrong,
+    // so that one run reports every problem.
+    let routes = check_routes(&value, diags);
+    let spec = load.spec?;
+
+    let features = spec.features();
+    let deployment_features = FeatureSummary::collect(&features, None, options, diags);
+    let name: Arc<str> = Arc::from(source.name.as_str());
+    let prefix: Arc<str> = Arc::from(source.path_prefix.as_str());
+
+    let mut builder = RouterBuilder::new();
+    let mut infos = Vec::new();
+    for (index, route) in spec.routes.iter().enumerate() {
+        let Some(Some((template, methods))) = routes.get(index) else {
+            continue;
+        };
+        let mut info = RouteInfo::new(
+            name.clone(),
+            prefix.clone(),
+            index,
+            template.clone(),
+            *methods,
+            route.backend.type_name(),
+        );
+        let own = FeatureSummary::collect(&features, Some(index), options, diags);
+        info.policies = deployment_features.policies.iter().chain(&own.policies).copied().collect();
+        info.unsupported = deployment_features
+            .blocking
+            .iter()
+            .chain(&own.blocking)
+            .copied()
+            .collect();
+        let service = match info.unsupported.first() {
+            Some(feature) => refuse(feature),
+            None => route_stack(route, &format!("routes[{index}]"), diags),
+        };
+        let info = Arc::new(info);
+        let entry = CompiledRoute {
+            info: info.clone(),
+            service,
+        };
+        // `check_routes` has already refused every conflicting route.
+        if builder.insert(template.clone(), *methods, entry).is_ok() {
+            infos.push(info);
+        }
+    }
+    Some((
+        CompiledDeployment {
+            router: builder.build(),
+        },
+        infos,
+    ))
+}
+
+/// Parses every route's `path` template and finds conflicting routes, straight from the
+/// JSON document so that it works whatever else is wrong in it. The result is indexed by
+/// route: `None` where the path is invalid or conflicts with an earlier route.
+fn check_routes(spec: &serde_json::Value, diags: &mut Diagnostics) -> Vec<Option<(PathTemplate, MethodSet)>> {
+    let Some(routes) = spec.get("routes").and_then(|r| r.as_array()) else {
+        return Vec::new();
+    };
+    let mut checked = Vec::with_capacity(routes.len());
+    let mut builder = RouterBuilder::new();
+    // Insertion index -> route index and description, to name the earlier route of a conflict.
+    let mut inserted: Vec<(usize, String)> = Vec::new();
+    for (index, route) in routes.iter().enumerate() {
+        let Some(path) = route.get("path").and_then(|p| p.as_str()) else {
+            checked.push(None);
+            continue;
+        };
+        let template = match PathTemplate::parse(path) {
+            Ok(t) => t,
+            Err(e) => {
+                let d = diags.error(format!("routes[{index}].path"), e.to_string());
+                if let Some(hint) = &e.hint {
+                    d.hint(*hint);
+                }
+                checked.push(None);
+                continue;
+            }
+        };
+        let methods = json_methods(route.get("methods"));
+        let describe = format!("routes[{index}] {path} ({methods})");
+        match builder.insert(template.clone(), methods, ()) {
+            Ok(()) => {
+                inserted.push((index, describe));
+                checked.push(Some((template, methods)));
+            }
+            Err(Conflict { with }) => {
+                let earlier = inserted.get(with).map_or("an earlier route", |(_, d)| d.as_str());
+                diags
+                    .error(
+                        format!("routes[{index}].path"),
+                        format!(
+                            "{describe} conflicts with {earlier}: the same template once parameter names are erased, with overlapping methods"
+                        ),
+                    )
+                    .hint("merge the two routes, or give them methods that do not overlap");
+                checked.push(None);
+            }
+        }
+    }
+    checked
+}
+
+/// The methods of a route as written in JSON; names the loader rejects are left out here (the
+/// loader reports them), and no `methods` at all means every method.
+fn json_methods(methods: Option<&serde_json::Value>) -> MethodSet {
+    let Some(list) = methods.and_then(|m| m.as_array()) else {
+        return MethodSet::ANY;
+    };
+    let names: Vec<HttpMethod> = list
+        .iter()
+        .filter_map(|m| m.as_str())
+        .filter_map(|name| HttpMethod::ALL.iter().copied().find(|h| h.as_str() == name))
+        .collect();
+    method_set(Some(&names))
+}
+
+/// The methods a route accepts; no `methods` at all means every method.
+fn method_set(methods: Option<&[HttpMethod]>) -> MethodSet {
+    let Some(methods) = methods else {
+        return MethodSet::ANY;
+    };
+    let mut set = MethodSet::EMPTY;
+    for m in methods {
+        match m {
+            HttpMethod::Any => set = set.union(MethodSet::ANY),
+            m => {
+                // Every other spec method is a standard HTTP method name.
+                if let Ok(method) = m.as_str().parse::<http::Method>() {
+                    set.insert(&method);
+                }
+            }
+        }
+    }
+    set
+}
+
+fn is_backend(feature: Feature) -> bool {
+    matches!(
+        feature,
+        Feature::HttpBackend
+            | Feature::OracleFunctionsBackend
+            | Feature::StockResponseBackend
+            | Feature::DynamicRoutingBackend
+            | Feature::OAuth2LogoutBackend
+    )
+}
+
+/// How this build treats a feature of a specification.
+enum Support {
+    /// Enforced.
+    Enforced,
+    /// Not applied yet, and not needed for a correct answer (logging): reported, never blocks.
+    Advisory,
+    /// Not enforced: the deployment is refused, or with `--allow-unsupported` the routes it
+    /// applies to answer 501.
+    Missing,
+}
+
+fn support(feature: &Feature) -> Support {
+    match feature {
+        Feature::StockResponseBackend => Support::Enforced,
+        Feature::AccessLog | Feature::ExecutionLog => Support::Advisory,
+        _ => Support::Missing,
+    }
+}
+
+/// The features that apply at one level (the deployment, or one route), sorted out.
+#[derive(Default)]
+struct FeatureSummary {
+    /// Policy names to show in the route table.
+    policies: Vec<&'static str>,
+    /// Features the route cannot be served without.
+    blocking: Vec<&'static str>,
+}
+
+impl FeatureSummary {
+    /// Sorts the features used at `route` (`None`: the deployment level), reporting each one
+    /// this build does not enforce.
+    fn collect(
+        features: &[FeatureUse],
+        route: Option<usize>,
+        options: &GatewayOptions,
+        diags: &mut Diagnostics,
+    ) -> Self {
+        let mut summary = Self::default();
+        for use_ in features.iter().filter(|f| f.route == route) {
+            let name = use_.feature.name();
+            if !is_backend(use_.feature) {
+                summary.policies.push(name);
+            }
+            match support(&use_.feature) {
+                Support::Enforced => {}
+                Support::Advisory => {
+                    diags
+                        .warning(
+                            Kind::Unsupported,
+                            use_.path.clone(),
+                            format!("{name} is accepted but not applied by this build yet"),
+                        )
+                        .hint("requests are served; this setting has no effect");
+                }
+                Support::Missing => {
+                    summary.blocking.push(name);
+                    let severity = if options.allow_unsupported {
+                        Severity::Warning
+                    } else {
+                        Severity::Error
+                    };
+                    let message = if options.allow_unsupported {
+                        format!("{name} is not supported by this build yet; the routes it applies to answer 501")
+                    } else {
+                        format!("{name} is not supported by this build yet")
+                    };
+                    let d = diags.push(severity, Kind::Unsupported, use_.path.clone(), message);
+                    if !options.allow_unsupported {
+                        d.hint("--allow-unsupported serves the other routes; these answer 501");
+                    }
+                }
+            }
+        }
+        summary
+    }
+}
+
+/// Entry point for embedding: `Gateway::builder().deployment(…).build()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Gateway;
+
+impl Gateway {
+    pub fn builder() -> GatewayBuilder {
+        GatewayBuilder::default()
+    }
+}
+
+/// Collects deployments and options, then compiles them.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayBuilder {
+    sources: Vec<DeploymentSource>,
+    options: GatewayOptions,
+}
+
+impl GatewayBuilder {
+    /// Adds a deployment from its specification's JSON text.
+    pub fn deployment(
+        mut self,
+        name: impl Into<String>,
+        path_prefix: impl Into<String>,
+        specification: impl Into<String>,
+    ) -> Self {
+        let name = name.into();
+        self.sources.push(DeploymentSource {
+            origin: format!("deployment {name}"),
+            name,
+            path_prefix: path_prefix.into(),
+            specification: specification.into(),
+        });
+        self
+    }
+
+    pub fn options(mut self, options: GatewayOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    pub fn method_mismatch(mut self, m: MethodMismatch) -> Self {
+        self.options.method_mismatch = m;
+        self
+    }
+
+    /// Compiles the deployments; the error lists every problem.
+    pub fn compile(self) -> Result<CompiledGateway, LoadReport> {
+        match compile(&self.sources, &self.options) {
+            (Some(gateway), _) => Ok(gateway),
+            (None, report) => Err(report),
+        }
+    }
+
+    /// Compiles the deployments into a ready service.
+    pub fn build(self) -> Result<GatewayService, LoadReport> {
+        self.compile().map(GatewayService::new)
+    }
+}

@@ -1,0 +1,183 @@
+//! `opc-request-id`: every response carries one.
+//!
+//! OCI echoes the client's `opc-request-id` when it sends one and generates one otherwise; logs
+//! and function calls carry the same id, so one request can be followed through every hop. The
+//! layer sits outermost so that even a 400 for a malformed path carries the id.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use http::{HeaderName, HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+/// The header OCI uses for request ids.
+pub static OPC_REQUEST_ID: HeaderName = HeaderName::from_static("opc-request-id");
+
+/// Longest client-supplied id that is echoed; a longer one is replaced by a fresh id.
+const MAX_CLIENT_ID_LEN: usize = 128;
+
+/// The request's id, stored in the request extensions by [`RequestIdLayer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// A fresh random id: 32 upper-case hex digits.
+    pub fn generate() -> Self {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut n: u128 = rand::random();
+        let mut buf = [0u8; 32];
+        for b in buf.iter_mut().rev() {
+            *b = HEX[(n & 0xF) as usize];
+            n >>= 4;
+        }
+        Self(HeaderValue::from_bytes(&buf).expect("hex digits are a valid header value"))
+    }
+
+    /// The client's id when it is safe to echo (visible ASCII, bounded length), else `None`.
+    pub fn from_client(value: &HeaderValue) -> Option<Self> {
+        let bytes = value.as_bytes();
+        let acceptable = !bytes.is_empty()
+            && bytes.len() <= MAX_CLIENT_ID_LEN
+            && bytes.iter().all(|b| b.is_ascii_graphic());
+        acceptable.then(|| Self(value.clone()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only visible ASCII is ever stored.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+/// Layer that applies [`SetRequestId`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdLayer;
+
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = SetRequestId<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        SetRequestId { inner }
+    }
+}
+
+/// Takes the client's `opc-request-id` or makes one, stores it as a [`RequestId`] extension and
+/// sets it on the response.
+#[derive(Debug, Clone)]
+pub struct SetRequestId<S> {
+    inner: S,
+}
+
+impl<S, B, ResBody> Service<Request<B>> for SetRequestId<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let id = req
+            .headers()
+            .get(&OPC_REQUEST_ID)
+            .and_then(RequestId::from_client)
+            .unwrap_or_else(RequestId::generate);
+        let value = id.header_value().clone();
+        req.headers_mut()
+            .insert(OPC_REQUEST_ID.clone(), value.clone());
+        req.extensions_mut().insert(id);
+        ResponseFuture {
+            inner: self.inner.call(req),
+            id: Some(value),
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`SetRequestId`].
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<ResBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut res = ready!(this.inner.poll(cx))?;
+        if let Some(id) = this.id.take() {
+            res.headers_mut().insert(OPC_REQUEST_ID.clone(), id);
+        }
+        Poll::Ready(Ok(res))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use tower::{service_fn, ServiceExt};
+
+    async fn echo_extension(req: Request<()>) -> Result<Response<String>, Infallible> {
+        let seen = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_default();
+        Ok(Response::new(seen))
+    }
+
+    #[tokio::test]
+    async fn echoes_a_client_id_and_exposes_it_to_the_inner_service() {
+        let svc = RequestIdLayer.layer(service_fn(echo_extension));
+        let req = Request::builder()
+            .header("opc-request-id", "client-123")
+            .body(())
+            .expect("request");
+        let res = svc.oneshot(req).await.expect("infallible");
+        assert_eq!(res.headers()["opc-request-id"], "client-123");
+        assert_eq!(res.body(), "client-123");
+    }
+
+    #[tokio::test]
+    async fn generates_an_id_when_absent_or_unsafe() {
+        for header in [None, Some("has space"), Some(&*"x".repeat(500))] {
+            let mut req = Request::builder();
+            if let Some(h) = header {
+                req = req.header("opc-request-id", h);
+            }
+            let svc = RequestIdLayer.layer(service_fn(echo_extension));
+            let res = svc
+                .oneshot(req.body(()).expect("request"))
+                .await
+                .expect("infallible");
+            let id = res.headers()["opc-request-id"]
+                .to_str()
+                .expect("ascii")
+                .to_owned();
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert_eq!(res.body(), &id);
+        }
+    }
+
+    #[test]
+    fn generated_ids_differ() {
+        assert_ne!(RequestId::generate(), RequestId::generate());
+    }
+}

@@ -1,0 +1,190 @@
+//! `gateway validate`, `gateway routes` and refusals of `gateway serve`, behind the real binary.
+
+use gateway_tests::{repo_root, run_gateway, Gateway, TempDir};
+
+fn compat_spec(name: &str) -> String {
+    repo_root()
+        .join("../shared/compat/specs")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn validate_accepts_the_example_and_exits_zero() {
+    let config = repo_root().join("examples/stock/gateway.toml");
+    let (code, out, err) = run_gateway(&["validate", "--config", &config.to_string_lossy()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 error(s)"), "{out}");
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_path_and_exits_one() {
+    let dir = TempDir::new("validate");
+    let spec = dir.write(
+        "broken.json",
+        r#"{ "routes": [
+            { "path": "/a", "methods": ["GET"], "backend": { "type": "HTTP" } },
+            { "path": "/u/{id}", "methods": ["GET"],
+              "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200 } },
+            { "path": "/u/{name}", "methods": ["GET", "POST"],
+              "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200 } },
+            { "path": "/w/{rest*}/x", "methods": ["GET"],
+              "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200 } },
+            { "path": "/s", "methods": ["GET"], "colour": "blue",
+              "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": "200" } }
+        ] }"#,
+    );
+    let (code, out, _) = run_gateway(&["validate", &spec]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("routes[0].backend.type"), "{out}");
+    assert!(out.contains("HTTP_BACKEND"), "{out}");
+    assert!(out.contains("routes[2].path"), "{out}");
+    assert!(out.contains("routes[1]"), "conflict names both routes: {out}");
+    assert!(out.contains("routes[3].path"), "{out}");
+    assert!(out.contains("routes[4].colour"), "{out}");
+    assert!(out.contains("routes[4].backend.status"), "{out}");
+}
+
+#[test]
+fn validate_json_output_is_machine_readable() {
+    let dir = TempDir::new("validate-json");
+    let spec = dir.write(
+        "s.json",
+        r#"{ "routes": [ { "path": "/a", "methods": ["GET"], "backend": { "type": "NOPE" } } ] }"#,
+    );
+    let (code, out, _) = run_gateway(&["validate", "--json", &spec]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
+    let diags = doc["deployments"][0]["diagnostics"].as_array().expect("diagnostics");
+    assert!(diags
+        .iter()
+        .any(|d| d["path"] == "routes[0].backend.type" && d["severity"] == "error"));
+}
+
+#[test]
+fn limits_are_warnings_unless_strict() {
+    let dir = TempDir::new("strict");
+    let body = "x".repeat(5000);
+    let spec = dir.write(
+        "big.json",
+        &format!(
+            r#"{{ "routes": [ {{ "path": "/a", "methods": ["GET"],
+                "backend": {{ "type": "STOCK_RESPONSE_BACKEND", "status": 200, "body": "{body}" }} }} ] }}"#
+        ),
+    );
+    let (code, out, _) = run_gateway(&["validate", &spec]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning: routes[0].backend.body"), "{out}");
+    let (code, out, _) = run_gateway(&["validate", "--strict", &spec]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("error: routes[0].backend.body"), "{out}");
+}
+
+#[test]
+fn compat_specs_load_and_name_what_is_not_supported_yet() {
+    for (file, expected) in [
+        ("01-oidc-custom-auth.json", "CUSTOM_AUTHENTICATION"),
+        ("03-mixed-backends.json", "ORACLE_FUNCTIONS_BACKEND"),
+        ("04-jwt-auth-cors-ratelimit.json", "JWT_AUTHENTICATION"),
+    ] {
+        let spec = compat_spec(file);
+        let (code, out, _) = run_gateway(&["validate", &spec]);
+        assert_eq!(code, 1, "{file}: {out}");
+        assert!(out.contains(expected), "{file}: {out}");
+        assert!(out.contains("not supported"), "{file}: {out}");
+        // Nothing but unsupported features is wrong with them.
+        let (code, out, _) = run_gateway(&["validate", "--allow-unsupported", &spec]);
+        assert_eq!(code, 0, "{file}: {out}");
+    }
+}
+
+#[test]
+fn serve_refuses_unsupported_policies_unless_allowed_and_then_fails_closed() {
+    let spec = compat_spec("03-mixed-backends.json");
+    let err = Gateway::try_serve(&[&spec]).expect_err("refused");
+    assert!(err.contains("ORACLE_FUNCTIONS_BACKEND"), "{err}");
+
+    let gw = Gateway::serve(&[&spec, "--allow-unsupported", "--path-prefix", "/lab"]);
+    // The stock route is fully supported and served.
+    let res = gw.get("/lab/stock");
+    assert_eq!(res.status, 200);
+    assert_eq!(res.json(), serde_json::json!({"special_key": "Special Value"}));
+    // Routes that need what this build lacks answer 501 instead of running without it.
+    for target in ["/lab/hello", "/lab/search"] {
+        let res = gw.get(target);
+        assert_eq!(res.status, 501, "{target}");
+        assert_eq!(res.json(), serde_json::json!({"code": 501, "message": "Not Implemented"}));
+    }
+}
+
+#[test]
+fn deployment_level_unsupported_policies_close_every_route() {
+    let spec = compat_spec("04-jwt-auth-cors-ratelimit.json");
+    let gw = Gateway::serve(&[&spec, "--allow-unsupported", "--path-prefix", "/v1"]);
+    assert_eq!(gw.get("/v1/hello").status, 501);
+}
+
+#[test]
+fn routes_prints_the_public_route_table() {
+    let config = repo_root().join("examples/stock/gateway.toml");
+    let (code, out, err) = run_gateway(&["routes", "--config", &config.to_string_lossy()]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("DEPLOYMENT"), "{out}");
+    assert!(out.contains("/demo/hello"), "{out}");
+    assert!(out.contains("/demo/regions/{region}/status"), "{out}");
+    assert!(out.contains("STOCK_RESPONSE_BACKEND"), "{out}");
+
+    let (code, out, _) = run_gateway(&["routes", "--json", "--config", &config.to_string_lossy()]);
+    assert_eq!(code, 0);
+    let routes: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(routes[0]["template"], "/hello");
+    assert_eq!(routes[0]["methods"], serde_json::json!(["HEAD", "GET"]));
+}
+
+#[test]
+fn routes_marks_routes_that_answer_501() {
+    let spec = compat_spec("03-mixed-backends.json");
+    let (code, out, _) = run_gateway(&["routes", "--allow-unsupported", &spec]);
+    assert_eq!(code, 0, "{out}");
+    let hello = out.lines().find(|l| l.contains("/hello")).expect("hello row");
+    assert!(hello.contains("501"), "{hello}");
+}
+
+#[test]
+fn config_errors_name_the_file_and_location() {
+    let dir = TempDir::new("config");
+    let config = dir.write("gateway.toml", "[gateway]\nlisten = \"127.0.0.1:0\"\nlisn = 3\n");
+    let (code, _, err) = run_gateway(&["validate", "--config", &config]);
+    assert_eq!(code, 1);
+    assert!(err.contains("gateway.toml"), "{err}");
+    assert!(err.contains("unknown field `lisn`"), "{err}");
+
+    let config = dir.write(
+        "missing.toml",
+        "[[deployment]]\nname = \"a\"\npath_prefix = \"/a\"\nspecification = \"nope.json\"\n",
+    );
+    let (code, _, err) = run_gateway(&["validate", "--config", &config]);
+    assert_eq!(code, 1);
+    assert!(err.contains("nope.json"), "{err}");
+}
+
+#[test]
+fn bad_prefixes_and_duplicate_deployments_are_reported() {
+    let dir = TempDir::new("prefixes");
+    dir.write(
+        "s.json",
+        r#"{ "routes": [ { "path": "/", "methods": ["GET"], "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200 } } ] }"#,
+    );
+    let config = dir.write(
+        "gateway.toml",
+        "[[deployment]]\nname = \"a\"\npath_prefix = \"/a/\"\nspecification = \"s.json\"\n\n\
+         [[deployment]]\nname = \"b\"\npath_prefix = \"/b\"\nspecification = \"s.json\"\n\n\
+         [[deployment]]\nname = \"b\"\npath_prefix = \"/b\"\nspecification = \"s.json\"\n",
+    );
+    let (code, out, _) = run_gateway(&["validate", "--config", &config]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("pathPrefix"), "{out}");
+    assert!(out.contains("also named \"b\""), "{out}");
+}
