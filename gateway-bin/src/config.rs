@@ -74,7 +74,9 @@ impl TryFrom<u16> for MismatchStatus {
         match status {
             404 => Ok(Self(MethodMismatch::NotFound)),
             405 => Ok(Self(MethodMismatch::MethodNotAllowed)),
-            other => Err(format!("method_mismatch_status must be 404 or 405, not {other}")),
+            other => Err(format!(
+                "method_mismatch_status must be 404 or 405, not {other}"
+            )),
         }
     }
 }
@@ -149,13 +151,17 @@ mod tests {
         )
         .expect("valid config");
         assert_eq!(c.gateway.listen.port(), 9000);
-        assert_eq!(c.gateway.method_mismatch_status.get(), MethodMismatch::NotFound);
+        assert_eq!(
+            c.gateway.method_mismatch_status.get(),
+            MethodMismatch::NotFound
+        );
         assert_eq!(c.deployments[0].name, "fn");
     }
 
     #[test]
     fn unknown_keys_are_errors_with_their_location() {
-        let err = parse("[gateway]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n").expect_err("unknown key");
+        let err =
+            parse("[gateway]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n").expect_err("unknown key");
         assert!(err.contains("unknown field `lisen`"), "{err}");
         assert!(err.contains("line 3"), "{err}");
 

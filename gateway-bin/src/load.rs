@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use gateway_core::gateway::{compile, CompiledGateway, DeploymentSource, GatewayOptions, LoadReport};
+use gateway_core::function::FunctionRegistry;
+use gateway_core::gateway::{
+    compile, CompiledGateway, DeploymentSource, GatewayOptions, LoadReport,
+};
 
 use crate::cli::Source;
 use crate::config::{Config, ConfigError, GatewaySection};
@@ -29,9 +32,10 @@ pub(crate) enum LoadError {
 pub(crate) fn load(source: &Source) -> Result<Loaded, LoadError> {
     let (settings, sources) = match &source.spec {
         Some(spec) => {
-            let name = spec
-                .file_stem()
-                .map_or_else(|| "default".to_owned(), |s| s.to_string_lossy().into_owned());
+            let name = spec.file_stem().map_or_else(
+                || "default".to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            );
             let deployment = DeploymentSource {
                 name,
                 path_prefix: source.path_prefix.clone(),
@@ -41,7 +45,10 @@ pub(crate) fn load(source: &Source) -> Result<Loaded, LoadError> {
             (GatewaySection::default(), vec![deployment])
         }
         None => {
-            let path = source.config.as_deref().unwrap_or(Path::new("gateway.toml"));
+            let path = source
+                .config
+                .as_deref()
+                .unwrap_or(Path::new("gateway.toml"));
             let config = Config::load(path)?;
             let sources = config
                 .deployments
@@ -63,7 +70,7 @@ pub(crate) fn load(source: &Source) -> Result<Loaded, LoadError> {
         allow_unsupported: source.allow_unsupported,
         strict: source.strict,
     };
-    let (gateway, report) = compile(&sources, &options);
+    let (gateway, report) = compile(&sources, &options, &FunctionRegistry::new());
     Ok(Loaded {
         settings,
         gateway,

@@ -23,7 +23,9 @@ use crate::load::{load, Loaded};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
@@ -61,9 +63,14 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         // One line on stdout, so scripts and tests can learn a port-0 address.
         out(&format!("listening on http://{bound}\n"))?;
         let grace = Duration::from_secs(settings.shutdown_grace_seconds);
-        server::serve(listener, GatewayService::new(gateway), server::shutdown_signal(), grace)
-            .await
-            .map_err(|e| e.to_string())
+        server::serve(
+            listener,
+            GatewayService::new(gateway),
+            server::shutdown_signal(),
+            grace,
+        )
+        .await
+        .map_err(|e| e.to_string())
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -78,7 +85,10 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
             .map(|d| serde_json::json!({ "name": d.name, "origin": d.origin, "diagnostics": d.diagnostics }))
             .collect();
         let doc = serde_json::json!({ "gateway": report.gateway, "deployments": deployments });
-        out(&format!("{}\n", serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?))?;
+        out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
+        ))?;
     } else {
         out(&format!(
             "{report}{} error(s), {} warning(s)\n",
@@ -101,7 +111,10 @@ fn routes(args: RoutesArgs) -> Result<ExitCode, String> {
     };
     let routes: Vec<_> = gateway.routes().collect();
     if args.json {
-        out(&format!("{}\n", serde_json::to_string_pretty(&routes).map_err(|e| e.to_string())?))?;
+        out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&routes).map_err(|e| e.to_string())?
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<[String; 5]> = routes
@@ -120,15 +133,23 @@ fn routes(args: RoutesArgs) -> Result<ExitCode, String> {
             ]
         })
         .collect();
-    out(&table(["DEPLOYMENT", "METHODS", "PATH", "BACKEND", "POLICIES"], &rows))?;
+    out(&table(
+        ["DEPLOYMENT", "METHODS", "PATH", "BACKEND", "POLICIES"],
+        &rows,
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Writes to stdout; a reader that went away (`gateway routes | head`) is not an error.
 fn out(text: &str) -> Result<(), String> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write to stdout: {e}")),
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to stdout: {e}"))
+        }
         _ => Ok(()),
     }
 }

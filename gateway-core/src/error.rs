@@ -10,6 +10,7 @@ use http::header::{ALLOW, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::body::Body;
+use crate::function::InvokeError;
 use crate::router::{MethodSet, PathError};
 
 /// A failure the gateway answers itself.
@@ -32,6 +33,18 @@ pub enum GatewayError {
     #[error("the request target is not an absolute path")]
     BadTarget,
 
+    /// The request body is larger than the backend accepts.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+
+    /// The request body could not be read (the client went away or broke the framing).
+    #[error("the request body could not be read: {0}")]
+    BodyRead(String),
+
+    /// A function call failed; the reason is logged, the client sees only the status.
+    #[error(transparent)]
+    Function(#[from] InvokeError),
+
     /// The route relies on a policy or backend this build does not enforce; served only with
     /// `--allow-unsupported`, and then refused per request rather than run without it.
     #[error("the route uses {feature}, which this build does not support")]
@@ -45,6 +58,9 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadPath(_) | Self::BadTarget => StatusCode::BAD_REQUEST,
             Self::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyRead(_) => StatusCode::BAD_REQUEST,
+            Self::Function(e) => e.status(),
         }
     }
 
@@ -54,6 +70,9 @@ impl GatewayError {
             Self::NotFound | Self::MethodNotAllowed { .. } => "request.routeNotFound",
             Self::BadPath(_) | Self::BadTarget => "request.badRequest",
             Self::Unsupported { .. } => "request.internalServiceError",
+            Self::PayloadTooLarge { .. } => "request.bodyTooLarge",
+            Self::BodyRead(_) => "request.clientEof",
+            Self::Function(e) => e.log_code(),
         }
     }
 
@@ -63,7 +82,7 @@ impl GatewayError {
         let reason = self.status().canonical_reason().unwrap_or("Error");
         match self {
             Self::BadPath(e) => format!("{reason}: {e}"),
-            Self::BadTarget => format!("{reason}: {self}"),
+            Self::BadTarget | Self::PayloadTooLarge { .. } => format!("{reason}: {self}"),
             _ => reason.to_owned(),
         }
     }
@@ -125,7 +144,10 @@ mod tests {
 
     #[tokio::test]
     async fn unsupported_does_not_name_internals_to_the_client() {
-        let res = GatewayError::Unsupported { feature: "JWT_AUTHENTICATION" }.into_response();
+        let res = GatewayError::Unsupported {
+            feature: "JWT_AUTHENTICATION",
+        }
+        .into_response();
         assert_eq!(res.status(), 501);
         assert_eq!(body_json(res).await["message"], "Not Implemented");
     }

@@ -72,7 +72,10 @@ pub struct FunctionResponse {
 pub enum InvokeError {
     /// The deadline passed before the function answered.
     #[error("function {function} did not answer within {timeout:?}")]
-    Timeout { function: Arc<str>, timeout: Duration },
+    Timeout {
+        function: Arc<str>,
+        timeout: Duration,
+    },
     /// Every instance is busy and the wait queue is full.
     #[error("function {function} is at its concurrency limit and its queue is full")]
     Busy { function: Arc<str> },
@@ -118,7 +121,10 @@ impl InvokeError {
 /// Runs functions. Implementations: local FDK processes, OCI Functions, an Fn server, an
 /// in-process Rust service.
 pub trait FunctionInvoker: Send + Sync + fmt::Debug + 'static {
-    fn invoke(&self, call: FunctionCall) -> BoxFuture<'static, Result<FunctionResponse, InvokeError>>;
+    fn invoke(
+        &self,
+        call: FunctionCall,
+    ) -> BoxFuture<'static, Result<FunctionResponse, InvokeError>>;
 
     /// Stops whatever the invoker runs (processes, connections); called on shutdown and when a
     /// reload drops the function.

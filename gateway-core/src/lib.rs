@@ -12,6 +12,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod function;
 pub mod gateway;
+pub mod headers;
 pub mod request_id;
 pub mod router;
 pub mod routes;

@@ -40,7 +40,10 @@ fn validate_reports_every_problem_with_its_path_and_exits_one() {
     assert!(out.contains("routes[0].backend.type"), "{out}");
     assert!(out.contains("HTTP_BACKEND"), "{out}");
     assert!(out.contains("routes[2].path"), "{out}");
-    assert!(out.contains("routes[1]"), "conflict names both routes: {out}");
+    assert!(
+        out.contains("routes[1]"),
+        "conflict names both routes: {out}"
+    );
     assert!(out.contains("routes[3].path"), "{out}");
     assert!(out.contains("routes[4].colour"), "{out}");
     assert!(out.contains("routes[4].backend.status"), "{out}");
@@ -56,7 +59,9 @@ fn validate_json_output_is_machine_readable() {
     let (code, out, _) = run_gateway(&["validate", "--json", &spec]);
     assert_eq!(code, 1);
     let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
-    let diags = doc["deployments"][0]["diagnostics"].as_array().expect("diagnostics");
+    let diags = doc["deployments"][0]["diagnostics"]
+        .as_array()
+        .expect("diagnostics");
     assert!(diags
         .iter()
         .any(|d| d["path"] == "routes[0].backend.type" && d["severity"] == "error"));
@@ -109,12 +114,18 @@ fn serve_refuses_unsupported_policies_unless_allowed_and_then_fails_closed() {
     // The stock route is fully supported and served.
     let res = gw.get("/lab/stock");
     assert_eq!(res.status, 200);
-    assert_eq!(res.json(), serde_json::json!({"special_key": "Special Value"}));
+    assert_eq!(
+        res.json(),
+        serde_json::json!({"special_key": "Special Value"})
+    );
     // Routes that need what this build lacks answer 501 instead of running without it.
     for target in ["/lab/hello", "/lab/search"] {
         let res = gw.get(target);
         assert_eq!(res.status, 501, "{target}");
-        assert_eq!(res.json(), serde_json::json!({"code": 501, "message": "Not Implemented"}));
+        assert_eq!(
+            res.json(),
+            serde_json::json!({"code": 501, "message": "Not Implemented"})
+        );
     }
 }
 
@@ -148,14 +159,20 @@ fn routes_marks_routes_that_answer_501() {
     let spec = compat_spec("03-mixed-backends.json");
     let (code, out, _) = run_gateway(&["routes", "--allow-unsupported", &spec]);
     assert_eq!(code, 0, "{out}");
-    let hello = out.lines().find(|l| l.contains("/hello")).expect("hello row");
+    let hello = out
+        .lines()
+        .find(|l| l.contains("/hello"))
+        .expect("hello row");
     assert!(hello.contains("501"), "{hello}");
 }
 
 #[test]
 fn config_errors_name_the_file_and_location() {
     let dir = TempDir::new("config");
-    let config = dir.write("gateway.toml", "[gateway]\nlisten = \"127.0.0.1:0\"\nlisn = 3\n");
+    let config = dir.write(
+        "gateway.toml",
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nlisn = 3\n",
+    );
     let (code, _, err) = run_gateway(&["validate", "--config", &config]);
     assert_eq!(code, 1);
     assert!(err.contains("gateway.toml"), "{err}");

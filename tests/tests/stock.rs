@@ -44,7 +44,10 @@ fn stock_response_is_served_exactly() {
     assert_eq!(res.header_all("x-multi"), ["one", "two"]);
     let expected = r#"{"special_key":"Special Value"}"#;
     assert_eq!(res.text(), expected);
-    assert_eq!(res.header("content-length"), Some(&*expected.len().to_string()));
+    assert_eq!(
+        res.header("content-length"),
+        Some(&*expected.len().to_string())
+    );
 
     let res = gw.request("POST", "/v1/redirect", &[], b"ignored body");
     assert_eq!(res.status, 302);
@@ -60,7 +63,9 @@ fn every_response_carries_a_request_id() {
 
     for target in ["/v1/hello", "/nowhere", "/v1/a/../hello"] {
         let res = gw.get(target);
-        let id = res.header("opc-request-id").unwrap_or_else(|| panic!("no id on {target}"));
+        let id = res
+            .header("opc-request-id")
+            .unwrap_or_else(|| panic!("no id on {target}"));
         assert_eq!(id.len(), 32, "{target}: {id}");
     }
     assert_ne!(
@@ -72,11 +77,21 @@ fn every_response_carries_a_request_id() {
 #[test]
 fn unknown_paths_get_ocis_not_found_body() {
     let (_dir, gw) = serve_spec(&[]);
-    for target in ["/nowhere", "/v1/nowhere", "/v1x/hello", "/v1/hello/extra", "/V1/hello"] {
+    for target in [
+        "/nowhere",
+        "/v1/nowhere",
+        "/v1x/hello",
+        "/v1/hello/extra",
+        "/V1/hello",
+    ] {
         let res = gw.get(target);
         assert_eq!(res.status, 404, "{target}");
         assert_eq!(res.header("content-type"), Some("application/json"));
-        assert_eq!(res.json(), serde_json::json!({"code": 404, "message": "Not Found"}), "{target}");
+        assert_eq!(
+            res.json(),
+            serde_json::json!({"code": 404, "message": "Not Found"}),
+            "{target}"
+        );
     }
 }
 
@@ -101,7 +116,10 @@ fn method_mismatch_is_405_with_allow_when_configured() {
     let res = gw.request("DELETE", "/v1/hello", &[], b"");
     assert_eq!(res.status, 405);
     assert_eq!(res.header("allow"), Some("GET, POST"));
-    assert_eq!(res.json(), serde_json::json!({"code": 405, "message": "Method Not Allowed"}));
+    assert_eq!(
+        res.json(),
+        serde_json::json!({"code": 405, "message": "Method Not Allowed"})
+    );
     // An ANY route accepts methods outside OCI's list too.
     assert_eq!(gw.request("TRACE", "/v1/redirect", &[], b"").status, 302);
 }
@@ -132,7 +150,10 @@ fn the_prefix_alone_reaches_the_root_route() {
 fn path_spellings_cannot_reach_other_routes() {
     let (_dir, gw) = serve_spec(&[]);
     // Encoded unreserved characters are the same path.
-    assert_eq!(gw.get("/v1/%68ello").text(), r#"{"special_key":"Special Value"}"#);
+    assert_eq!(
+        gw.get("/v1/%68ello").text(),
+        r#"{"special_key":"Special Value"}"#
+    );
     assert_eq!(gw.get("/v1/items/%73pecial").text(), "special");
     // Everything that could make one path look like another is refused.
     for target in [

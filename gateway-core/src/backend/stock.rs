@@ -40,7 +40,10 @@ impl StockResponse {
     /// cannot be sent are reported there and left out.
     pub fn compile(spec: &StockResponseBackend, path: &str, diags: &mut Diagnostics) -> Self {
         let status = StatusCode::from_u16(spec.status).unwrap_or_else(|_| {
-            diags.error(format!("{path}.status"), format!("{} is not an HTTP status", spec.status));
+            diags.error(
+                format!("{path}.status"),
+                format!("{} is not an HTTP status", spec.status),
+            );
             StatusCode::INTERNAL_SERVER_ERROR
         });
         let specified = spec.headers.as_deref().unwrap_or_default();
@@ -56,7 +59,11 @@ impl StockResponse {
             };
             if FRAMING_HEADERS.contains(&name) {
                 diags
-                    .warning(Kind::Invalid, at, format!("header {name} is set by the server and is ignored here"))
+                    .warning(
+                        Kind::Invalid,
+                        at,
+                        format!("header {name} is set by the server and is ignored here"),
+                    )
                     .hint("remove it from the stock response");
                 continue;
             }

@@ -19,21 +19,34 @@ use std::convert::Infallible;
 use http::{Request, Response};
 use tower::util::BoxCloneSyncService;
 
-use crate::backend::StockResponse;
+use crate::backend::{FunctionBackend, StockResponse};
 use crate::body::Body;
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
+use crate::function::FunctionRegistry;
 use crate::spec::{Backend, Route};
 
 /// One route's whole stack, boxed once at load time.
 pub(crate) type RouteService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 
 /// Builds the stack for a route all of whose policies are supported.
-pub(crate) fn route_stack(route: &Route, path: &str, diags: &mut Diagnostics) -> RouteService {
+pub(crate) fn route_stack(
+    route: &Route,
+    path: &str,
+    functions: &FunctionRegistry,
+    diags: &mut Diagnostics,
+) -> RouteService {
     match &route.backend {
-        Backend::StockResponse(stock) => {
-            BoxCloneSyncService::new(StockResponse::compile(stock, &format!("{path}.backend"), diags))
-        }
+        Backend::StockResponse(stock) => BoxCloneSyncService::new(StockResponse::compile(
+            stock,
+            &format!("{path}.backend"),
+            diags,
+        )),
+        Backend::OracleFunctions(backend) => match functions.get(&backend.function_id) {
+            Some(function) => BoxCloneSyncService::new(FunctionBackend::new(function.clone())),
+            // Reported as an unknown functionId; the deployment is not served.
+            None => refuse("ORACLE_FUNCTIONS_BACKEND"),
+        },
         // Every other backend is reported as unsupported before a stack is built for it.
         other => refuse(other.type_name()),
     }

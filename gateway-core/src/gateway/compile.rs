@@ -4,10 +4,11 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::diagnostics::{Diagnostics, Kind, Severity};
+use crate::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
+use crate::function::{FunctionRegistry, RegisteredFunction};
 use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, RouterBuilder};
 use crate::routes::RouteInfo;
-use crate::spec::{self, Feature, FeatureUse, HttpMethod};
+use crate::spec::{self, ApiSpecification, Backend, Feature, FeatureUse, HttpMethod};
 
 use super::assemble::{refuse, route_stack, RouteService};
 use super::service::GatewayService;
@@ -79,7 +80,9 @@ impl LoadReport {
     }
 
     pub fn warning_count(&self) -> usize {
-        self.all().filter(|d| d.severity == Severity::Warning).count()
+        self.all()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
 }
 
@@ -88,7 +91,11 @@ impl fmt::Display for LoadReport {
         for d in &self.gateway {
             writeln!(f, "{d}")?;
         }
-        for dep in self.deployments.iter().filter(|d| !d.diagnostics.is_empty()) {
+        for dep in self
+            .deployments
+            .iter()
+            .filter(|d| !d.diagnostics.is_empty())
+        {
             writeln!(f, "deployment {:?} ({}):", dep.name, dep.origin)?;
             for d in &dep.diagnostics {
                 writeln!(f, "  {d}")?;
@@ -133,13 +140,17 @@ impl CompiledGateway {
 pub fn compile(
     sources: &[DeploymentSource],
     options: &GatewayOptions,
+    functions: &FunctionRegistry,
 ) -> (Option<CompiledGateway>, LoadReport) {
     let mut report = LoadReport::default();
     if sources.len() > MAX_DEPLOYMENTS {
         report.gateway.warning(
             Kind::Limit,
             "deployment",
-            format!("{} deployments; OCI allows at most {MAX_DEPLOYMENTS} per gateway", sources.len()),
+            format!(
+                "{} deployments; OCI allows at most {MAX_DEPLOYMENTS} per gateway",
+                sources.len()
+            ),
         );
     }
 
@@ -151,9 +162,12 @@ pub fn compile(
         if source.name.is_empty() {
             diags.error("name", "a deployment needs a name");
         } else if !names.insert(source.name.as_str()) {
-            diags.error("name", format!("another deployment is also named {:?}", source.name));
+            diags.error(
+                "name",
+                format!("another deployment is also named {:?}", source.name),
+            );
         }
-        let compiled = compile_deployment(source, options, &mut diags);
+        let compiled = compile_deployment(source, options, functions, &mut diags);
         if let Some((deployment, infos)) = compiled {
             match prefixes.insert(&source.path_prefix, deployment) {
                 Ok(()) => routes.extend(infos),
@@ -188,6 +202,7 @@ type Compiled = (CompiledDeployment, Vec<Arc<RouteInfo>>);
 fn compile_deployment(
     source: &DeploymentSource,
     options: &GatewayOptions,
+    functions: &FunctionRegistry,
     diags: &mut Diagnostics,
 ) -> Option<Compiled> {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(&source.specification) else {
@@ -201,6 +216,7 @@ fn compile_deployment(
     // so that one run reports every problem.
     let routes = check_routes(&value, diags);
     let spec = load.spec?;
+    check_functions(&spec, functions, diags);
 
     let features = spec.features();
     let deployment_features = FeatureSummary::collect(&features, None, options, diags);
@@ -222,7 +238,12 @@ fn compile_deployment(
             route.backend.type_name(),
         );
         let own = FeatureSummary::collect(&features, Some(index), options, diags);
-        info.policies = deployment_features.policies.iter().chain(&own.policies).copied().collect();
+        info.policies = deployment_features
+            .policies
+            .iter()
+            .chain(&own.policies)
+            .copied()
+            .collect();
         info.unsupported = deployment_features
             .blocking
             .iter()
@@ -231,7 +252,7 @@ fn compile_deployment(
             .collect();
         let service = match info.unsupported.first() {
             Some(feature) => refuse(feature),
-            None => route_stack(route, &format!("routes[{index}]"), diags),
+            None => route_stack(route, &format!("routes[{index}]"), functions, diags),
         };
         let info = Arc::new(info);
         let entry = CompiledRoute {
@@ -251,10 +272,40 @@ fn compile_deployment(
     ))
 }
 
+/// Reports every `functionId` that names no registered function.
+fn check_functions(spec: &ApiSpecification, functions: &FunctionRegistry, diags: &mut Diagnostics) {
+    for (index, route) in spec.routes.iter().enumerate() {
+        let Backend::OracleFunctions(backend) = &route.backend else {
+            continue;
+        };
+        if functions.get(&backend.function_id).is_some() {
+            continue;
+        }
+        let hint = if functions.is_empty() {
+            "no functions are configured: declare them with [[application.function]] in gateway.toml".to_owned()
+        } else {
+            let known: Vec<&str> = functions.ids().collect();
+            match did_you_mean(&backend.function_id, known.iter().copied()) {
+                Some(near) => format!("did you mean {near}? known functions: {}", known.join(", ")),
+                None => format!("known functions: {}", known.join(", ")),
+            }
+        };
+        diags
+            .error(
+                format!("routes[{index}].backend.functionId"),
+                format!("unknown functionId {:?}", backend.function_id),
+            )
+            .hint(hint);
+    }
+}
+
 /// Parses every route's `path` template and finds conflicting routes, straight from the
 /// JSON document so that it works whatever else is wrong in it. The result is indexed by
 /// route: `None` where the path is invalid or conflicts with an earlier route.
-fn check_routes(spec: &serde_json::Value, diags: &mut Diagnostics) -> Vec<Option<(PathTemplate, MethodSet)>> {
+fn check_routes(
+    spec: &serde_json::Value,
+    diags: &mut Diagnostics,
+) -> Vec<Option<(PathTemplate, MethodSet)>> {
     let Some(routes) = spec.get("routes").and_then(|r| r.as_array()) else {
         return Vec::new();
     };
@@ -286,7 +337,9 @@ fn check_routes(spec: &serde_json::Value, diags: &mut Diagnostics) -> Vec<Option
                 checked.push(Some((template, methods)));
             }
             Err(Conflict { with }) => {
-                let earlier = inserted.get(with).map_or("an earlier route", |(_, d)| d.as_str());
+                let earlier = inserted
+                    .get(with)
+                    .map_or("an earlier route", |(_, d)| d.as_str());
                 diags
                     .error(
                         format!("routes[{index}].path"),
@@ -360,7 +413,7 @@ enum Support {
 
 fn support(feature: &Feature) -> Support {
     match feature {
-        Feature::StockResponseBackend => Support::Enforced,
+        Feature::StockResponseBackend | Feature::OracleFunctionsBackend => Support::Enforced,
         Feature::AccessLog | Feature::ExecutionLog => Support::Advisory,
         _ => Support::Missing,
     }
@@ -439,6 +492,7 @@ impl Gateway {
 pub struct GatewayBuilder {
     sources: Vec<DeploymentSource>,
     options: GatewayOptions,
+    functions: FunctionRegistry,
 }
 
 impl GatewayBuilder {
@@ -464,6 +518,18 @@ impl GatewayBuilder {
         self
     }
 
+    /// Registers a function that specifications can name by `functionId`.
+    pub fn function(mut self, function: RegisteredFunction) -> Self {
+        self.functions.register(function);
+        self
+    }
+
+    /// Uses `functions` for every `functionId`.
+    pub fn functions(mut self, functions: FunctionRegistry) -> Self {
+        self.functions = functions;
+        self
+    }
+
     pub fn method_mismatch(mut self, m: MethodMismatch) -> Self {
         self.options.method_mismatch = m;
         self
@@ -471,7 +537,7 @@ impl GatewayBuilder {
 
     /// Compiles the deployments; the error lists every problem.
     pub fn compile(self) -> Result<CompiledGateway, LoadReport> {
-        match compile(&self.sources, &self.options) {
+        match compile(&self.sources, &self.options, &self.functions) {
             (Some(gateway), _) => Ok(gateway),
             (None, report) => Err(report),
         }

@@ -125,7 +125,10 @@ fn route(
         parts.uri = with_path(&parts.uri, &normal)?;
     }
     let path = parts.uri.path();
-    let (deployment, route_path) = gateway.deployments.find(path).ok_or(GatewayError::NotFound)?;
+    let (deployment, route_path) = gateway
+        .deployments
+        .find(path)
+        .ok_or(GatewayError::NotFound)?;
     let matched = match deployment.router.at(&parts.method, route_path) {
         Lookup::Found(m) => m,
         Lookup::MethodNotAllowed(allowed) => {

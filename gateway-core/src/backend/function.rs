@@ -1,0 +1,149 @@
+//! `ORACLE_FUNCTIONS_BACKEND`: the request becomes a function call, the call's answer becomes
+//! the response.
+//!
+//! The body is read whole first (functions take a bounded body, 6 MB in OCI): a larger one is
+//! refused with 413 before the function is involved. The function sees the client's method,
+//! its path with the deployment prefix and query, and its headers minus hop-by-hop ones. What
+//! goes wrong on the function's side reaches the client only as a status (502, 503, 504) with
+//! OCI's generic body; the reason goes to the log.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Limited};
+use tower::Service;
+use tracing::{info, warn};
+
+use crate::body::Body;
+use crate::context::RequestContext;
+use crate::error::GatewayError;
+use crate::function::{FunctionCall, Intent, RegisteredFunction, MAX_FUNCTION_BODY};
+use crate::headers::remove_hop_by_hop;
+
+/// Calls one registered function.
+#[derive(Debug, Clone)]
+pub struct FunctionBackend {
+    function: RegisteredFunction,
+    max_body: usize,
+}
+
+impl FunctionBackend {
+    pub fn new(function: RegisteredFunction) -> Self {
+        Self {
+            function,
+            max_body: MAX_FUNCTION_BODY,
+        }
+    }
+
+    /// Overrides the request body limit (OCI's is 6 MB).
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+}
+
+impl Service<Request<Body>> for FunctionBackend {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let function = self.function.clone();
+        let max_body = self.max_body;
+        Box::pin(async move {
+            Ok(invoke(function, max_body, req)
+                .await
+                .unwrap_or_else(GatewayError::into_response))
+        })
+    }
+}
+
+async fn invoke(
+    function: RegisteredFunction,
+    max_body: usize,
+    req: Request<Body>,
+) -> Result<Response<Body>, GatewayError> {
+    let (mut parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max_body as u64) {
+        return Err(GatewayError::PayloadTooLarge { limit: max_body });
+    }
+    let body = read_body(body, max_body).await?;
+
+    let context = parts.extensions.remove::<RequestContext>();
+    let (call_id, request_url) = match &context {
+        Some(ctx) => (
+            ctx.request_id().as_str().to_owned(),
+            parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| ctx.path().to_owned(), |pq| pq.as_str().to_owned()),
+        ),
+        None => (
+            String::new(),
+            parts
+                .uri
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str())
+                .to_owned(),
+        ),
+    };
+    remove_hop_by_hop(&mut parts.headers);
+    let call = FunctionCall {
+        function_id: function.id.clone(),
+        call_id,
+        deadline: Instant::now() + function.timeout,
+        intent: Intent::HttpRequest,
+        method: parts.method,
+        request_url,
+        headers: parts.headers,
+        body,
+    };
+    let started = Instant::now();
+    match function.invoker.invoke(call).await {
+        Ok(answer) => {
+            info!(
+                code = "functionBackend.successfulRequest",
+                function = %function.name,
+                status = answer.status.as_u16(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "function answered"
+            );
+            let mut res = Response::new(Body::full(answer.body));
+            *res.status_mut() = answer.status;
+            *res.headers_mut() = answer.headers;
+            remove_hop_by_hop(res.headers_mut());
+            res.headers_mut().remove(CONTENT_LENGTH);
+            Ok(res)
+        }
+        Err(e) => {
+            warn!(code = e.log_code(), function = %function.name, error = %e, "function call failed");
+            Err(GatewayError::Function(e))
+        }
+    }
+}
+
+/// Reads the whole body, refusing one longer than `limit` with 413.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(GatewayError::PayloadTooLarge { limit })
+        }
+        Err(e) => Err(GatewayError::BodyRead(e.to_string())),
+    }
+}
