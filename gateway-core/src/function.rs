@@ -126,6 +126,12 @@ pub trait FunctionInvoker: Send + Sync + fmt::Debug + 'static {
         call: FunctionCall,
     ) -> BoxFuture<'static, Result<FunctionResponse, InvokeError>>;
 
+    /// Gets ready before the first call (warm processes, open connections), so that a broken
+    /// function is reported when the gateway starts rather than on a client's request.
+    fn start(&self) -> BoxFuture<'static, Result<(), InvokeError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Stops whatever the invoker runs (processes, connections); called on shutdown and when a
     /// reload drops the function.
     fn shutdown(&self) -> BoxFuture<'static, ()> {

@@ -1,1 +1,24 @@
 //! Function invokers for the gateway.
+//!
+//! - [`LocalFunction`]: an unchanged Fn Project / OCI Functions function directory (`func.yaml`
+//!   and its source, Python or Node FDK, or any process speaking the http-stream contract)
+//!   prepared as `fn build` would, without Docker, and run as a pool of hot local processes.
+//! - [`ServiceFunction`]: a Rust `tower::Service` as a function, in the same process.
+//! - [`protocol`]: the gateway ↔ FDK mapping (`POST /call`, `Fn-Http-*` headers) as pure
+//!   functions, for any invoker that speaks it.
+//!
+//! All implement [`gateway_core::function::FunctionInvoker`].
+//!
+//! Function output is logged with `tracing` under the target [`LOG_TARGET`] (`function`), each
+//! line tagged with the function, the pid, the stream and the call id the FDK announced.
+
+pub mod func_yaml;
+pub mod in_process;
+pub mod local;
+pub mod prepare;
+pub mod protocol;
+
+pub use func_yaml::{FuncFile, FuncFileError, RuntimeKind};
+pub use in_process::{FunctionCallInfo, ServiceFunction};
+pub use local::{LocalFunction, LocalFunctionConfig, PoolStats, LOG_TARGET};
+pub use prepare::{no_progress, print_progress, PrepareError, Prepared, Progress};

@@ -1,0 +1,2 @@
+def handler(ctx, data=None):
+    return "never runs"
