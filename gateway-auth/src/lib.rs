@@ -1,1 +1,3 @@
 //! Authentication, authorization and IAM policies for the gateway.
+
+pub mod iam;
