@@ -21,6 +21,8 @@ pub(crate) enum Command {
     Validate(ValidateArgs),
     /// Print the public route table: method, path, backend, policies.
     Routes(RoutesArgs),
+    /// Call a function directly, as `fn invoke` does; its answer goes to stdout.
+    Invoke(InvokeArgs),
 }
 
 /// Where the deployments come from: a config file, or one specification file.
@@ -76,4 +78,24 @@ pub(crate) struct RoutesArgs {
     /// Print the table as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InvokeArgs {
+    /// The gateway's config file (TOML). Default: gateway.toml in the current directory.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// The function's id (what specifications put in `functionId`) or `application/name`.
+    #[arg(value_name = "FUNCTION")]
+    pub(crate) function: String,
+
+    /// The input: text, or @FILE to read a file. Without it, standard input is read when it is
+    /// not a terminal.
+    #[arg(long, short = 'd', value_name = "DATA")]
+    pub(crate) data: Option<String>,
+
+    /// The input's content type.
+    #[arg(long, value_name = "TYPE", default_value = "application/json")]
+    pub(crate) content_type: String,
 }

@@ -3,6 +3,7 @@
 //! Paths in the file are relative to the file. Unknown keys are errors, reported with their
 //! line and column.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -35,10 +36,12 @@ pub(crate) struct Config {
     pub(crate) gateway: GatewaySection,
     #[serde(default, rename = "deployment")]
     pub(crate) deployments: Vec<DeploymentSection>,
+    #[serde(default, rename = "application")]
+    pub(crate) applications: Vec<ApplicationSection>,
 }
 
 /// `[gateway]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GatewaySection {
     /// Address of the public listener.
@@ -51,6 +54,9 @@ pub(crate) struct GatewaySection {
     /// Seconds to let in-flight requests finish on shutdown.
     #[serde(default = "default_grace")]
     pub(crate) shutdown_grace_seconds: u64,
+    /// Where prepared functions (venvs, node_modules) are cached; relative to this file.
+    /// Default: `.gateway/functions` beside it.
+    pub(crate) cache_dir: Option<PathBuf>,
 }
 
 impl Default for GatewaySection {
@@ -59,6 +65,7 @@ impl Default for GatewaySection {
             listen: default_listen(),
             method_mismatch_status: default_mismatch_status(),
             shutdown_grace_seconds: default_grace(),
+            cache_dir: None,
         }
     }
 }
@@ -97,6 +104,46 @@ pub(crate) struct DeploymentSection {
     pub(crate) specification: PathBuf,
 }
 
+/// `[[application]]`: a group of functions sharing configuration, as in Fn and OCI.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApplicationSection {
+    pub(crate) name: String,
+    /// The application's OCID; defaults to a local one made from the name.
+    pub(crate) id: Option<String>,
+    /// Configuration passed to every function of the application as environment variables.
+    #[serde(default)]
+    pub(crate) config: BTreeMap<String, String>,
+    #[serde(default, rename = "function")]
+    pub(crate) functions: Vec<FunctionSection>,
+}
+
+/// `[[application.function]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FunctionSection {
+    pub(crate) name: String,
+    /// What specifications put in `functionId`.
+    pub(crate) id: String,
+    /// A directory with `func.yaml` and the function's code, relative to this file.
+    pub(crate) source: PathBuf,
+    /// Seconds a call may take (default: func.yaml's `timeout`, else 30).
+    pub(crate) timeout: Option<u64>,
+    /// Memory in MB passed as FN_MEMORY (default: func.yaml's `memory`, else 128).
+    pub(crate) memory: Option<u64>,
+    /// Seconds an idle process is kept (default: func.yaml's `idle_timeout`, else 30).
+    pub(crate) idle_timeout: Option<u64>,
+    /// Most processes run at once.
+    pub(crate) max_concurrency: Option<usize>,
+    /// Processes kept warm even when idle.
+    pub(crate) min_idle: Option<usize>,
+    /// Calls that may wait for a process before 503.
+    pub(crate) queue_size: Option<usize>,
+    /// Configuration for this function; overrides the application's.
+    #[serde(default)]
+    pub(crate) config: BTreeMap<String, String>,
+}
+
 fn default_listen() -> SocketAddr {
     DEFAULT_LISTEN.parse().expect("the default address parses")
 }
@@ -120,9 +167,33 @@ impl Config {
             path: path.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        // Absolute, so that nothing depends on the working directory of whatever later uses a
+        // path (function processes run in their own directories).
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let base = std::path::absolute(dir.unwrap_or(Path::new("."))).map_err(|source| {
+            ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        config.gateway.cache_dir = Some(
+            base.join(
+                config
+                    .gateway
+                    .cache_dir
+                    .take()
+                    .unwrap_or_else(|| PathBuf::from(".gateway/functions")),
+            ),
+        );
         for d in &mut config.deployments {
             d.specification = base.join(&d.specification);
+        }
+        for f in config
+            .applications
+            .iter_mut()
+            .flat_map(|a| &mut a.functions)
+        {
+            f.source = base.join(&f.source);
         }
         Ok(config)
     }
@@ -168,6 +239,34 @@ mod tests {
         let err = parse("[[deployment]]\nname = \"a\"\npath_prefix = \"/a\"\nspecification = \"a.json\"\nprefix = 1\n")
             .expect_err("unknown key");
         assert!(err.contains("unknown field `prefix`"), "{err}");
+    }
+
+    #[test]
+    fn applications_and_functions_parse() {
+        let c = parse(
+            r#"
+            [[application]]
+            name = "lab-app"
+            config = { GREETING = "Hello" }
+
+            [[application.function]]
+            name = "hello"
+            id = "ocid1.fnfunc.oc1..hello"
+            source = "functions/hello"
+            timeout = 10
+            config = { GREETING = "Hi" }
+            "#,
+        )
+        .expect("valid config");
+        let app = &c.applications[0];
+        assert_eq!(app.config["GREETING"], "Hello");
+        assert_eq!(app.functions[0].id, "ocid1.fnfunc.oc1..hello");
+        assert_eq!(app.functions[0].timeout, Some(10));
+        assert_eq!(app.functions[0].config["GREETING"], "Hi");
+
+        let err = parse("[[application]]\nname = \"a\"\n[[application.function]]\nname = \"f\"\nid = \"x\"\nsource = \"s\"\ntimout = 3\n")
+            .expect_err("typo");
+        assert!(err.contains("unknown field `timout`"), "{err}");
     }
 
     #[test]

@@ -2,17 +2,21 @@
 
 use std::path::{Path, PathBuf};
 
+use gateway_core::diagnostics::Diagnostics;
 use gateway_core::function::FunctionRegistry;
 use gateway_core::gateway::{
     compile, CompiledGateway, DeploymentSource, GatewayOptions, LoadReport,
 };
 
 use crate::cli::Source;
-use crate::config::{Config, ConfigError, GatewaySection};
+use crate::config::ConfigError;
+use crate::config::{Config, GatewaySection};
+use crate::functions::{self, Readiness};
 
 /// The config in effect and what compiling it produced.
 pub(crate) struct Loaded {
     pub(crate) settings: GatewaySection,
+    pub(crate) functions: FunctionRegistry,
     pub(crate) gateway: Option<CompiledGateway>,
     pub(crate) report: LoadReport,
 }
@@ -28,9 +32,11 @@ pub(crate) enum LoadError {
     },
 }
 
-/// Reads the config (or the single spec) and compiles every deployment.
-pub(crate) fn load(source: &Source) -> Result<Loaded, LoadError> {
-    let (settings, sources) = match &source.spec {
+/// Reads the config (or the single spec), makes its functions as ready as `readiness` says,
+/// and compiles every deployment.
+pub(crate) async fn load(source: &Source, readiness: Readiness) -> Result<Loaded, LoadError> {
+    let mut problems = Diagnostics::new();
+    let (settings, sources, config) = match &source.spec {
         Some(spec) => {
             let name = spec.file_stem().map_or_else(
                 || "default".to_owned(),
@@ -42,7 +48,7 @@ pub(crate) fn load(source: &Source) -> Result<Loaded, LoadError> {
                 specification: read_spec(spec)?,
                 origin: spec.display().to_string(),
             };
-            (GatewaySection::default(), vec![deployment])
+            (GatewaySection::default(), vec![deployment], None)
         }
         None => {
             let path = source
@@ -62,7 +68,7 @@ pub(crate) fn load(source: &Source) -> Result<Loaded, LoadError> {
                     })
                 })
                 .collect::<Result<Vec<_>, LoadError>>()?;
-            (config.gateway, sources)
+            (config.gateway.clone(), sources, Some(config))
         }
     };
     let options = GatewayOptions {
@@ -70,9 +76,24 @@ pub(crate) fn load(source: &Source) -> Result<Loaded, LoadError> {
         allow_unsupported: source.allow_unsupported,
         strict: source.strict,
     };
-    let (gateway, report) = compile(&sources, &options, &FunctionRegistry::new());
+    // Everything is checked first; functions are prepared (which can take a while) only for a
+    // configuration that is valid.
+    let mut functions = match &config {
+        Some(config) => functions::registry(config, Readiness::Checked, &mut problems).await,
+        None => FunctionRegistry::new(),
+    };
+    let (mut gateway, mut report) = compile(&sources, &options, &functions);
+    if problems.has_errors() {
+        gateway = None;
+    }
+    report.gateway.extend(problems);
+    if let (Some(config), Readiness::Running, Some(_)) = (&config, readiness, &gateway) {
+        functions = functions::registry(config, Readiness::Running, &mut Diagnostics::new()).await;
+        gateway = compile(&sources, &options, &functions).0;
+    }
     Ok(Loaded {
         settings,
+        functions,
         gateway,
         report,
     })

@@ -1,14 +1,16 @@
 //! `gateway`: serve OCI API Gateway deployment specifications.
 //!
-//! The binary only parses its config, wires the pieces of `gateway-core` together and runs
-//! them; everything else lives in the library crates.
+//! The binary only parses its config, wires the pieces of the library crates together and runs
+//! them.
 
 mod cli;
 mod config;
+mod functions;
+mod invoke;
 mod load;
+mod output;
 mod server;
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,7 +20,9 @@ use tracing_subscriber::EnvFilter;
 use gateway_core::GatewayService;
 
 use crate::cli::{Cli, Command, RoutesArgs, ServeArgs, ValidateArgs};
+use crate::functions::Readiness;
 use crate::load::{load, Loaded};
+use crate::output::{out, table};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,55 +32,63 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = match cli.command {
-        Command::Serve(args) => serve(args),
-        Command::Validate(args) => validate(args),
-        Command::Routes(args) => routes(args),
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
     };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Validate(args) => validate(args).await,
+            Command::Routes(args) => routes(args).await,
+            Command::Invoke(args) => invoke::run(args).await,
+        }
+    });
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");
         ExitCode::FAILURE
     })
 }
 
-fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let Loaded {
         settings,
+        functions,
         gateway,
         report,
-    } = load(&args.source).map_err(|e| e.to_string())?;
+    } = load(&args.source, Readiness::Running)
+        .await
+        .map_err(|e| e.to_string())?;
     eprint!("{report}");
     let Some(gateway) = gateway else {
         eprintln!("{} error(s); not serving", report.error_count());
         return Ok(ExitCode::FAILURE);
     };
     let addr = args.listen.unwrap_or(settings.listen);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        let bound = listener.local_addr().map_err(|e| e.to_string())?;
-        // One line on stdout, so scripts and tests can learn a port-0 address.
-        out(&format!("listening on http://{bound}\n"))?;
-        let grace = Duration::from_secs(settings.shutdown_grace_seconds);
-        server::serve(
-            listener,
-            GatewayService::new(gateway),
-            server::shutdown_signal(),
-            grace,
-        )
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| e.to_string())
-    })?;
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let shutdown = server::shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
+    // One line on stdout, so scripts and tests can learn a port-0 address.
+    out(&format!("listening on http://{bound}\n"))?;
+    let grace = Duration::from_secs(settings.shutdown_grace_seconds);
+    let served = server::serve(listener, GatewayService::new(gateway), shutdown, grace).await;
+    functions::shutdown(&functions).await;
+    served.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
-    let loaded = load(&args.source).map_err(|e| e.to_string())?;
+async fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
+    let loaded = load(&args.source, Readiness::Checked)
+        .await
+        .map_err(|e| e.to_string())?;
     let report = &loaded.report;
     if args.json {
         let deployments: Vec<_> = report
@@ -103,8 +115,10 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn routes(args: RoutesArgs) -> Result<ExitCode, String> {
-    let loaded = load(&args.source).map_err(|e| e.to_string())?;
+async fn routes(args: RoutesArgs) -> Result<ExitCode, String> {
+    let loaded = load(&args.source, Readiness::Checked)
+        .await
+        .map_err(|e| e.to_string())?;
     let Some(gateway) = loaded.gateway else {
         eprint!("{}", loaded.report);
         return Ok(ExitCode::FAILURE);
@@ -138,46 +152,4 @@ fn routes(args: RoutesArgs) -> Result<ExitCode, String> {
         &rows,
     ))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes to stdout; a reader that went away (`gateway routes | head`) is not an error.
-fn out(text: &str) -> Result<(), String> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(format!("cannot write to stdout: {e}"))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Renders rows as left-aligned columns under a header.
-fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let mut text = String::new();
-    let mut line = |cells: [&str; N]| {
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == N {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        text.push_str(out.trim_end());
-        text.push('\n');
-    };
-    line(header);
-    for row in rows {
-        line(std::array::from_fn(|i| row[i].as_str()));
-    }
-    text
 }

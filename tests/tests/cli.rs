@@ -10,6 +10,46 @@ fn compat_spec(name: &str) -> String {
         .into_owned()
 }
 
+/// Every `functionId` in a JSON document.
+fn function_ids(value: &serde_json::Value, ids: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("functionId", serde_json::Value::String(id)) => ids.push(id.clone()),
+                    _ => function_ids(v, ids),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| function_ids(v, ids)),
+        _ => {}
+    }
+}
+
+/// A config serving a compat spec at `prefix`, with every function it names declared (backed by
+/// the echo test function), as a user would write one.
+fn compat_config(dir: &TempDir, file: &str, prefix: &str) -> String {
+    let spec = std::fs::read_to_string(compat_spec(file)).expect("compat spec");
+    let mut ids = Vec::new();
+    function_ids(&serde_json::from_str(&spec).expect("JSON"), &mut ids);
+    ids.sort();
+    ids.dedup();
+    let echo = repo_root().join("tests/functions/echo");
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("function-cache");
+    let mut config = format!(
+        "[gateway]\ncache_dir = \"{}\"\n\n[[deployment]]\nname = \"compat\"\npath_prefix = \"{prefix}\"\nspecification = \"{}\"\n\n[[application]]\nname = \"compat-app\"\n",
+        cache.display(),
+        compat_spec(file),
+    );
+    for (i, id) in ids.iter().enumerate() {
+        config.push_str(&format!(
+            "\n[[application.function]]\nname = \"f{i}\"\nid = \"{id}\"\nsource = \"{}\"\n",
+            echo.display()
+        ));
+    }
+    dir.write("gateway.toml", &config)
+}
+
 #[test]
 fn validate_accepts_the_example_and_exits_zero() {
     let config = repo_root().join("examples/stock/gateway.toml");
@@ -88,45 +128,64 @@ fn limits_are_warnings_unless_strict() {
 
 #[test]
 fn compat_specs_load_and_name_what_is_not_supported_yet() {
-    for (file, expected) in [
-        ("01-oidc-custom-auth.json", "CUSTOM_AUTHENTICATION"),
-        ("03-mixed-backends.json", "ORACLE_FUNCTIONS_BACKEND"),
-        ("04-jwt-auth-cors-ratelimit.json", "JWT_AUTHENTICATION"),
+    for (file, prefix, expected) in [
+        ("01-oidc-custom-auth.json", "/", "CUSTOM_AUTHENTICATION"),
+        ("03-mixed-backends.json", "/lab", "HTTP_BACKEND"),
+        (
+            "04-jwt-auth-cors-ratelimit.json",
+            "/v1",
+            "JWT_AUTHENTICATION",
+        ),
     ] {
-        let spec = compat_spec(file);
-        let (code, out, _) = run_gateway(&["validate", &spec]);
-        assert_eq!(code, 1, "{file}: {out}");
+        let dir = TempDir::new("compat");
+        let config = compat_config(&dir, file, prefix);
+        let (code, out, err) = run_gateway(&["validate", "--config", &config]);
+        assert_eq!(code, 1, "{file}: {out}{err}");
         assert!(out.contains(expected), "{file}: {out}");
         assert!(out.contains("not supported"), "{file}: {out}");
         // Nothing but unsupported features is wrong with them.
-        let (code, out, _) = run_gateway(&["validate", "--allow-unsupported", &spec]);
-        assert_eq!(code, 0, "{file}: {out}");
+        let (code, out, err) =
+            run_gateway(&["validate", "--allow-unsupported", "--config", &config]);
+        assert_eq!(code, 0, "{file}: {out}{err}");
     }
 }
 
 #[test]
-fn serve_refuses_unsupported_policies_unless_allowed_and_then_fails_closed() {
-    let spec = compat_spec("03-mixed-backends.json");
-    let err = Gateway::try_serve(&[&spec]).expect_err("refused");
-    assert!(err.contains("ORACLE_FUNCTIONS_BACKEND"), "{err}");
+fn a_spec_alone_cannot_resolve_function_ids() {
+    let (code, out, _) = run_gateway(&["validate", &compat_spec("03-mixed-backends.json")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("unknown functionId \"function ocid\""),
+        "{out}"
+    );
+    assert!(out.contains("[[application.function]]"), "{out}");
+}
 
-    let gw = Gateway::serve(&[&spec, "--allow-unsupported", "--path-prefix", "/lab"]);
-    // The stock route is fully supported and served.
+#[test]
+fn serve_refuses_unsupported_policies_unless_allowed_and_then_fails_closed() {
+    let dir = TempDir::new("compat-serve");
+    let config = compat_config(&dir, "03-mixed-backends.json", "/lab");
+    let err = Gateway::try_serve(&["--config", &config]).expect_err("refused");
+    assert!(err.contains("HTTP_BACKEND"), "{err}");
+
+    let gw = Gateway::serve(&["--config", &config, "--allow-unsupported"]);
+    // The stock and function routes are fully supported and served.
     let res = gw.get("/lab/stock");
     assert_eq!(res.status, 200);
     assert_eq!(
         res.json(),
         serde_json::json!({"special_key": "Special Value"})
     );
-    // Routes that need what this build lacks answer 501 instead of running without it.
-    for target in ["/lab/hello", "/lab/search"] {
-        let res = gw.get(target);
-        assert_eq!(res.status, 501, "{target}");
-        assert_eq!(
-            res.json(),
-            serde_json::json!({"code": 501, "message": "Not Implemented"})
-        );
-    }
+    let res = gw.request("POST", "/lab/hello", &[], b"hi");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["url"], "/lab/hello");
+    // A route that needs what this build lacks answers 501 instead of running without it.
+    let res = gw.get("/lab/search");
+    assert_eq!(res.status, 501);
+    assert_eq!(
+        res.json(),
+        serde_json::json!({"code": 501, "message": "Not Implemented"})
+    );
 }
 
 #[test]
@@ -156,14 +215,21 @@ fn routes_prints_the_public_route_table() {
 
 #[test]
 fn routes_marks_routes_that_answer_501() {
-    let spec = compat_spec("03-mixed-backends.json");
-    let (code, out, _) = run_gateway(&["routes", "--allow-unsupported", &spec]);
-    assert_eq!(code, 0, "{out}");
+    let dir = TempDir::new("compat-routes");
+    let config = compat_config(&dir, "03-mixed-backends.json", "/lab");
+    let (code, out, err) = run_gateway(&["routes", "--allow-unsupported", "--config", &config]);
+    assert_eq!(code, 0, "{out}{err}");
+    let search = out
+        .lines()
+        .find(|l| l.contains("/lab/search"))
+        .expect("search row");
+    assert!(search.contains("501"), "{search}");
     let hello = out
         .lines()
-        .find(|l| l.contains("/hello"))
+        .find(|l| l.contains("/lab/hello"))
         .expect("hello row");
-    assert!(hello.contains("501"), "{hello}");
+    assert!(!hello.contains("501"), "{hello}");
+    assert!(hello.contains("ORACLE_FUNCTIONS_BACKEND"), "{hello}");
 }
 
 #[test]
