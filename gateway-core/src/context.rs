@@ -6,6 +6,7 @@
 //! the path lives in a cheap clone of the request's `Uri`, and path parameters are byte ranges
 //! into it, so building one allocates only the `Arc` bumps.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
@@ -21,6 +22,18 @@ use crate::vars::VarSource;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// Who the caller is, once an authentication policy has accepted it.
+///
+/// `claims` are what `request.auth[name]` reads: a JWT's claims or an authorizer function's
+/// `context`, each rendered as a string (JSON for non-string values).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthContext {
+    pub principal: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub claims: BTreeMap<String, String>,
+}
+
 /// What the gateway knows about a request once it has been routed.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -32,6 +45,7 @@ pub struct RequestContext {
     /// Where the route-relative path starts in `uri.path()` (the deployment prefix's length).
     route_path_offset: usize,
     params: Params,
+    auth: Option<Arc<AuthContext>>,
 }
 
 impl RequestContext {
@@ -50,7 +64,18 @@ impl RequestContext {
             uri,
             route_path_offset,
             params,
+            auth: None,
         }
+    }
+
+    /// The authenticated caller, if an authentication policy accepted one.
+    pub fn auth(&self) -> Option<&AuthContext> {
+        self.auth.as_deref()
+    }
+
+    /// Records the authenticated caller; set by the authentication layer.
+    pub fn set_auth(&mut self, auth: Arc<AuthContext>) {
+        self.auth = Some(auth);
     }
 
     pub fn request_id(&self) -> &RequestId {
@@ -141,8 +166,8 @@ impl VarSource for RequestVars<'_> {
         self.headers.get(name)?.to_str().ok()
     }
 
-    fn auth(&self, _key: &str) -> Option<&str> {
-        None
+    fn auth(&self, key: &str) -> Option<&str> {
+        self.ctx.auth()?.claims.get(key).map(String::as_str)
     }
 
     fn host(&self) -> Option<&str> {

@@ -20,6 +20,6 @@ pub mod spec;
 pub mod vars;
 
 pub use body::{Body, BoxError};
-pub use context::{ClientAddr, RequestContext};
+pub use context::{AuthContext, ClientAddr, RequestContext};
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayService};
