@@ -23,10 +23,12 @@ pub(crate) enum Command {
     Routes(RoutesArgs),
     /// Call a function directly, as `fn invoke` does; its answer goes to stdout.
     Invoke(InvokeArgs),
+    /// Say whether IAM lets the gateway invoke a function, and why; exit 1 when denied.
+    Explain(ExplainArgs),
 }
 
 /// Where the deployments come from: a config file, or one specification file.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct Source {
     /// The gateway's config file (TOML). Default: gateway.toml in the current directory.
     #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "spec")]
@@ -98,4 +100,24 @@ pub(crate) struct InvokeArgs {
     /// The input's content type.
     #[arg(long, value_name = "TYPE", default_value = "application/json")]
     pub(crate) content_type: String,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["function", "all"]))]
+pub(crate) struct ExplainArgs {
+    /// The gateway's config file (TOML). Default: gateway.toml in the current directory.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// The function's id or `application/name`.
+    #[arg(long, value_name = "FUNCTION")]
+    pub(crate) function: Option<String>,
+
+    /// Every function of the config.
+    #[arg(long)]
+    pub(crate) all: bool,
+
+    /// Print the traces as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

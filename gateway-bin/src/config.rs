@@ -38,6 +38,51 @@ pub(crate) struct Config {
     pub(crate) deployments: Vec<DeploymentSection>,
     #[serde(default, rename = "application")]
     pub(crate) applications: Vec<ApplicationSection>,
+    #[serde(default, rename = "compartment")]
+    pub(crate) compartments: Vec<CompartmentSection>,
+    /// IAM as in OCI: when present, the gateway may invoke only what its policies allow.
+    pub(crate) iam: Option<IamSection>,
+}
+
+/// `[[compartment]]`: the compartment tree under the tenancy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompartmentSection {
+    pub(crate) name: String,
+    pub(crate) id: String,
+    /// The parent compartment's name or id; absent: directly under the tenancy.
+    pub(crate) parent: Option<String>,
+}
+
+/// `[iam]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IamSection {
+    /// The tenancy's OCID (the root compartment).
+    #[serde(default = "default_tenancy")]
+    pub(crate) tenancy: String,
+    #[serde(default)]
+    pub(crate) dynamic_group: Vec<DynamicGroupSection>,
+    #[serde(default)]
+    pub(crate) policy: Vec<PolicySection>,
+}
+
+/// `[[iam.dynamic_group]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DynamicGroupSection {
+    pub(crate) name: String,
+    pub(crate) matching_rules: Vec<String>,
+}
+
+/// `[[iam.policy]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PolicySection {
+    pub(crate) name: String,
+    /// The compartment the policy is attached to (name or id); absent: the tenancy.
+    pub(crate) compartment: Option<String>,
+    pub(crate) statements: Vec<String>,
 }
 
 /// `[gateway]`
@@ -57,6 +102,11 @@ pub(crate) struct GatewaySection {
     /// Where prepared functions (venvs, node_modules) are cached; relative to this file.
     /// Default: `.gateway/functions` beside it.
     pub(crate) cache_dir: Option<PathBuf>,
+    /// The gateway's OCID, as IAM sees it (`resource.id`, `request.principal.id`).
+    #[serde(default = "default_gateway_id")]
+    pub(crate) id: String,
+    /// The gateway's compartment (name or id); absent: the tenancy.
+    pub(crate) compartment: Option<String>,
 }
 
 impl Default for GatewaySection {
@@ -66,6 +116,8 @@ impl Default for GatewaySection {
             method_mismatch_status: default_mismatch_status(),
             shutdown_grace_seconds: default_grace(),
             cache_dir: None,
+            id: default_gateway_id(),
+            compartment: None,
         }
     }
 }
@@ -111,6 +163,9 @@ pub(crate) struct ApplicationSection {
     pub(crate) name: String,
     /// The application's OCID; defaults to a local one made from the name.
     pub(crate) id: Option<String>,
+    /// The compartment (name or id) the application and its functions are in; absent: the
+    /// tenancy.
+    pub(crate) compartment: Option<String>,
     /// Configuration passed to every function of the application as environment variables.
     #[serde(default)]
     pub(crate) config: BTreeMap<String, String>,
@@ -142,6 +197,14 @@ pub(crate) struct FunctionSection {
     /// Configuration for this function; overrides the application's.
     #[serde(default)]
     pub(crate) config: BTreeMap<String, String>,
+}
+
+fn default_gateway_id() -> String {
+    "ocid1.apigateway.oc1..local".to_owned()
+}
+
+fn default_tenancy() -> String {
+    "ocid1.tenancy.oc1..local".to_owned()
 }
 
 fn default_listen() -> SocketAddr {

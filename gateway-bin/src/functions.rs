@@ -15,6 +15,7 @@ use gateway_fn_backend::{print_progress, FuncFile, LocalFunction, LocalFunctionC
 use tracing::{error, info};
 
 use crate::config::{ApplicationSection, Config, FunctionSection};
+use crate::permissions::Permissions;
 
 /// How far to go in making functions runnable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,7 @@ pub(crate) enum Readiness {
 /// a function that cannot be prepared answers 502 with the reason in the log.
 pub(crate) async fn registry(
     config: &Config,
+    permissions: Option<&Permissions>,
     readiness: Readiness,
     problems: &mut Diagnostics,
 ) -> FunctionRegistry {
@@ -53,17 +55,27 @@ pub(crate) async fn registry(
                 problems.error(format!("{at}.source"), format!("function {name}: {e}"));
                 continue;
             }
-            let (invoker, timeout) = match readiness {
-                Readiness::Checked => {
+            // As in OCI, a function the gateway may not invoke is still served: its routes answer
+            // 500 and the log says why.
+            let denied = permissions
+                .and_then(|p| p.decide(app, a, function, problems))
+                .filter(|decision| !decision.allowed)
+                .map(|decision| Arc::from(decision.reason()));
+            let (invoker, timeout) = match (readiness, &denied) {
+                (Readiness::Checked, _) => {
                     unavailable("functions are not run by this command".to_owned())
                 }
-                Readiness::Running => run(app, function, &name, &cache_dir).await,
+                (Readiness::Running, Some(_)) => {
+                    unavailable("the gateway may not invoke it".to_owned())
+                }
+                (Readiness::Running, None) => run(app, function, &name, &cache_dir).await,
             };
             registry.register(RegisteredFunction {
                 id: Arc::from(function.id.as_str()),
                 name,
                 timeout,
                 invoker,
+                denied,
             });
         }
     }
@@ -137,6 +149,7 @@ pub(crate) async fn prepare_one(
                     name,
                     timeout,
                     invoker,
+                    denied: None,
                 });
             }
             known.push(format!("{} ({name})", function.id));

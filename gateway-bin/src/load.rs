@@ -12,6 +12,7 @@ use crate::cli::Source;
 use crate::config::ConfigError;
 use crate::config::{Config, GatewaySection};
 use crate::functions::{self, Readiness};
+use crate::permissions::Permissions;
 
 /// The config in effect and what compiling it produced.
 pub(crate) struct Loaded {
@@ -78,8 +79,19 @@ pub(crate) async fn load(source: &Source, readiness: Readiness) -> Result<Loaded
     };
     // Everything is checked first; functions are prepared (which can take a while) only for a
     // configuration that is valid.
+    let permissions = config
+        .as_ref()
+        .and_then(|c| Permissions::build(c, &mut problems));
     let mut functions = match &config {
-        Some(config) => functions::registry(config, Readiness::Checked, &mut problems).await,
+        Some(config) => {
+            functions::registry(
+                config,
+                permissions.as_ref(),
+                Readiness::Checked,
+                &mut problems,
+            )
+            .await
+        }
         None => FunctionRegistry::new(),
     };
     let (mut gateway, mut report) = compile(&sources, &options, &functions);
@@ -88,7 +100,13 @@ pub(crate) async fn load(source: &Source, readiness: Readiness) -> Result<Loaded
     }
     report.gateway.extend(problems);
     if let (Some(config), Readiness::Running, Some(_)) = (&config, readiness, &gateway) {
-        functions = functions::registry(config, Readiness::Running, &mut Diagnostics::new()).await;
+        functions = functions::registry(
+            config,
+            permissions.as_ref(),
+            Readiness::Running,
+            &mut Diagnostics::new(),
+        )
+        .await;
         gateway = compile(&sources, &options, &functions).0;
     }
     Ok(Loaded {

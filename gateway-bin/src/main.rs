@@ -5,10 +5,13 @@
 
 mod cli;
 mod config;
+mod explain;
 mod functions;
 mod invoke;
 mod load;
 mod output;
+mod permissions;
+mod reload;
 mod server;
 
 use std::process::ExitCode;
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => validate(args).await,
             Command::Routes(args) => routes(args).await,
             Command::Invoke(args) => invoke::run(args).await,
+            Command::Explain(args) => explain::run(args),
         }
     });
     result.unwrap_or_else(|message| {
@@ -76,11 +80,16 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let shutdown = server::shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
-    // One line on stdout, so scripts and tests can learn a port-0 address.
+    let service = GatewayService::new(gateway);
+    let current = std::sync::Arc::new(tokio::sync::Mutex::new(functions));
+    reload::on_sighup(args.source, service.clone(), current.clone())
+        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    // One line on stdout, so scripts and tests can learn a port-0 address; every signal handler
+    // is in place by now.
     out(&format!("listening on http://{bound}\n"))?;
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
-    let served = server::serve(listener, GatewayService::new(gateway), shutdown, grace).await;
-    functions::shutdown(&functions).await;
+    let served = server::serve(listener, service, shutdown, grace).await;
+    functions::shutdown(&*current.lock().await).await;
     served.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }

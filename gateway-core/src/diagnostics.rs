@@ -29,6 +29,8 @@ pub enum Kind {
     Alias,
     /// A policy or backend this build does not enforce yet.
     Unsupported,
+    /// IAM policies do not let the gateway invoke a function a route uses.
+    Permission,
 }
 
 /// One problem, located by a JSON path into the document it came from.

@@ -148,6 +148,10 @@ pub struct RegisteredFunction {
     /// How long a call may take.
     pub timeout: Duration,
     pub invoker: Arc<dyn FunctionInvoker>,
+    /// Why the gateway may not invoke the function (IAM policies deny it), if they do. A denied
+    /// function is never called: clients get 500 with OCI's generic body, as in OCI, and the
+    /// reason goes to the log.
+    pub denied: Option<Arc<str>>,
 }
 
 /// Function ids to invokers.

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use crate::body::Body;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
-use crate::function::{FunctionCall, Intent, RegisteredFunction, MAX_FUNCTION_BODY};
+use crate::function::{FunctionCall, Intent, InvokeError, RegisteredFunction, MAX_FUNCTION_BODY};
 use crate::headers::remove_hop_by_hop;
 
 /// Calls one registered function.
@@ -81,6 +81,14 @@ async fn invoke(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max_body as u64) {
         return Err(GatewayError::PayloadTooLarge { limit: max_body });
+    }
+    if let Some(reason) = &function.denied {
+        let error = InvokeError::NotInvocable {
+            function: function.id.clone(),
+            reason: reason.to_string(),
+        };
+        warn!(code = error.log_code(), function = %function.name, %reason, "the gateway may not invoke the function");
+        return Err(GatewayError::Function(error));
     }
     let body = read_body(body, max_body).await?;
 

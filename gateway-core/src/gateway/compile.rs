@@ -278,7 +278,22 @@ fn check_functions(spec: &ApiSpecification, functions: &FunctionRegistry, diags:
         let Backend::OracleFunctions(backend) = &route.backend else {
             continue;
         };
-        if functions.get(&backend.function_id).is_some() {
+        if let Some(function) = functions.get(&backend.function_id) {
+            if let Some(reason) = &function.denied {
+                diags
+                    .warning(
+                        Kind::Permission,
+                        format!("routes[{index}].backend.functionId"),
+                        format!(
+                            "the gateway may not invoke {}: {reason}; the route answers 500",
+                            function.name
+                        ),
+                    )
+                    .hint(format!(
+                        "`gateway explain --function {}` shows why",
+                        function.id
+                    ));
+            }
             continue;
         }
         let hint = if functions.is_empty() {
