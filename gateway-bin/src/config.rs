@@ -180,8 +180,22 @@ pub(crate) struct FunctionSection {
     pub(crate) name: String,
     /// What specifications put in `functionId`.
     pub(crate) id: String,
-    /// A directory with `func.yaml` and the function's code, relative to this file.
-    pub(crate) source: PathBuf,
+    /// A directory with `func.yaml` and the function's code, relative to this file: the
+    /// function runs here as local processes.
+    pub(crate) source: Option<PathBuf>,
+    /// The OCI Functions invoke endpoint (`https://….functions.oci.oraclecloud.com`): the
+    /// function runs in OCI and is invoked with signed requests. Exclusive with `source`.
+    pub(crate) invoke_endpoint: Option<String>,
+    /// The OCI config file for signing (default `~/.oci/config`), relative to this file.
+    pub(crate) oci_config: Option<PathBuf>,
+    /// The profile in the OCI config file (default `DEFAULT`).
+    pub(crate) oci_profile: Option<String>,
+    /// Sign as a resource principal (the `OCI_RESOURCE_PRINCIPAL_*` environment variables)
+    /// instead of with the OCI config file.
+    #[serde(default)]
+    pub(crate) resource_principal: bool,
+    /// The Functions API version (default 20181201).
+    pub(crate) api_version: Option<String>,
     /// Seconds a call may take (default: func.yaml's `timeout`, else 30).
     pub(crate) timeout: Option<u64>,
     /// Memory in MB passed as FN_MEMORY (default: func.yaml's `memory`, else 128).
@@ -256,7 +270,8 @@ impl Config {
             .iter_mut()
             .flat_map(|a| &mut a.functions)
         {
-            f.source = base.join(&f.source);
+            f.source = f.source.as_ref().map(|s| base.join(s));
+            f.oci_config = f.oci_config.as_ref().map(|c| base.join(c));
         }
         Ok(config)
     }

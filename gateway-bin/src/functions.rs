@@ -11,7 +11,10 @@ use gateway_core::function::{
     RegisteredFunction,
 };
 use gateway_fn_backend::local::DEFAULT_TIMEOUT;
-use gateway_fn_backend::{print_progress, FuncFile, LocalFunction, LocalFunctionConfig};
+use gateway_fn_backend::{
+    print_progress, Credentials, FuncFile, LocalFunction, LocalFunctionConfig, OciFunction,
+    OciFunctionConfig, OciHttpClient,
+};
 use tracing::{error, info};
 
 use crate::config::{ApplicationSection, Config, FunctionSection};
@@ -37,6 +40,7 @@ pub(crate) async fn registry(
     let mut registry = FunctionRegistry::new();
     let mut ids = HashSet::new();
     let cache_dir = cache_dir(config);
+    let oci = OciClient::default();
     for (a, app) in config.applications.iter().enumerate() {
         for (f, function) in app.functions.iter().enumerate() {
             let at = format!("application[{a}].function[{f}]");
@@ -51,8 +55,8 @@ pub(crate) async fn registry(
                 );
                 continue;
             }
-            if let Err(e) = FuncFile::load(&function.source) {
-                problems.error(format!("{at}.source"), format!("function {name}: {e}"));
+            if let Err(message) = check(function, &name) {
+                problems.error(at, message);
                 continue;
             }
             // As in OCI, a function the gateway may not invoke is still served: its routes answer
@@ -68,7 +72,7 @@ pub(crate) async fn registry(
                 (Readiness::Running, Some(_)) => {
                     unavailable("the gateway may not invoke it".to_owned())
                 }
-                (Readiness::Running, None) => run(app, function, &name, &cache_dir).await,
+                (Readiness::Running, None) => run(app, function, &name, &cache_dir, &oci).await,
             };
             registry.register(RegisteredFunction {
                 id: Arc::from(function.id.as_str()),
@@ -82,16 +86,97 @@ pub(crate) async fn registry(
     registry
 }
 
-/// Prepares and starts one local function; a failure becomes an invoker that answers 502.
+/// Checks what can be checked without running a function: where it runs, and its `func.yaml`.
+fn check(function: &FunctionSection, name: &str) -> Result<(), String> {
+    match (&function.source, &function.invoke_endpoint) {
+        (Some(source), None) => FuncFile::load(source)
+            .map(drop)
+            .map_err(|e| format!("function {name}: {e}")),
+        (None, Some(_)) => Ok(()),
+        _ => Err(format!(
+            "function {name}: set exactly one of `source` (a local function directory) or `invoke_endpoint` (a function in OCI)"
+        )),
+    }
+}
+
+/// The HTTPS client for functions in OCI, made on first use and shared by all of them.
+#[derive(Default)]
+struct OciClient(std::sync::OnceLock<Result<OciHttpClient, String>>);
+
+impl OciClient {
+    fn get(&self) -> Result<OciHttpClient, String> {
+        self.0
+            .get_or_init(|| OciHttpClient::new(&[]).map_err(|e| e.to_string()))
+            .clone()
+    }
+}
+
+/// Makes one function runnable: a local one is prepared and started, one in OCI gets its
+/// signing credentials. A failure becomes an invoker that answers 502, with the reason logged.
 /// Returns the invoker and the call timeout it was configured with.
 async fn run(
     app: &ApplicationSection,
     function: &FunctionSection,
     name: &str,
     cache_dir: &Path,
+    oci: &OciClient,
 ) -> (Arc<dyn FunctionInvoker>, Duration) {
-    let mut local =
-        LocalFunctionConfig::new(&function.id, &function.name, &function.source, cache_dir);
+    let result = match (&function.source, &function.invoke_endpoint) {
+        (Some(source), _) => run_local(app, function, source, cache_dir).await,
+        (None, Some(endpoint)) => run_in_oci(function, endpoint, name, oci),
+        (None, None) => Err("neither source nor invoke_endpoint is set".to_owned()),
+    };
+    match result {
+        Ok((invoker, timeout)) => {
+            if let Err(e) = invoker.start().await {
+                error!(function = %name, error = %e, "function is not ready; calls will retry");
+            } else {
+                info!(function = %name, "function ready");
+            }
+            (invoker, timeout)
+        }
+        Err(reason) => {
+            error!(function = %name, error = %reason, "function cannot run; its routes answer 502");
+            unavailable(reason)
+        }
+    }
+}
+
+/// A function in OCI, invoked with signed requests.
+fn run_in_oci(
+    function: &FunctionSection,
+    endpoint: &str,
+    name: &str,
+    oci: &OciClient,
+) -> Result<(Arc<dyn FunctionInvoker>, Duration), String> {
+    let credentials = if function.resource_principal {
+        Credentials::resource_principal_from_env()
+    } else {
+        Credentials::from_config_file(
+            function.oci_config.as_deref(),
+            function.oci_profile.as_deref(),
+        )
+    }
+    .map_err(|e| format!("function {name}: {e}"))?;
+    let mut config = OciFunctionConfig::new(&function.id, name, endpoint, credentials);
+    config.api_version = function.api_version.clone();
+    if let Some(seconds) = function.timeout {
+        config.timeout = Duration::from_secs(seconds);
+    }
+    let invoker = OciFunction::with_client(config, oci.get()?)
+        .map_err(|e| format!("function {name}: {e}"))?;
+    let timeout = invoker.timeout();
+    Ok((Arc::new(invoker), timeout))
+}
+
+/// A local function directory, prepared as `fn build` would and run as hot processes.
+async fn run_local(
+    app: &ApplicationSection,
+    function: &FunctionSection,
+    source: &Path,
+    cache_dir: &Path,
+) -> Result<(Arc<dyn FunctionInvoker>, Duration), String> {
+    let mut local = LocalFunctionConfig::new(&function.id, &function.name, source, cache_dir);
     local.app_name = app.name.clone();
     local.app_id = app
         .id
@@ -111,20 +196,11 @@ async fn run(
     if let Some(n) = function.queue_size {
         local.queue_size = n;
     }
-    let prepared = match LocalFunction::prepare(local, &print_progress).await {
-        Ok(f) => f,
-        Err(e) => {
-            error!(function = %name, error = %e, "function cannot be prepared; its routes answer 502");
-            return unavailable(e.to_string());
-        }
-    };
-    if let Err(e) = prepared.start().await {
-        error!(function = %name, error = %e, "function failed to start its warm processes");
-    } else {
-        info!(function = %name, "function ready");
-    }
+    let prepared = LocalFunction::prepare(local, &print_progress)
+        .await
+        .map_err(|e| e.to_string())?;
     let timeout = prepared.timeout();
-    (Arc::new(prepared), timeout)
+    Ok((Arc::new(prepared), timeout))
 }
 
 fn unavailable(reason: String) -> (Arc<dyn FunctionInvoker>, Duration) {
@@ -142,8 +218,9 @@ pub(crate) async fn prepare_one(
         for function in &app.functions {
             let name = format!("{}/{}", app.name, function.name);
             if function.id == wanted || name == wanted {
-                FuncFile::load(&function.source).map_err(|e| format!("function {name}: {e}"))?;
-                let (invoker, timeout) = run(app, function, &name, &cache_dir).await;
+                check(function, &name)?;
+                let (invoker, timeout) =
+                    run(app, function, &name, &cache_dir, &OciClient::default()).await;
                 return Ok(RegisteredFunction {
                     id: Arc::from(function.id.as_str()),
                     name,

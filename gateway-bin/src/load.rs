@@ -1,11 +1,15 @@
 //! From the command line's source (a config file or one spec) to a compiled gateway.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use gateway_auth::Authenticators;
+
+use gateway_core::backend::HttpClient;
 use gateway_core::diagnostics::Diagnostics;
 use gateway_core::function::FunctionRegistry;
 use gateway_core::gateway::{
-    compile, CompiledGateway, DeploymentSource, GatewayOptions, LoadReport,
+    compile, CompiledGateway, DeploymentSource, GatewayOptions, LoadReport, Resources,
 };
 
 use crate::cli::Source;
@@ -35,7 +39,11 @@ pub(crate) enum LoadError {
 
 /// Reads the config (or the single spec), makes its functions as ready as `readiness` says,
 /// and compiles every deployment.
-pub(crate) async fn load(source: &Source, readiness: Readiness) -> Result<Loaded, LoadError> {
+pub(crate) async fn load(
+    source: &Source,
+    readiness: Readiness,
+    http: &HttpClient,
+) -> Result<Loaded, LoadError> {
     let mut problems = Diagnostics::new();
     let (settings, sources, config) = match &source.spec {
         Some(spec) => {
@@ -82,7 +90,7 @@ pub(crate) async fn load(source: &Source, readiness: Readiness) -> Result<Loaded
     let permissions = config
         .as_ref()
         .and_then(|c| Permissions::build(c, &mut problems));
-    let mut functions = match &config {
+    let functions = match &config {
         Some(config) => {
             functions::registry(
                 config,
@@ -94,24 +102,31 @@ pub(crate) async fn load(source: &Source, readiness: Readiness) -> Result<Loaded
         }
         None => FunctionRegistry::new(),
     };
-    let (mut gateway, mut report) = compile(&sources, &options, &functions);
+    let mut resources = Resources {
+        authenticators: Arc::new(Authenticators::new(functions.clone())),
+        functions,
+        http: http.clone(),
+    };
+    let (mut gateway, mut report) = compile(&sources, &options, &resources);
     if problems.has_errors() {
         gateway = None;
     }
     report.gateway.extend(problems);
     if let (Some(config), Readiness::Running, Some(_)) = (&config, readiness, &gateway) {
-        functions = functions::registry(
+        resources.functions = functions::registry(
             config,
             permissions.as_ref(),
             Readiness::Running,
             &mut Diagnostics::new(),
         )
         .await;
-        gateway = compile(&sources, &options, &functions).0;
+        // Authorizer functions are invoked through the registry too.
+        resources.authenticators = Arc::new(Authenticators::new(resources.functions.clone()));
+        gateway = compile(&sources, &options, &resources).0;
     }
     Ok(Loaded {
         settings,
-        functions,
+        functions: resources.functions,
         gateway,
         report,
     })

@@ -20,6 +20,7 @@ use std::time::Duration;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+use gateway_core::backend::HttpClient;
 use gateway_core::GatewayService;
 
 use crate::cli::{Cli, Command, RoutesArgs, ServeArgs, ValidateArgs};
@@ -61,12 +62,14 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    // One client for HTTP backends for the life of the process: reloads keep its pools.
+    let http = HttpClient::new();
     let Loaded {
         settings,
         functions,
         gateway,
         report,
-    } = load(&args.source, Readiness::Running)
+    } = load(&args.source, Readiness::Running, &http)
         .await
         .map_err(|e| e.to_string())?;
     eprint!("{report}");
@@ -82,7 +85,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let shutdown = server::shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
     let service = GatewayService::new(gateway);
     let current = std::sync::Arc::new(tokio::sync::Mutex::new(functions));
-    reload::on_sighup(args.source, service.clone(), current.clone())
+    reload::on_sighup(args.source, http, service.clone(), current.clone())
         .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     // One line on stdout, so scripts and tests can learn a port-0 address; every signal handler
     // is in place by now.
@@ -95,7 +98,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
 }
 
 async fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
-    let loaded = load(&args.source, Readiness::Checked)
+    let loaded = load(&args.source, Readiness::Checked, &HttpClient::new())
         .await
         .map_err(|e| e.to_string())?;
     let report = &loaded.report;
@@ -125,7 +128,7 @@ async fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
 }
 
 async fn routes(args: RoutesArgs) -> Result<ExitCode, String> {
-    let loaded = load(&args.source, Readiness::Checked)
+    let loaded = load(&args.source, Readiness::Checked, &HttpClient::new())
         .await
         .map_err(|e| e.to_string())?;
     let Some(gateway) = loaded.gateway else {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
+use gateway_core::backend::HttpClient;
 use gateway_core::function::FunctionRegistry;
 use gateway_core::GatewayService;
 
@@ -21,6 +22,7 @@ pub(crate) type CurrentFunctions = Arc<Mutex<FunctionRegistry>>;
 #[cfg(unix)]
 pub(crate) fn on_sighup(
     source: Source,
+    http: HttpClient,
     service: GatewayService,
     current: CurrentFunctions,
 ) -> std::io::Result<()> {
@@ -29,7 +31,7 @@ pub(crate) fn on_sighup(
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
             info!("SIGHUP received: reloading the configuration");
-            reload(&source, &service, &current).await;
+            reload(&source, &http, &service, &current).await;
         }
     });
     Ok(())
@@ -37,12 +39,22 @@ pub(crate) fn on_sighup(
 
 /// Reload is driven by SIGHUP, which this platform does not have.
 #[cfg(not(unix))]
-pub(crate) fn on_sighup(_: Source, _: GatewayService, _: CurrentFunctions) -> std::io::Result<()> {
+pub(crate) fn on_sighup(
+    _: Source,
+    _: HttpClient,
+    _: GatewayService,
+    _: CurrentFunctions,
+) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn reload(source: &Source, service: &GatewayService, current: &CurrentFunctions) {
-    let loaded = match load(source, Readiness::Running).await {
+async fn reload(
+    source: &Source,
+    http: &HttpClient,
+    service: &GatewayService,
+    current: &CurrentFunctions,
+) {
+    let loaded = match load(source, Readiness::Running, http).await {
         Ok(loaded) => loaded,
         Err(e) => {
             error!(error = %e, "reload failed; the running configuration is unchanged");

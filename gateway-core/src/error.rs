@@ -6,9 +6,12 @@
 //! Server-side failures never put internal detail in the body; client errors say what was
 //! wrong with the request.
 
-use http::header::{ALLOW, CONTENT_TYPE};
+use std::time::Duration;
+
+use http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
+use crate::backend::http::HttpBackendError;
 use crate::body::Body;
 use crate::function::InvokeError;
 use crate::router::{MethodSet, PathError};
@@ -45,10 +48,68 @@ pub enum GatewayError {
     #[error(transparent)]
     Function(#[from] InvokeError),
 
+    /// An `ENFORCING` request validation failed (reference 4.8); `reason` says what was
+    /// wrong in terms of the request ("missing required header X-Username").
+    #[error("request validation failed: {reason}")]
+    RequestValidation { reason: String },
+
+    /// A request transformation could not produce a valid request; answered rather than
+    /// forwarding the request untransformed (a filter must never be skipped).
+    #[error("a request transformation produced an invalid request")]
+    TransformationFailed,
+
+    /// An HTTP backend failed; the reason is logged, the client sees only 502 or 504.
+    #[error(transparent)]
+    HttpBackend(#[from] HttpBackendError),
+
+    /// A dynamic routing backend has no branch for the request's value and no default.
+    #[error("no routing backend matches the request")]
+    NoRoutingBackend,
+
+    /// A rate limit or a usage plan's rate or quota refused the request: 429 with
+    /// `Retry-After`. `log_code` is `rateLimiting.requestDenied` or
+    /// `usagePlans.requestRejected`.
+    #[error("too many requests; retry after {retry_after:?}")]
+    TooManyRequests {
+        retry_after: Duration,
+        log_code: &'static str,
+    },
+
+    /// The shared rate-limit store is unreachable and the gateway is configured to fail
+    /// closed: 503.
+    #[error("the rate-limit store is unavailable")]
+    LimitStoreUnavailable { log_code: &'static str },
+
+    /// Usage plans: no client token, an unknown one, or one whose plans do not entitle this
+    /// deployment (told apart by `log_code` only): 401.
+    #[error("the usage-plan client token is missing, unknown or not entitled here")]
+    UsagePlanUnauthorized { log_code: &'static str },
+
     /// The route relies on a policy or backend this build does not enforce; served only with
     /// `--allow-unsupported`, and then refused per request rather than run without it.
     #[error("the route uses {feature}, which this build does not support")]
     Unsupported { feature: &'static str },
+
+    /// Credentials are missing or invalid (reference 5.4): 401 with `WWW-Authenticate`. The
+    /// reason is for logs only.
+    #[error("authentication failed: {reason}")]
+    Unauthenticated {
+        challenge: Option<HeaderValue>,
+        reason: String,
+    },
+
+    /// The authenticated caller has none of the route's `ANY_OF` scopes: OCI answers 404,
+    /// not 403, so the route's existence is not revealed.
+    #[error("the caller has none of the route's allowed scopes")]
+    ScopeNotAllowed,
+
+    /// The authorizer function failed, timed out or answered outside its contract: 502.
+    #[error("the authorizer failed: {0}")]
+    AuthorizerFailed(String),
+
+    /// What authentication needs is unavailable (a JWKS that cannot be fetched): 500.
+    #[error("authentication is unavailable: {0}")]
+    AuthUnavailable(String),
 }
 
 impl GatewayError {
@@ -58,9 +119,20 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadPath(_) | Self::BadTarget => StatusCode::BAD_REQUEST,
             Self::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::LimitStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UsagePlanUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyRead(_) => StatusCode::BAD_REQUEST,
+            Self::RequestValidation { .. } => StatusCode::BAD_REQUEST,
+            Self::TransformationFailed => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Function(e) => e.status(),
+            Self::HttpBackend(e) => e.status(),
+            Self::NoRoutingBackend => StatusCode::NOT_FOUND,
+            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Self::ScopeNotAllowed => StatusCode::NOT_FOUND,
+            Self::AuthorizerFailed(_) => StatusCode::BAD_GATEWAY,
+            Self::AuthUnavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -70,9 +142,20 @@ impl GatewayError {
             Self::NotFound | Self::MethodNotAllowed { .. } => "request.routeNotFound",
             Self::BadPath(_) | Self::BadTarget => "request.badRequest",
             Self::Unsupported { .. } => "request.internalServiceError",
+            Self::TooManyRequests { log_code, .. }
+            | Self::LimitStoreUnavailable { log_code }
+            | Self::UsagePlanUnauthorized { log_code } => log_code,
             Self::PayloadTooLarge { .. } => "request.bodyTooLarge",
             Self::BodyRead(_) => "request.clientEof",
+            Self::RequestValidation { .. } => "requestValidation.validationError",
+            Self::TransformationFailed => "queryParameterTransformation.badParameterValue",
             Self::Function(e) => e.log_code(),
+            Self::HttpBackend(e) => e.log_code(),
+            Self::NoRoutingBackend => "dynamicRouting.backendRejected",
+            Self::Unauthenticated { .. } => "authentication.authenticationFailed",
+            Self::ScopeNotAllowed => "authorization.scopeNotAllowed",
+            Self::AuthorizerFailed(_) => "customAuthentication.failedFunctionInvocation",
+            Self::AuthUnavailable(_) => "authentication.internalServiceError",
         }
     }
 
@@ -83,6 +166,7 @@ impl GatewayError {
         match self {
             Self::BadPath(e) => format!("{reason}: {e}"),
             Self::BadTarget | Self::PayloadTooLarge { .. } => format!("{reason}: {self}"),
+            Self::RequestValidation { reason: what } => format!("{reason}: {what}"),
             _ => reason.to_owned(),
         }
     }
@@ -91,10 +175,20 @@ impl GatewayError {
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
         let mut res = json_error(status, &self.client_message());
+        if let Self::TooManyRequests { retry_after, .. } = &self {
+            crate::limit::headers::set_retry_after(res.headers_mut(), *retry_after);
+        }
         if let Self::MethodNotAllowed { allowed } = &self {
             if let Ok(v) = HeaderValue::from_str(&allowed.to_string()) {
                 res.headers_mut().insert(ALLOW, v);
             }
+        }
+        if let Self::Unauthenticated {
+            challenge: Some(challenge),
+            ..
+        } = self
+        {
+            res.headers_mut().insert(WWW_AUTHENTICATE, challenge);
         }
         res
     }

@@ -5,14 +5,18 @@
 //! alone: [`spec::load_spec`] (the model with every problem reported), [`router`] (OCI path
 //! templates), [`vars`] (context variables).
 
+pub mod auth;
 pub mod backend;
 pub mod body;
+pub mod cache;
 pub mod context;
 pub mod diagnostics;
 pub mod error;
 pub mod function;
 pub mod gateway;
 pub mod headers;
+pub mod limit;
+pub mod policy;
 pub mod request_id;
 pub mod router;
 pub mod routes;

@@ -4,6 +4,8 @@
 //!   and its source, Python or Node FDK, or any process speaking the http-stream contract)
 //!   prepared as `fn build` would, without Docker, and run as a pool of hot local processes.
 //! - [`ServiceFunction`]: a Rust `tower::Service` as a function, in the same process.
+//! - [`OciFunction`]: a function deployed in OCI Functions, called through its signed invoke
+//!   endpoint with the same Fn mapping (see [`oci`]).
 //! - [`protocol`]: the gateway ↔ FDK mapping (`POST /call`, `Fn-Http-*` headers) as pure
 //!   functions, for any invoker that speaks it.
 //!
@@ -15,10 +17,12 @@
 pub mod func_yaml;
 pub mod in_process;
 pub mod local;
+pub mod oci;
 pub mod prepare;
 pub mod protocol;
 
 pub use func_yaml::{FuncFile, FuncFileError, RuntimeKind};
 pub use in_process::{FunctionCallInfo, ServiceFunction};
 pub use local::{LocalFunction, LocalFunctionConfig, PoolStats, LOG_TARGET};
+pub use oci::{Credentials, OciError, OciFunction, OciFunctionConfig, OciHttpClient};
 pub use prepare::{no_progress, print_progress, PrepareError, Prepared, Progress};

@@ -1,7 +1,11 @@
 //! Backends: what finally answers a routed request.
 
+pub mod dynamic;
 pub mod function;
+pub mod http;
 pub mod stock;
 
+pub use self::dynamic::DynamicRouting;
+pub use self::http::{HttpBackendService, HttpClient};
 pub use function::FunctionBackend;
 pub use stock::StockResponse;

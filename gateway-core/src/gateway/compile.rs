@@ -4,13 +4,15 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::auth::{Authenticator, AuthenticatorFactory};
+use crate::backend::HttpClient;
 use crate::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
 use crate::function::{FunctionRegistry, RegisteredFunction};
 use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, RouterBuilder};
 use crate::routes::RouteInfo;
 use crate::spec::{self, ApiSpecification, Backend, Feature, FeatureUse, HttpMethod};
 
-use super::assemble::{refuse, route_stack, RouteService};
+use super::assemble::{refuse, route_stack, DeploymentLayers, RouteService, RouteStack};
 use super::service::GatewayService;
 
 /// OCI allows at most this many deployments on one gateway.
@@ -46,6 +48,47 @@ pub struct GatewayOptions {
     pub allow_unsupported: bool,
     /// Treat OCI's service limits as errors rather than warnings.
     pub strict: bool,
+}
+
+/// What compiled routes use at run time: the functions specifications name, the pooled client
+/// of HTTP backends, and what builds authenticators. Kept across reloads, so that connection
+/// pools and caches survive them.
+#[derive(Debug, Clone)]
+pub struct Resources {
+    pub functions: FunctionRegistry,
+    pub http: HttpClient,
+    /// Builds authenticators for `authentication` policies; `gateway-auth`'s `Authenticators`
+    /// in the gateway. Without one, a deployment that authenticates is refused.
+    pub authenticators: Arc<dyn AuthenticatorFactory>,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Self {
+            functions: FunctionRegistry::default(),
+            http: HttpClient::default(),
+            authenticators: Arc::new(NoAuthenticators),
+        }
+    }
+}
+
+/// The factory of a gateway built without one: every authentication policy is refused, so that
+/// no deployment that authenticates is ever served open.
+#[derive(Debug)]
+struct NoAuthenticators;
+
+impl AuthenticatorFactory for NoAuthenticators {
+    fn build(
+        &self,
+        _: &crate::spec::Authentication,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Arc<dyn Authenticator>> {
+        diags
+            .error(path, "this gateway was built without authenticators")
+            .hint("give the builder an AuthenticatorFactory, such as gateway_auth::Authenticators");
+        None
+    }
 }
 
 /// Every problem found in one deployment.
@@ -112,6 +155,8 @@ impl std::error::Error for LoadReport {}
 pub(crate) struct CompiledRoute {
     pub(crate) info: Arc<RouteInfo>,
     pub(crate) service: RouteService,
+    /// A CORS policy applies: pre-flights for the route's methods are routed here.
+    pub(crate) has_cors: bool,
 }
 
 /// A compiled deployment: its router.
@@ -140,7 +185,7 @@ impl CompiledGateway {
 pub fn compile(
     sources: &[DeploymentSource],
     options: &GatewayOptions,
-    functions: &FunctionRegistry,
+    resources: &Resources,
 ) -> (Option<CompiledGateway>, LoadReport) {
     let mut report = LoadReport::default();
     if sources.len() > MAX_DEPLOYMENTS {
@@ -167,7 +212,7 @@ pub fn compile(
                 format!("another deployment is also named {:?}", source.name),
             );
         }
-        let compiled = compile_deployment(source, options, functions, &mut diags);
+        let compiled = compile_deployment(source, options, resources, &mut diags);
         if let Some((deployment, infos)) = compiled {
             match prefixes.insert(&source.path_prefix, deployment) {
                 Ok(()) => routes.extend(infos),
@@ -202,7 +247,7 @@ type Compiled = (CompiledDeployment, Vec<Arc<RouteInfo>>);
 fn compile_deployment(
     source: &DeploymentSource,
     options: &GatewayOptions,
-    functions: &FunctionRegistry,
+    resources: &Resources,
     diags: &mut Diagnostics,
 ) -> Option<Compiled> {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(&source.specification) else {
@@ -216,10 +261,11 @@ fn compile_deployment(
     // so that one run reports every problem.
     let routes = check_routes(&value, diags);
     let spec = load.spec?;
-    check_functions(&spec, functions, diags);
+    check_functions(&spec, &resources.functions, diags);
 
     let features = spec.features();
     let deployment_features = FeatureSummary::collect(&features, None, options, diags);
+    let deployment_layers = DeploymentLayers::compile(&spec, resources, diags);
     let name: Arc<str> = Arc::from(source.name.as_str());
     let prefix: Arc<str> = Arc::from(source.path_prefix.as_str());
 
@@ -250,14 +296,25 @@ fn compile_deployment(
             .chain(&own.blocking)
             .copied()
             .collect();
-        let service = match info.unsupported.first() {
-            Some(feature) => refuse(feature),
-            None => route_stack(route, &format!("routes[{index}]"), functions, diags),
+        let stack = match info.unsupported.first() {
+            Some(feature) => RouteStack {
+                service: refuse(feature),
+                has_cors: false,
+            },
+            None => route_stack(
+                route,
+                template,
+                &format!("routes[{index}]"),
+                &deployment_layers,
+                resources,
+                diags,
+            ),
         };
         let info = Arc::new(info);
         let entry = CompiledRoute {
             info: info.clone(),
-            service,
+            service: stack.service,
+            has_cors: stack.has_cors,
         };
         // `check_routes` has already refused every conflicting route.
         if builder.insert(template.clone(), *methods, entry).is_ok() {
@@ -275,43 +332,68 @@ fn compile_deployment(
 /// Reports every `functionId` that names no registered function.
 fn check_functions(spec: &ApiSpecification, functions: &FunctionRegistry, diags: &mut Diagnostics) {
     for (index, route) in spec.routes.iter().enumerate() {
-        let Backend::OracleFunctions(backend) = &route.backend else {
-            continue;
-        };
-        if let Some(function) = functions.get(&backend.function_id) {
-            if let Some(reason) = &function.denied {
-                diags
-                    .warning(
-                        Kind::Permission,
-                        format!("routes[{index}].backend.functionId"),
-                        format!(
-                            "the gateway may not invoke {}: {reason}; the route answers 500",
-                            function.name
-                        ),
-                    )
-                    .hint(format!(
-                        "`gateway explain --function {}` shows why",
-                        function.id
-                    ));
+        let at = format!("routes[{index}].backend");
+        match &route.backend {
+            Backend::DynamicRouting(dynamic) => {
+                for (b, branch) in dynamic.routing_backends.iter().enumerate() {
+                    check_function(
+                        &branch.backend,
+                        &format!("{at}.routingBackends[{b}].backend"),
+                        functions,
+                        diags,
+                    );
+                }
             }
-            continue;
+            backend => check_function(backend, &at, functions, diags),
         }
-        let hint = if functions.is_empty() {
-            "no functions are configured: declare them with [[application.function]] in gateway.toml".to_owned()
-        } else {
-            let known: Vec<&str> = functions.ids().collect();
-            match did_you_mean(&backend.function_id, known.iter().copied()) {
-                Some(near) => format!("did you mean {near}? known functions: {}", known.join(", ")),
-                None => format!("known functions: {}", known.join(", ")),
-            }
-        };
-        diags
-            .error(
-                format!("routes[{index}].backend.functionId"),
-                format!("unknown functionId {:?}", backend.function_id),
-            )
-            .hint(hint);
     }
+}
+
+/// Reports a function backend whose `functionId` names no registered function, or one the
+/// gateway may not invoke.
+fn check_function(
+    backend: &Backend,
+    at: &str,
+    functions: &FunctionRegistry,
+    diags: &mut Diagnostics,
+) {
+    let Backend::OracleFunctions(backend) = backend else {
+        return;
+    };
+    if let Some(function) = functions.get(&backend.function_id) {
+        if let Some(reason) = &function.denied {
+            diags
+                .warning(
+                    Kind::Permission,
+                    format!("{at}.functionId"),
+                    format!(
+                        "the gateway may not invoke {}: {reason}; the route answers 500",
+                        function.name
+                    ),
+                )
+                .hint(format!(
+                    "`gateway explain --function {}` shows why",
+                    function.id
+                ));
+        }
+        return;
+    }
+    let hint = if functions.is_empty() {
+        "no functions are configured: declare them with [[application.function]] in gateway.toml"
+            .to_owned()
+    } else {
+        let known: Vec<&str> = functions.ids().collect();
+        match did_you_mean(&backend.function_id, known.iter().copied()) {
+            Some(near) => format!("did you mean {near}? known functions: {}", known.join(", ")),
+            None => format!("known functions: {}", known.join(", ")),
+        }
+    };
+    diags
+        .error(
+            format!("{at}.functionId"),
+            format!("unknown functionId {:?}", backend.function_id),
+        )
+        .hint(hint);
 }
 
 /// Parses every route's `path` template and finds conflicting routes, straight from the
@@ -428,7 +510,35 @@ enum Support {
 
 fn support(feature: &Feature) -> Support {
     match feature {
-        Feature::StockResponseBackend | Feature::OracleFunctionsBackend => Support::Enforced,
+        Feature::StockResponseBackend
+        | Feature::OracleFunctionsBackend
+        | Feature::HttpBackend
+        | Feature::DynamicRoutingBackend
+        | Feature::Cors
+        | Feature::HeaderValidations
+        | Feature::QueryParameterValidations
+        | Feature::BodyValidation
+        | Feature::SetHeaders
+        | Feature::RenameHeaders
+        | Feature::FilterHeaders
+        | Feature::SetQueryParameters
+        | Feature::RenameQueryParameters
+        | Feature::FilterQueryParameters
+        | Feature::ResponseSetHeaders
+        | Feature::ResponseRenameHeaders
+        | Feature::ResponseFilterHeaders
+        | Feature::CustomAuthenticationSingleArgument
+        | Feature::CustomAuthenticationMultiArgument
+        | Feature::JwtAuthentication
+        | Feature::TokenAuthentication
+        | Feature::DynamicAuthentication
+        | Feature::RemoteJwks
+        | Feature::StaticKeys
+        | Feature::RemoteDiscovery
+        | Feature::ModifyResponseFailurePolicy
+        | Feature::AnonymousAuthorization
+        | Feature::AuthenticationOnlyAuthorization
+        | Feature::AnyOfAuthorization => Support::Enforced,
         Feature::AccessLog | Feature::ExecutionLog => Support::Advisory,
         _ => Support::Missing,
     }
@@ -507,7 +617,7 @@ impl Gateway {
 pub struct GatewayBuilder {
     sources: Vec<DeploymentSource>,
     options: GatewayOptions,
-    functions: FunctionRegistry,
+    resources: Resources,
 }
 
 impl GatewayBuilder {
@@ -535,13 +645,25 @@ impl GatewayBuilder {
 
     /// Registers a function that specifications can name by `functionId`.
     pub fn function(mut self, function: RegisteredFunction) -> Self {
-        self.functions.register(function);
+        self.resources.functions.register(function);
         self
     }
 
     /// Uses `functions` for every `functionId`.
     pub fn functions(mut self, functions: FunctionRegistry) -> Self {
-        self.functions = functions;
+        self.resources.functions = functions;
+        self
+    }
+
+    /// Uses `factory` to build authenticators (`gateway_auth::Authenticators`).
+    pub fn authenticators(mut self, factory: Arc<dyn AuthenticatorFactory>) -> Self {
+        self.resources.authenticators = factory;
+        self
+    }
+
+    /// Uses `client` for HTTP backends (extra root certificates, pool settings).
+    pub fn http_client(mut self, client: HttpClient) -> Self {
+        self.resources.http = client;
         self
     }
 
@@ -552,7 +674,7 @@ impl GatewayBuilder {
 
     /// Compiles the deployments; the error lists every problem.
     pub fn compile(self) -> Result<CompiledGateway, LoadReport> {
-        match compile(&self.sources, &self.options, &self.functions) {
+        match compile(&self.sources, &self.options, &self.resources) {
             (Some(gateway), _) => Ok(gateway),
             (None, report) => Err(report),
         }

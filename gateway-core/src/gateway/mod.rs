@@ -45,6 +45,6 @@ mod service;
 
 pub use compile::{
     compile, CompiledGateway, DeploymentReport, DeploymentSource, Gateway, GatewayBuilder,
-    GatewayOptions, LoadReport, MethodMismatch,
+    GatewayOptions, LoadReport, MethodMismatch, Resources,
 };
 pub use service::{Dispatch, DispatchFuture, GatewayService};

@@ -19,6 +19,7 @@ use tower::{Layer, Service, ServiceExt};
 use crate::body::{Body, BoxError};
 use crate::context::{ClientAddr, RequestContext};
 use crate::error::GatewayError;
+use crate::policy::cors::preflight_method;
 use crate::request_id::{RequestId, RequestIdLayer, SetRequestId};
 use crate::router::{normalize_path, Lookup};
 
@@ -132,10 +133,24 @@ fn route(
     let matched = match deployment.router.at(&parts.method, route_path) {
         Lookup::Found(m) => m,
         Lookup::MethodNotAllowed(allowed) => {
-            return Err(match gateway.method_mismatch {
-                MethodMismatch::NotFound => GatewayError::NotFound,
-                MethodMismatch::MethodNotAllowed => GatewayError::MethodNotAllowed { allowed },
-            })
+            // A CORS pre-flight is an OPTIONS request for a route that need not list OPTIONS:
+            // it goes to the route its Access-Control-Request-Method would reach, whose CORS
+            // layer answers it.
+            let preflight =
+                preflight_method(&parts.method, &parts.headers).and_then(|method| match deployment
+                    .router
+                    .at(&method, route_path)
+                {
+                    Lookup::Found(m) if m.value.has_cors => Some(m),
+                    _ => None,
+                });
+            match (preflight, gateway.method_mismatch) {
+                (Some(m), _) => m,
+                (None, MethodMismatch::NotFound) => return Err(GatewayError::NotFound),
+                (None, MethodMismatch::MethodNotAllowed) => {
+                    return Err(GatewayError::MethodNotAllowed { allowed })
+                }
+            }
         }
         Lookup::NotFound => return Err(GatewayError::NotFound),
     };

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Reverse-proxy throughput and tail latency: wrk through the gateway (an HTTP_BACKEND route,
+# no policies) against wrk through nginx `proxy_pass` with a keep-alive upstream, to the same
+# upstream (nginx serving a 1 KiB body), on this machine, in one run, one worker each.
+#
+#   benches/load/proxy-vs-nginx.sh [DURATION_SECONDS] [CONNECTIONS]
+#
+# Needs wrk and nginx (Debian: apt-get install -y wrk nginx-light). Everything listens on
+# 127.0.0.1 and is stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+duration="${1:-10}"
+connections="${2:-50}"
+
+for tool in wrk nginx python3; do
+    command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y wrk nginx-light" >&2; exit 2; }
+done
+
+cargo build --release -q -p gateway-bin
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+upstream_port="$(free_port)"
+proxy_port="$(free_port)"
+python3 -c 'print("x" * 1024, end="")' > "$work/body.txt"
+
+# One nginx process serves the upstream (one worker) and another proxies to it (one worker).
+start_nginx() { # name conf
+    mkdir -p "$work/$1"
+    cat > "$work/$1/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/$1/nginx.pid;
+error_log $work/$1/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $work/$1;
+    proxy_temp_path $work/$1;
+    fastcgi_temp_path $work/$1;
+    uwsgi_temp_path $work/$1;
+    scgi_temp_path $work/$1;
+    keepalive_requests 1000000;
+    $2
+}
+CONF
+    nginx -c "$work/$1/nginx.conf" -p "$work/$1" &
+    pids+=($!)
+}
+start_nginx upstream "server { listen 127.0.0.1:$upstream_port; location / { root $work; try_files /body.txt =404; } }"
+start_nginx proxy "upstream backend { server 127.0.0.1:$upstream_port; keepalive 64; }
+    server { listen 127.0.0.1:$proxy_port; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+
+cat > "$work/spec.json" <<JSON
+{ "routes": [ { "path": "/{rest*}", "methods": ["GET"],
+  "backend": { "type": "HTTP_BACKEND", "url": "http://127.0.0.1:$upstream_port/\${request.path[rest]}" } } ] }
+JSON
+TOKIO_WORKER_THREADS=1 RUST_LOG=warn target/release/gateway serve "$work/spec.json" \
+    --listen 127.0.0.1:0 > "$work/gateway.out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$work/gateway.out" 2>/dev/null && break; sleep 0.1; done
+gateway_addr="$(sed -n 's/^listening on http:\/\///p' "$work/gateway.out")"
+sleep 0.5
+
+run() { # name url
+    local out
+    out="$(wrk -t1 -c"$connections" -d"${duration}s" --latency "$2")"
+    local rps p50 p99
+    rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+    p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
+    p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
+    printf '%-8s %12s req/s   p50 %8s   p99 %8s\n' "$1" "$rps" "$p50" "$p99" >&2
+    echo "$rps"
+}
+
+echo "wrk -t1 -c$connections -d${duration}s, $(nproc) cores, loopback, 1 KiB body" >&2
+curl -fsS "http://127.0.0.1:$proxy_port/x" >/dev/null
+curl -fsS "http://$gateway_addr/x" >/dev/null
+nginx_rps="$(run nginx "http://127.0.0.1:$proxy_port/x")"
+gateway_rps="$(run gateway "http://$gateway_addr/x")"
+python3 -c "print(f'gateway / nginx throughput: {float(\"$gateway_rps\")/float(\"$nginx_rps\"):.2f}')"

@@ -1,0 +1,330 @@
+//! [`Authenticators`]: the [`AuthenticatorFactory`] the gateway builder receives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway_core::auth::{Authenticator, AuthenticatorFactory};
+use gateway_core::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
+use gateway_core::function::FunctionRegistry;
+use gateway_core::spec::{
+    AdditionalValidationPolicy, Authentication, CustomAuthentication, JsonWebTokenClaim,
+    JwtAuthentication, PublicKeySet, SourceUriDetails, StaticKey, TokenAuthentication,
+    TokenValidationPolicy, ValidationFailurePolicy,
+};
+
+use crate::custom::CustomAuthenticator;
+use crate::jwks::{JwksOptions, KeySource, RemoteKeys};
+use crate::jwt::{ClaimChecks, JwtAuthenticator, Keys};
+use crate::keys::{KeySet, VerifyKey};
+use crate::token::TokenLocation;
+
+/// Settings shared by every authenticator built.
+#[derive(Debug, Clone)]
+pub struct AuthOptions {
+    /// Most results an authorizer function's cache holds.
+    pub cache_capacity: usize,
+    /// Remote key sets.
+    pub jwks: JwksOptions,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        Self {
+            cache_capacity: 10_000,
+            jwks: JwksOptions::default(),
+        }
+    }
+}
+
+/// Builds authenticators for authentication policies: authorizer functions through
+/// `functions`, JWTs with static or remote keys.
+#[derive(Debug, Clone)]
+pub struct Authenticators {
+    functions: FunctionRegistry,
+    options: AuthOptions,
+}
+
+/// `maxCacheDurationInHours` when absent: the documented default of REMOTE_DISCOVERY, also
+/// used for REMOTE_JWKS, which documents none.
+const DEFAULT_CACHE_HOURS: u32 = 1;
+
+impl Authenticators {
+    /// Authorizer functions are looked up in `functions`.
+    pub fn new(functions: FunctionRegistry) -> Self {
+        Self {
+            functions,
+            options: AuthOptions::default(),
+        }
+    }
+
+    pub fn with_options(mut self, options: AuthOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    fn custom(
+        &self,
+        policy: &CustomAuthentication,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Arc<dyn Authenticator>> {
+        let Some(function) = self.functions.get(&policy.function_id) else {
+            let known: Vec<&str> = self.functions.ids().collect();
+            let hint = match did_you_mean(&policy.function_id, known.iter().copied()) {
+                Some(near) => format!("did you mean {near}? known functions: {}", known.join(", ")),
+                None if known.is_empty() => "no functions are configured".to_owned(),
+                None => format!("known functions: {}", known.join(", ")),
+            };
+            diags
+                .error(
+                    format!("{path}.functionId"),
+                    format!("unknown authorizer functionId {:?}", policy.function_id),
+                )
+                .hint(hint);
+            return None;
+        };
+        if let Some(reason) = &function.denied {
+            diags
+                .warning(
+                    Kind::Permission,
+                    format!("{path}.functionId"),
+                    format!(
+                        "the gateway may not invoke the authorizer {}: {reason}; requests with credentials get 500",
+                        function.name
+                    ),
+                )
+                .hint(format!("`gateway explain --function {}` shows why", function.id));
+        }
+        let capacity = self.options.cache_capacity;
+        if let Some(parameters) = &policy.parameters {
+            return match CustomAuthenticator::multi(
+                function.clone(),
+                parameters,
+                &policy.cache_key,
+                capacity,
+            ) {
+                Ok(a) => Some(Arc::new(a)),
+                Err((name, message)) => {
+                    diags.error(format!("{path}.parameters.{name}"), message);
+                    None
+                }
+            };
+        }
+        match Authentication::Custom(policy.clone()).token_source() {
+            Some(source) => match TokenLocation::new(source, None) {
+                Some(location) => Some(Arc::new(CustomAuthenticator::single(
+                    function.clone(),
+                    location,
+                    capacity,
+                ))),
+                None => {
+                    diags.error(format!("{path}.tokenHeader"), "not a header name");
+                    None
+                }
+            },
+            None => {
+                diags
+                    .error(
+                        path,
+                        "the authorizer function has no input: neither tokenHeader, tokenQueryParam nor parameters",
+                    )
+                    .hint("add tokenHeader (e.g. \"Authorization\") or parameters");
+                None
+            }
+        }
+    }
+
+    fn jwt(
+        &self,
+        policy: &JwtAuthentication,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Arc<dyn Authenticator>> {
+        let location = token_location(&Authentication::Jwt(policy.clone()), path, diags);
+        let keys = match &policy.public_keys {
+            PublicKeySet::StaticKeys(set) => {
+                static_keys(&set.keys, &format!("{path}.publicKeys.keys"), diags)
+            }
+            PublicKeySet::RemoteJwks(remote) => self.remote(
+                KeySource::Jwks(remote.uri.clone()),
+                remote.max_cache_duration_in_hours,
+                remote.is_ssl_verify_disabled,
+                &format!("{path}.publicKeys"),
+                diags,
+            ),
+        };
+        let checks = checks(
+            &policy.issuers,
+            &policy.audiences,
+            &policy.verify_claims,
+            policy.max_clock_skew_in_seconds,
+        );
+        Some(Arc::new(JwtAuthenticator::new(location?, keys?, checks)))
+    }
+
+    fn token(
+        &self,
+        policy: &TokenAuthentication,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Arc<dyn Authenticator>> {
+        let mut usable = true;
+        if let Some(ValidationFailurePolicy::OAuth2(_)) = &policy.validation_failure_policy {
+            diags
+                .push(
+                    Severity::Error,
+                    Kind::Unsupported,
+                    format!("{path}.validationFailurePolicy"),
+                    "the OAUTH2 validation failure policy (OpenID Connect login flow with sessions) is not supported by this build",
+                )
+                .hint("use MODIFY_RESPONSE, or no failure policy for OCI's 401");
+            usable = false;
+        }
+        let location = token_location(&Authentication::Token(policy.clone()), path, diags);
+        let vpath = format!("{path}.validationPolicy");
+        let keys = match &policy.validation_policy {
+            TokenValidationPolicy::StaticKeys(p) => {
+                static_keys(&p.keys, &format!("{vpath}.keys"), diags)
+            }
+            TokenValidationPolicy::RemoteJwks(p) => self.remote(
+                KeySource::Jwks(p.uri.clone()),
+                p.max_cache_duration_in_hours,
+                p.is_ssl_verify_disabled,
+                &vpath,
+                diags,
+            ),
+            TokenValidationPolicy::RemoteDiscovery(p) => {
+                diags
+                    .warning(
+                        Kind::Unsupported,
+                        vpath.clone(),
+                        "opaque-token introspection is not supported: only JWTs are validated, with the keys of the discovery document's jwks_uri; other tokens get 401",
+                    )
+                    .hint("clientDetails is only needed for introspection and is not used");
+                match &p.source_uri_details {
+                    SourceUriDetails::DiscoveryUri(d) => self.remote(
+                        KeySource::Discovery(d.uri.clone()),
+                        p.max_cache_duration_in_hours,
+                        p.is_ssl_verify_disabled,
+                        &vpath,
+                        diags,
+                    ),
+                    SourceUriDetails::ValidationBlock => {
+                        diags.error(
+                            format!("{vpath}.sourceUriDetails"),
+                            "a validation policy needs a DISCOVERY_URI",
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        let additional = policy.validation_policy.additional_validation_policy();
+        let empty = AdditionalValidationPolicy {
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            verify_claims: Vec::new(),
+        };
+        let additional = additional.unwrap_or(&empty);
+        let checks = checks(
+            &additional.issuers,
+            &additional.audiences,
+            &additional.verify_claims,
+            policy.max_clock_skew_in_seconds,
+        );
+        if !usable {
+            return None;
+        }
+        Some(Arc::new(JwtAuthenticator::new(location?, keys?, checks)))
+    }
+
+    fn remote(
+        &self,
+        source: KeySource,
+        hours: Option<u32>,
+        ssl_verify_disabled: Option<bool>,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Keys> {
+        let hours = hours.unwrap_or(DEFAULT_CACHE_HOURS).clamp(1, 24);
+        let verify_tls = !ssl_verify_disabled.unwrap_or(false);
+        match RemoteKeys::new(
+            source,
+            Duration::from_secs(u64::from(hours) * 3600),
+            verify_tls,
+            self.options.jwks.clone(),
+        ) {
+            Ok(keys) => Some(Keys::Remote(Arc::new(keys))),
+            Err(e) => {
+                diags.error(path, e);
+                None
+            }
+        }
+    }
+}
+
+impl AuthenticatorFactory for Authenticators {
+    fn build(
+        &self,
+        policy: &Authentication,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Arc<dyn Authenticator>> {
+        match policy {
+            Authentication::Custom(c) => self.custom(c, path, diags),
+            Authentication::Jwt(j) => self.jwt(j, path, diags),
+            Authentication::Token(t) => self.token(t, path, diags),
+        }
+    }
+}
+
+fn token_location(
+    policy: &Authentication,
+    path: &str,
+    diags: &mut Diagnostics,
+) -> Option<TokenLocation> {
+    let scheme = match policy {
+        Authentication::Jwt(j) => j.token_auth_scheme.as_deref(),
+        Authentication::Token(t) => t.token_auth_scheme.as_deref(),
+        Authentication::Custom(_) => None,
+    };
+    let location = policy
+        .token_source()
+        .and_then(|source| TokenLocation::new(source, scheme));
+    if location.is_none() {
+        diags.error(path, "no usable tokenHeader or tokenQueryParam");
+    }
+    location
+}
+
+/// Builds every static key, reporting each that cannot be used.
+fn static_keys(keys: &[StaticKey], path: &str, diags: &mut Diagnostics) -> Option<Keys> {
+    let mut usable = Vec::with_capacity(keys.len());
+    let mut ok = true;
+    for (i, key) in keys.iter().enumerate() {
+        match VerifyKey::from_static(key) {
+            Ok(k) => usable.push(k),
+            Err(e) => {
+                diags.error(format!("{path}[{i}]"), e.to_string());
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| Keys::Static(Arc::new(KeySet::new(usable))))
+}
+
+fn checks(
+    issuers: &[String],
+    audiences: &[String],
+    verify_claims: &[JsonWebTokenClaim],
+    skew: Option<f64>,
+) -> ClaimChecks {
+    // The loader keeps the skew within 0–120 s; rounding down never widens the window.
+    let leeway = skew.filter(|s| s.is_finite() && *s > 0.0).unwrap_or(0.0);
+    ClaimChecks {
+        issuers: issuers.to_vec(),
+        audiences: audiences.to_vec(),
+        verify_claims: verify_claims.to_vec(),
+        leeway: leeway.min(120.0) as u64,
+    }
+}

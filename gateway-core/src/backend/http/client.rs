@@ -1,0 +1,255 @@
+//! The pooled client every HTTP backend of a gateway shares.
+//!
+//! One [`HttpClient`] per gateway, cloned into each route: connections to the same upstream
+//! are reused across routes and requests. Inside are two pools, because the TLS verifier is a
+//! property of the connection: one verifies certificates against Mozilla's roots (plus any
+//! extra roots given), the other, used only by backends with `isSslVerifyDisabled: true`,
+//! accepts any certificate. Both speak HTTP/1.1, and HTTP/2 where TLS negotiates `h2` by ALPN
+//! (cleartext `http://` is always HTTP/1.1, as in OCI).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::progress::TrackedBody;
+
+/// The connector's own connect timeout: OCI's maximum `connectTimeoutInSeconds`. Each request
+/// enforces its backend's (shorter or equal) timeout itself; this one only bounds a connection
+/// attempt that nobody waits for any more.
+pub(crate) const CONNECT_BACKSTOP: Duration = Duration::from_secs(75);
+
+/// The pooled HTTP client type behind [`HttpClient`].
+pub(crate) type PooledClient = Client<HttpsConnector<HttpConnector>, TrackedBody>;
+
+/// A building failure of [`HttpClient`]: an extra root certificate that is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpClientError {
+    #[error("invalid PEM root certificate: {0}")]
+    Pem(String),
+    #[error("unusable root certificate: {0}")]
+    Root(#[source] rustls::Error),
+    #[error("TLS configuration: {0}")]
+    Tls(#[source] rustls::Error),
+}
+
+/// The client shared by every HTTP backend of a gateway. Cheap to clone.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Pools>,
+}
+
+struct Pools {
+    verified: PooledClient,
+    unverified: PooledClient,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient").finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// A client with the default settings: Mozilla's roots, 90 s idle timeout, 32 idle
+    /// connections per upstream.
+    pub fn new() -> Self {
+        // Building fails only for bad extra roots, and there are none here; the provider is
+        // compiled in and supports the default protocol versions.
+        HttpClientBuilder::default()
+            .build()
+            .expect("the default HTTP client configuration is valid")
+    }
+
+    pub fn builder() -> HttpClientBuilder {
+        HttpClientBuilder::default()
+    }
+
+    /// The pool for backends that verify certificates, or for those that do not.
+    pub(crate) fn pool(&self, verify: bool) -> &PooledClient {
+        if verify {
+            &self.inner.verified
+        } else {
+            &self.inner.unverified
+        }
+    }
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Settings of an [`HttpClient`].
+#[derive(Debug, Clone)]
+pub struct HttpClientBuilder {
+    extra_roots: Vec<CertificateDer<'static>>,
+    webpki_roots: bool,
+    pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
+}
+
+impl Default for HttpClientBuilder {
+    fn default() -> Self {
+        Self {
+            extra_roots: Vec::new(),
+            webpki_roots: true,
+            pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle_per_host: 32,
+        }
+    }
+}
+
+impl HttpClientBuilder {
+    /// Also trusts this root certificate (DER): a private CA in front of internal upstreams.
+    pub fn add_root_certificate(mut self, der: CertificateDer<'static>) -> Self {
+        self.extra_roots.push(der);
+        self
+    }
+
+    /// Also trusts every certificate in this PEM text.
+    pub fn add_root_pem(mut self, pem: &[u8]) -> Result<Self, HttpClientError> {
+        let before = self.extra_roots.len();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            self.extra_roots
+                .push(cert.map_err(|e| HttpClientError::Pem(e.to_string()))?);
+        }
+        if self.extra_roots.len() == before {
+            return Err(HttpClientError::Pem("no CERTIFICATE block found".into()));
+        }
+        Ok(self)
+    }
+
+    /// Whether Mozilla's root certificates are trusted (default: yes). Turn off to trust only
+    /// the roots added with [`Self::add_root_certificate`].
+    pub fn webpki_roots(mut self, enabled: bool) -> Self {
+        self.webpki_roots = enabled;
+        self
+    }
+
+    /// How long an idle pooled connection is kept (default 90 s).
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// How many idle connections are kept per upstream (default 32).
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.pool_max_idle_per_host = max;
+        self
+    }
+
+    pub fn build(self) -> Result<HttpClient, HttpClientError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = RootCertStore::empty();
+        if self.webpki_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        for der in self.extra_roots.iter().cloned() {
+            roots.add(der).map_err(HttpClientError::Root)?;
+        }
+        let verified = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(HttpClientError::Tls)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let unverified = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(HttpClientError::Tls)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
+            .with_no_client_auth();
+        Ok(HttpClient {
+            inner: Arc::new(Pools {
+                verified: self.pool_with(verified),
+                unverified: self.pool_with(unverified),
+            }),
+        })
+    }
+
+    fn pool_with(&self, tls: ClientConfig) -> PooledClient {
+        let mut http = HttpConnector::new();
+        // The HTTPS connector decides the scheme; Nagle only delays small proxied writes.
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_BACKSTOP));
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        Client::builder(TokioExecutor::new())
+            // Without a pool timer the idle timeout never fires (hyper-util's gotcha).
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            .build(connector)
+    }
+}
+
+/// `isSslVerifyDisabled: true`: any certificate, for any name, is accepted. The handshake
+/// signatures are still checked, so the peer proves it holds the key of the certificate it
+/// presented; only the certificate's authority and name go unchecked.
+#[derive(Debug)]
+struct AcceptAnyCertificate {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

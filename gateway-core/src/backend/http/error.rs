@@ -1,0 +1,107 @@
+//! What can go wrong between the gateway and an HTTP backend.
+//!
+//! The client only ever sees the status (502 or 504) with OCI's generic body; the reason, with
+//! the underlying error chain, goes to the execution log under OCI's `httpBackend.*` codes.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+
+use http::StatusCode;
+
+/// A failed exchange with an HTTP backend.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpBackendError {
+    /// The rendered URL is not a URL the client can call (a placeholder host left in the spec,
+    /// or a context variable whose value cannot be part of a host).
+    #[error("the backend URL is invalid: {0}")]
+    UrlInvalid(String),
+
+    /// No connection within `connectTimeoutInSeconds`.
+    #[error("no connection to the backend within {0:?}")]
+    ConnectTimeout(std::time::Duration),
+
+    /// The connection could not be made: refused, unknown host, TLS handshake failure.
+    #[error("cannot connect to the backend: {0}")]
+    Connect(String),
+
+    /// The request was not written within `sendTimeoutInSeconds` of the last progress.
+    #[error("the request could not be sent to the backend within {0:?}")]
+    SendTimeout(std::time::Duration),
+
+    /// No response (head, or next body chunk) within `readTimeoutInSeconds`.
+    #[error("the backend did not answer within {0:?}")]
+    ReadTimeout(std::time::Duration),
+
+    /// The backend broke the exchange: closed the connection, sent an invalid response.
+    #[error("the backend request failed: {0}")]
+    Request(String),
+}
+
+impl HttpBackendError {
+    /// 504 for timeouts, 502 for everything else the backend did or failed to do.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::ConnectTimeout(_) | Self::SendTimeout(_) | Self::ReadTimeout(_) => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            Self::UrlInvalid(_) | Self::Connect(_) | Self::Request(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// OCI's execution-log code for this failure.
+    pub fn log_code(&self) -> &'static str {
+        match self {
+            Self::UrlInvalid(_) => "httpBackend.urlInvalid",
+            _ => "httpBackend.requestError",
+        }
+    }
+
+    /// A short, stable name of the failure for log fields and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UrlInvalid(_) => "url_invalid",
+            Self::ConnectTimeout(_) => "connect_timeout",
+            Self::Connect(_) => "connect_failed",
+            Self::SendTimeout(_) => "send_timeout",
+            Self::ReadTimeout(_) => "read_timeout",
+            Self::Request(_) => "request_failed",
+        }
+    }
+
+    /// Classifies an error of the pooled client. A connect error whose cause is an I/O timeout
+    /// is the connector's own backstop timeout firing.
+    pub(crate) fn from_client(error: &hyper_util::client::legacy::Error) -> Self {
+        let text = chain(error);
+        if error.is_connect() {
+            if has_io_kind(error, std::io::ErrorKind::TimedOut) {
+                return Self::ConnectTimeout(super::client::CONNECT_BACKSTOP);
+            }
+            return Self::Connect(text);
+        }
+        Self::Request(text)
+    }
+}
+
+/// The error and all its sources, joined with `: `, for the log.
+pub(crate) fn chain(error: &(dyn StdError + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(out, ": {cause}");
+        source = cause.source();
+    }
+    out
+}
+
+fn has_io_kind(error: &(dyn StdError + 'static), kind: std::io::ErrorKind) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == kind)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}

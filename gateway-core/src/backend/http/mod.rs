@@ -1,0 +1,385 @@
+//! `HTTP_BACKEND`: the gateway as a streaming reverse proxy (reference 3.1).
+//!
+//! The configured URL is called with its context variables substituted; the client's path is
+//! not appended, its query string is (after query transformations). Headers go through the
+//! proxy rules of [`forward`]. Bodies stream both ways, never buffered whole.
+//!
+//! Three timeouts, as OCI defines them:
+//! * `connectTimeoutInSeconds` — until a connection (TCP and TLS) is ready, or one is taken
+//!   from the pool;
+//! * `sendTimeoutInSeconds` — until the request is written, restarted by every chunk of the
+//!   body written, so a large upload that keeps moving is never cut;
+//! * `readTimeoutInSeconds` — from the request written to the response head, then between
+//!   chunks of the response body.
+//!
+//! A connection that cannot be made is 502, a timeout 504, both with OCI's generic body and
+//! the `httpBackend.*` execution-log code. A client that goes away drops the exchange, which
+//! closes the upstream request; an upstream that vanishes mid-body ends the client's response
+//! with an error, never a hang.
+
+mod client;
+mod error;
+mod forward;
+mod progress;
+mod response_body;
+mod source;
+mod url;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::HOST;
+use http::request::Parts;
+use http::uri::Scheme;
+use http::{HeaderValue, Request, Response, Version};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::capture_connection;
+use tokio::time::{sleep, sleep_until, Instant};
+use tower::Service;
+use tracing::{debug, info, warn};
+
+use crate::body::Body;
+use crate::context::{ClientAddr, RequestContext};
+use crate::diagnostics::{Diagnostics, Kind};
+use crate::error::GatewayError;
+use crate::request_id::RequestId;
+use crate::router::PathTemplate;
+use crate::spec;
+use crate::vars::Table;
+
+pub use self::client::{HttpClient, HttpClientBuilder, HttpClientError};
+pub use self::error::HttpBackendError;
+pub(crate) use self::source::with_vars;
+pub use self::url::HostRule;
+/// Root certificates for [`HttpClientBuilder::add_root_certificate`].
+pub use rustls::pki_types::CertificateDer;
+
+use self::client::PooledClient;
+use self::forward::ClientSide;
+use self::progress::{Progress, State, TrackedBody};
+use self::response_body::ReadTimeoutBody;
+use self::url::UrlTemplate;
+
+/// The three timeouts of an HTTP backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub send: Duration,
+    pub read: Duration,
+}
+
+/// A compiled `HTTP_BACKEND`: a `tower::Service` that proxies to its upstream. Cheap to clone.
+#[derive(Clone)]
+pub struct HttpBackendService {
+    client: PooledClient,
+    /// `None` when the configured URL could not be compiled (reported at compile time); every
+    /// request then fails with `httpBackend.urlInvalid`.
+    url: Option<Arc<UrlTemplate>>,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for HttpBackendService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpBackendService")
+            .field("url", &self.url)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpBackendService {
+    /// Compiles a route's own HTTP backend; `path` locates it for diagnostics
+    /// (`routes[3].backend`), `route_template` is the route's path, against which
+    /// `${request.path[…]}` variables are checked.
+    pub fn compile(
+        client: &HttpClient,
+        spec: &spec::HttpBackend,
+        path: &str,
+        route_template: &PathTemplate,
+        diags: &mut Diagnostics,
+    ) -> Self {
+        Self::compile_with(client, spec, path, route_template, HostRule::Literal, diags)
+    }
+
+    /// Compiles an HTTP backend; with [`HostRule::Selector`] (a branch of a dynamic routing
+    /// backend) its URL's host may hold the selector's variable.
+    pub fn compile_with(
+        client: &HttpClient,
+        spec: &spec::HttpBackend,
+        path: &str,
+        route_template: &PathTemplate,
+        host_rule: HostRule<'_>,
+        diags: &mut Diagnostics,
+    ) -> Self {
+        let url_path = format!("{path}.url");
+        let url = match UrlTemplate::parse(&spec.url, host_rule) {
+            Ok(url) => {
+                check_path_vars(&url, route_template, &url_path, diags);
+                Some(Arc::new(url))
+            }
+            Err(e) => {
+                let d = diags.error(url_path, e.message);
+                if let Some(hint) = e.hint {
+                    d.hint(hint);
+                }
+                None
+            }
+        };
+        let timeouts = Timeouts {
+            connect: seconds(spec.connect_timeout(), 60.0, path, "connect", diags),
+            send: seconds(spec.send_timeout(), 10.0, path, "send", diags),
+            read: seconds(spec.read_timeout(), 10.0, path, "read", diags),
+        };
+        let verify = !spec.is_ssl_verify_disabled.unwrap_or(false);
+        Self {
+            client: client.pool(verify).clone(),
+            url,
+            timeouts,
+        }
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Builds the upstream request: URL, headers, the body wrapped to report progress.
+    fn prepare(&self, req: Request<Body>) -> Result<Exchange, HttpBackendError> {
+        let (mut parts, body) = req.into_parts();
+        let url = self.url.as_deref().ok_or_else(|| {
+            HttpBackendError::UrlInvalid("the configured URL could not be compiled".into())
+        })?;
+        let target = with_vars(&parts, |vars| url.render(vars, parts.uri.query()))?;
+        let context = parts.extensions.get::<RequestContext>();
+        let request_id = context.map(|c| c.request_id().clone());
+        let client = client_side(&parts, context);
+        let mut headers = std::mem::take(&mut parts.headers);
+        forward::request_headers(&mut headers, &client, target.host);
+
+        let progress = Arc::new(Progress::default());
+        let mut request = Request::new(TrackedBody::new(body, progress.clone()));
+        *request.method_mut() = parts.method;
+        *request.uri_mut() = target.uri;
+        // The pooled client picks HTTP/2 by ALPN; the client's own version says nothing about
+        // the upstream connection.
+        *request.version_mut() = Version::HTTP_11;
+        *request.headers_mut() = headers;
+        Ok(Exchange {
+            request,
+            progress,
+            request_id,
+        })
+    }
+}
+
+/// One prepared upstream request.
+struct Exchange {
+    request: Request<TrackedBody>,
+    progress: Arc<Progress>,
+    request_id: Option<RequestId>,
+}
+
+/// The response future of [`HttpBackendService`]. Boxed: the exchange awaits the network at
+/// several points, and one allocation is nothing next to a round trip upstream.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+impl Service<Request<Body>> for HttpBackendService {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> ResponseFuture {
+        let request_id = req
+            .extensions()
+            .get::<RequestContext>()
+            .map(|c| c.request_id().clone());
+        let prepared = self.prepare(req);
+        let client = self.client.clone();
+        let timeouts = self.timeouts;
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = match prepared {
+                Ok(exchange) => run(client, timeouts, exchange).await,
+                Err(e) => Err(e),
+            };
+            let opc_request_id = request_id.as_ref().map_or("", RequestId::as_str);
+            Ok(match result {
+                Ok(res) => {
+                    info!(
+                        code = "httpBackend.responseReceived",
+                        opc_request_id,
+                        status = res.status().as_u16(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "backend answered"
+                    );
+                    res
+                }
+                Err(e) => {
+                    warn!(
+                        code = e.log_code(),
+                        opc_request_id,
+                        reason = e.reason(),
+                        error = %e,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "backend request failed"
+                    );
+                    GatewayError::from(e).into_response()
+                }
+            })
+        })
+    }
+}
+
+/// Sends the request and waits for the response head under the three timeouts.
+async fn run(
+    client: PooledClient,
+    timeouts: Timeouts,
+    exchange: Exchange,
+) -> Result<Response<Body>, HttpBackendError> {
+    let Exchange {
+        mut request,
+        progress,
+        request_id,
+    } = exchange;
+    debug!(
+        code = "httpBackend.formedBackendUrl",
+        opc_request_id = request_id.as_ref().map_or("", RequestId::as_str),
+        url = %request.uri(),
+        "calling the backend"
+    );
+    let mut capture = capture_connection(&mut request);
+    let mut response = client.request(request);
+    // Resolves once a connection is ready for this request (new or from the pool); the
+    // connection metadata it yields is not needed, only the moment.
+    let connected = async {
+        drop(capture.wait_for_connection_metadata().await);
+    };
+
+    tokio::select! {
+        biased;
+        res = &mut response => return answer(res, timeouts.read),
+        () = connected => {}
+        () = sleep(timeouts.connect) => {
+            return Err(HttpBackendError::ConnectTimeout(timeouts.connect))
+        }
+    }
+    let connected = Instant::now();
+    loop {
+        let (deadline, _) = phase_deadline(progress.state(), connected, timeouts);
+        tokio::select! {
+            biased;
+            res = &mut response => return answer(res, timeouts.read),
+            () = progress.written() => {}
+            () = sleep_until(deadline) => {
+                let (deadline, timeout) = phase_deadline(progress.state(), connected, timeouts);
+                if deadline <= Instant::now() {
+                    return Err(timeout);
+                }
+            }
+        }
+    }
+}
+
+/// When the current phase times out, and with which error: the send timeout until the body
+/// has ended (counted from the last chunk written), then the read timeout for the head.
+fn phase_deadline(state: State, connected: Instant, t: Timeouts) -> (Instant, HttpBackendError) {
+    match state.done {
+        Some(done) => (
+            done.max(connected) + t.read,
+            HttpBackendError::ReadTimeout(t.read),
+        ),
+        None => (
+            state.last.map_or(connected, |last| last.max(connected)) + t.send,
+            HttpBackendError::SendTimeout(t.send),
+        ),
+    }
+}
+
+/// The client's response from the upstream's: hop-by-hop headers removed, the body streamed
+/// under the read timeout.
+fn answer(
+    res: Result<Response<Incoming>, hyper_util::client::legacy::Error>,
+    read_timeout: Duration,
+) -> Result<Response<Body>, HttpBackendError> {
+    let res = res.map_err(|e| HttpBackendError::from_client(&e))?;
+    let (mut parts, body) = res.into_parts();
+    forward::response_headers(&mut parts.headers);
+    let mut out = Response::new(Body::new(ReadTimeoutBody::new(body, read_timeout)));
+    *out.status_mut() = parts.status;
+    *out.headers_mut() = parts.headers;
+    Ok(out)
+}
+
+/// Who the client is, for the forwarding headers.
+fn client_side(parts: &Parts, context: Option<&RequestContext>) -> ClientSide {
+    let addr = context
+        .and_then(RequestContext::client_addr)
+        .or_else(|| parts.extensions.get::<ClientAddr>().map(|a| a.0));
+    // A TLS listener says so with a `Scheme` extension; HTTP/2 requests carry `:scheme`.
+    let https = parts
+        .extensions
+        .get::<Scheme>()
+        .or(parts.uri.scheme())
+        .is_some_and(|s| *s == Scheme::HTTPS);
+    let host = parts.headers.get(HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    ClientSide {
+        addr,
+        proto: if https { "https" } else { "http" },
+        host,
+    }
+}
+
+/// A timeout in seconds as a `Duration`; a value the loader would have refused (not positive,
+/// not finite) is reported and replaced by OCI's default.
+fn seconds(value: f64, default: f64, path: &str, which: &str, diags: &mut Diagnostics) -> Duration {
+    match Duration::try_from_secs_f64(value) {
+        Ok(d) if !d.is_zero() => d,
+        _ => {
+            diags.error(
+                format!("{path}.{which}TimeoutInSeconds"),
+                format!("must be a positive number of seconds, found {value}"),
+            );
+            Duration::from_secs_f64(default)
+        }
+    }
+}
+
+/// Warns about `${request.path[x]}` where the route has no parameter `x`: it is always empty.
+fn check_path_vars(url: &UrlTemplate, template: &PathTemplate, at: &str, diags: &mut Diagnostics) {
+    for var in url.vars().filter(|v| v.table == Table::Path) {
+        let Some(name) = var.key() else { continue };
+        if template.param_names().any(|p| p == name) {
+            continue;
+        }
+        let params: Vec<&str> = template.param_names().collect();
+        let hint = if params.is_empty() {
+            format!("the route path {} has no parameters", template.as_str())
+        } else {
+            format!("the route's parameters: {}", params.join(", "))
+        };
+        diags
+            .warning(
+                Kind::Invalid,
+                at,
+                format!(
+                    "${{{var}}}: the route path has no parameter {name:?}, so it is always empty"
+                ),
+            )
+            .hint(hint);
+    }
+}

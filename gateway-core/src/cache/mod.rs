@@ -1,0 +1,32 @@
+//! The response cache (`responseCacheLookup` + `responseCacheStore`, reference 4.9).
+//!
+//! * [`layer`] — [`ResponseCachePolicy`] (one per route, compiled once) and
+//!   [`ResponseCacheLayer`]: eligibility, HIT / MISS / BYPASS, storing while streaming;
+//! * [`key`] — SHA-256 cache keys;
+//! * [`entry`] — a stored response and its byte encoding;
+//! * [`store`] — the [`ResponseCacheStore`] trait; [`memory`] (bounded, LRU) and [`redis`]
+//!   (shared by replicas) implement it;
+//! * [`settings`] — the `[response_cache]` section of `gateway.toml`.
+
+pub mod entry;
+pub mod key;
+pub mod layer;
+pub mod memory;
+pub mod redis;
+pub mod settings;
+pub mod store;
+mod tee;
+
+#[cfg(test)]
+mod tests;
+
+pub use entry::{CachedResponse, X_CACHE_STATUS};
+pub use key::CacheKey;
+pub use layer::{
+    CacheCounters, CredentialLocations, ResponseCache, ResponseCacheLayer, ResponseCachePolicy,
+    MAX_ENTRY_BYTES,
+};
+pub use memory::MemoryCacheStore;
+pub use redis::RedisCacheStore;
+pub use settings::{CacheConfigError, ResponseCacheConfig};
+pub use store::ResponseCacheStore;

@@ -1,0 +1,96 @@
+//! The Redis response cache, shared by replicas: one value per response (status, headers and
+//! body, see [`super::entry`]), written with `SET … PX <ttl>`, read with `GET`. Keys are
+//! `<prefix>rc:<sha-256 hex>`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::entry::CachedResponse;
+use super::key::CacheKey;
+use super::store::{ResponseCacheStore, StoreCall, StoreError};
+use crate::limit::redis::DEFAULT_PREFIX;
+use crate::limit::redis_conn::RedisConnection;
+
+/// Responses in Redis.
+#[derive(Debug, Clone)]
+pub struct RedisCacheStore {
+    conn: RedisConnection,
+    prefix: Box<str>,
+}
+
+impl RedisCacheStore {
+    pub fn new(conn: RedisConnection) -> Self {
+        Self {
+            conn,
+            prefix: DEFAULT_PREFIX.into(),
+        }
+    }
+
+    /// Uses `prefix` before every key.
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The connection, for its failure counter.
+    pub fn connection(&self) -> &RedisConnection {
+        &self.conn
+    }
+
+    fn key(&self, key: &CacheKey) -> String {
+        format!("{}rc:{key}", self.prefix)
+    }
+}
+
+impl ResponseCacheStore for RedisCacheStore {
+    fn get(&self, key: &CacheKey) -> StoreCall<Result<Option<Arc<CachedResponse>>, StoreError>> {
+        let key = self.key(key);
+        let call = self.conn.run("cache lookup", move |mut conn| async move {
+            redis::cmd("GET")
+                .arg(&key)
+                .query_async::<Option<Vec<u8>>>(&mut conn)
+                .await
+        });
+        StoreCall::Pending(Box::pin(async move {
+            let Some(value) = call.await? else {
+                return Ok(None);
+            };
+            match CachedResponse::decode(Bytes::from(value)) {
+                Ok(entry) => Ok(Some(Arc::new(entry))),
+                // Not ours or corrupt: a miss; the next store overwrites it.
+                Err(e) => {
+                    tracing::warn!(code = "responseCache.invalidEntry", error = %e, "ignoring a cache entry");
+                    Ok(None)
+                }
+            }
+        }))
+    }
+
+    fn put(
+        &self,
+        key: &CacheKey,
+        entry: Arc<CachedResponse>,
+        ttl: Duration,
+    ) -> StoreCall<Result<(), StoreError>> {
+        let key = self.key(key);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let call = self.conn.run("cache store", move |mut conn| async move {
+            // Encoded here, off the response path's poll, once the body is complete.
+            let value = entry.encode();
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async::<()>(&mut conn)
+                .await
+        });
+        StoreCall::Pending(Box::pin(call))
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}

@@ -1,0 +1,209 @@
+//! What the limit layers need from the gateway's own configuration, and that configuration's
+//! `gateway.toml` shape.
+//!
+//! ```toml
+//! [rate_limit]
+//! store = "redis"                      # or "memory" (the default)
+//! url = "redis://127.0.0.1:6379"       # required with store = "redis"
+//! on_unavailable = "open"              # or "closed": 503 while Redis is unreachable
+//! trusted_proxies = ["10.0.0.0/8"]     # believe X-Forwarded-For from these peers
+//! timeout_ms = 250                     # per Redis operation (default 250)
+//! ```
+//!
+//! One [`LimitSettings`] serves every deployment's rate limit and usage plans: the store is
+//! built once and shared.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::client_ip::{CidrError, TrustedProxies};
+use super::clock::{Clock, SystemClock};
+use super::memory::{MemoryLimitStore, DEFAULT_MAX_KEYS};
+use super::redis::RedisLimitStore;
+use super::redis_conn::{RedisConnection, RedisOpenError, RedisOptions};
+use super::store::RateLimitStore;
+
+/// What to do with a request when the shared store cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    /// Let it through (the default): an outage of the limiter is not an outage of the API.
+    #[default]
+    Open,
+    /// Refuse it with 503: for limits that protect something fragile or bill someone.
+    Closed,
+}
+
+/// The runtime pieces every limit layer shares.
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    pub store: Arc<dyn RateLimitStore>,
+    pub trusted_proxies: Arc<TrustedProxies>,
+    pub on_unavailable: OnUnavailable,
+    /// Wall clock for calendar quota windows.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for LimitSettings {
+    /// In-memory store, no trusted proxies, fail open, system clock.
+    fn default() -> Self {
+        Self::with_store(Arc::new(MemoryLimitStore::new()))
+    }
+}
+
+impl LimitSettings {
+    /// `store` with the other defaults.
+    pub fn with_store(store: Arc<dyn RateLimitStore>) -> Self {
+        Self {
+            store,
+            trusted_proxies: Arc::new(TrustedProxies::none()),
+            on_unavailable: OnUnavailable::Open,
+            clock: Arc::new(SystemClock::new()),
+        }
+    }
+}
+
+/// Which store `[rate_limit]` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    #[default]
+    Memory,
+    Redis,
+}
+
+/// `[rate_limit]` in `gateway.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    #[serde(default)]
+    pub store: StoreKind,
+    /// `redis://[:password@]host:port[/db]`.
+    pub url: Option<String>,
+    #[serde(default)]
+    pub on_unavailable: OnUnavailable,
+    /// CIDR blocks (or single addresses) of proxies whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Deadline of one Redis operation, milliseconds; default 250.
+    pub timeout_ms: Option<u64>,
+    /// Prefix of the Redis keys; default `gw:`.
+    pub key_prefix: Option<String>,
+    /// Bound on in-memory keys; default 262144.
+    pub max_keys: Option<usize>,
+}
+
+/// A `[rate_limit]` section that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitConfigError {
+    #[error("rate_limit.store = \"redis\" needs rate_limit.url")]
+    MissingUrl,
+    #[error("rate_limit.url is only used with store = \"redis\"")]
+    UrlWithoutRedis,
+    #[error("rate_limit.trusted_proxies: {0}")]
+    TrustedProxy(#[from] CidrError),
+    #[error("rate_limit.url: {0}")]
+    Url(#[from] RedisOpenError),
+}
+
+/// Default Redis deadline for limits: short, because every request waits for it.
+pub const DEFAULT_LIMIT_TIMEOUT: Duration = Duration::from_millis(250);
+
+impl RateLimitConfig {
+    /// Checks the section without connecting anywhere (for `gateway validate`).
+    pub fn validate(&self) -> Result<(), LimitConfigError> {
+        match (self.store, &self.url) {
+            (StoreKind::Redis, None) => return Err(LimitConfigError::MissingUrl),
+            (StoreKind::Memory, Some(_)) => return Err(LimitConfigError::UrlWithoutRedis),
+            (StoreKind::Redis, Some(url)) => {
+                redis::Client::open(url.as_str()).map_err(|e| RedisOpenError {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+            (StoreKind::Memory, None) => {}
+        }
+        TrustedProxies::parse(&self.trusted_proxies)?;
+        Ok(())
+    }
+
+    /// Builds the shared settings. With Redis this prepares a lazy connection (the gateway
+    /// starts while Redis is down) and must run inside a Tokio runtime.
+    pub fn build(&self) -> Result<LimitSettings, LimitConfigError> {
+        self.validate()?;
+        let store: Arc<dyn RateLimitStore> = match (&self.store, &self.url) {
+            (StoreKind::Redis, Some(url)) => {
+                let timeout = self
+                    .timeout_ms
+                    .map_or(DEFAULT_LIMIT_TIMEOUT, Duration::from_millis);
+                let conn = RedisConnection::open(
+                    url,
+                    RedisOptions {
+                        op_timeout: timeout,
+                        connect_timeout: timeout.max(Duration::from_millis(100)),
+                        ..RedisOptions::default()
+                    },
+                )?;
+                let store = RedisLimitStore::new(conn);
+                Arc::new(match &self.key_prefix {
+                    Some(prefix) => store.with_prefix(prefix),
+                    None => store,
+                })
+            }
+            _ => Arc::new(MemoryLimitStore::with_clock(
+                Arc::new(SystemClock::new()),
+                self.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
+            )),
+        };
+        Ok(LimitSettings {
+            store,
+            trusted_proxies: Arc::new(TrustedProxies::parse(&self.trusted_proxies)?),
+            on_unavailable: self.on_unavailable,
+            clock: Arc::new(SystemClock::new()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_checked() {
+        let memory = RateLimitConfig::default();
+        assert!(memory.validate().is_ok());
+        let redis = RateLimitConfig {
+            store: StoreKind::Redis,
+            ..RateLimitConfig::default()
+        };
+        assert!(matches!(
+            redis.validate(),
+            Err(LimitConfigError::MissingUrl)
+        ));
+        let stray = RateLimitConfig {
+            url: Some("redis://127.0.0.1:6379".into()),
+            ..RateLimitConfig::default()
+        };
+        assert!(matches!(
+            stray.validate(),
+            Err(LimitConfigError::UrlWithoutRedis)
+        ));
+        let proxies = RateLimitConfig {
+            trusted_proxies: vec!["10.0.0.0/40".into()],
+            ..RateLimitConfig::default()
+        };
+        assert!(matches!(
+            proxies.validate(),
+            Err(LimitConfigError::TrustedProxy(_))
+        ));
+    }
+
+    #[test]
+    fn memory_settings_build_without_a_runtime() {
+        let settings = RateLimitConfig::default().build().expect("builds");
+        assert_eq!(settings.store.kind(), "memory");
+        assert_eq!(settings.on_unavailable, OnUnavailable::Open);
+    }
+}

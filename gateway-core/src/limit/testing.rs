@@ -1,0 +1,173 @@
+//! Test helpers shared by the limit and cache tests: a routed request's context, inner
+//! services, and a real `redis-server` on a free loopback port.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Method, Request, Response, Uri};
+use http_body_util::BodyExt;
+
+use crate::body::Body;
+use crate::context::{AuthContext, RequestContext};
+use crate::request_id::RequestId;
+use crate::router::{Lookup, MethodSet, PathTemplate, RouterBuilder};
+use crate::routes::RouteInfo;
+
+/// The context the dispatcher would build for `uri` routed to `template` on deployment
+/// `deployment` (prefix `/`), from client `client`, with `claims` as `request.auth`.
+pub(crate) fn context(
+    template: &str,
+    uri: &str,
+    client: Option<&str>,
+    claims: &[(&str, &str)],
+) -> RequestContext {
+    let template = PathTemplate::parse(template).expect("template");
+    let uri: Uri = uri.parse().expect("uri");
+    let mut routes = RouterBuilder::new();
+    routes
+        .insert(template.clone(), MethodSet::ANY, ())
+        .expect("one route");
+    let params = match routes.build().at(&Method::GET, uri.path()) {
+        Lookup::Found(m) => m.params,
+        other => panic!("{uri} does not match: {other:?}"),
+    };
+    let info = RouteInfo::new(
+        Arc::from("test"),
+        Arc::from("/"),
+        0,
+        template,
+        MethodSet::ANY,
+        "STOCK_RESPONSE_BACKEND",
+    );
+    let client = client.map(|c| c.parse::<SocketAddr>().expect("socket address"));
+    let mut ctx = RequestContext::new(
+        RequestId::generate(),
+        client,
+        Arc::new(info),
+        uri,
+        0,
+        params,
+    );
+    if !claims.is_empty() {
+        let claims: BTreeMap<String, String> = claims
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ctx.set_auth(Arc::new(AuthContext {
+            claims,
+            ..AuthContext::default()
+        }));
+    }
+    ctx
+}
+
+/// A GET request for `uri` with `headers` and `ctx` in its extensions.
+pub(crate) fn request(
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    ctx: Option<RequestContext>,
+) -> Request<Body> {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let mut req = req.body(Body::empty()).expect("request");
+    if let Some(ctx) = ctx {
+        req.extensions_mut().insert(ctx);
+    }
+    req
+}
+
+/// An inner service answering 200 "ok" and counting its calls.
+pub(crate) fn counting_ok(
+    calls: Arc<AtomicUsize>,
+) -> impl tower::Service<
+    Request<Body>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = std::future::Ready<Result<Response<Body>, Infallible>>,
+> + Clone {
+    tower::service_fn(move |_req: Request<Body>| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok::<_, Infallible>(Response::new(Body::full("ok"))))
+    })
+}
+
+/// The response body as a string.
+pub(crate) async fn body_text(res: Response<Body>) -> String {
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A `redis-server` of our own on a free loopback port, without persistence; stopped on drop.
+#[derive(Debug)]
+pub(crate) struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl RedisServer {
+    pub(crate) fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Self::start_on(port)
+    }
+
+    /// Starts a server on `port` (to restart one that was stopped).
+    pub(crate) fn start_on(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child: Some(child),
+            port,
+        }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (and waits for it).
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
