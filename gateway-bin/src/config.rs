@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use gateway_core::cache::ResponseCacheConfig;
 use gateway_core::gateway::MethodMismatch;
+use gateway_core::limit::{RateLimitConfig, SubscriberConfig, UsagePlanConfig};
 
 /// Address used when the config does not name one.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -42,6 +44,14 @@ pub(crate) struct Config {
     pub(crate) compartments: Vec<CompartmentSection>,
     /// IAM as in OCI: when present, the gateway may invoke only what its policies allow.
     pub(crate) iam: Option<IamSection>,
+    /// Where rate limits and quotas are counted; in memory when absent.
+    pub(crate) rate_limit: Option<RateLimitConfig>,
+    /// Where responses are cached; in memory when absent.
+    pub(crate) response_cache: Option<ResponseCacheConfig>,
+    #[serde(default)]
+    pub(crate) usage_plan: Vec<UsagePlanConfig>,
+    #[serde(default)]
+    pub(crate) subscriber: Vec<SubscriberConfig>,
 }
 
 /// `[[compartment]]`: the compartment tree under the tenancy.

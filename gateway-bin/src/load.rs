@@ -11,6 +11,7 @@ use gateway_core::function::FunctionRegistry;
 use gateway_core::gateway::{
     compile, CompiledGateway, DeploymentSource, GatewayOptions, LoadReport, Resources,
 };
+use gateway_core::limit::UsagePlans;
 
 use crate::cli::Source;
 use crate::config::ConfigError;
@@ -106,7 +107,11 @@ pub(crate) async fn load(
         authenticators: Arc::new(Authenticators::new(functions.clone())),
         functions,
         http: http.clone(),
+        ..Resources::default()
     };
+    if let Some(config) = &config {
+        shared_state(config, &mut resources, &mut problems);
+    }
     let (mut gateway, mut report) = compile(&sources, &options, &resources);
     if problems.has_errors() {
         gateway = None;
@@ -130,6 +135,47 @@ pub(crate) async fn load(
         gateway,
         report,
     })
+}
+
+/// Rate-limit and cache stores and usage plans from the config; problems are reported under the
+/// config keys.
+fn shared_state(config: &Config, resources: &mut Resources, problems: &mut Diagnostics) {
+    if let Some(limits) = &config.rate_limit {
+        match limits.build() {
+            Ok(settings) => resources.limits = settings,
+            Err(e) => {
+                problems.error("rate_limit", e.to_string());
+            }
+        }
+    }
+    if let Some(cache) = &config.response_cache {
+        match cache.build() {
+            Ok(store) => resources.response_cache = store,
+            Err(e) => {
+                problems.error("response_cache", e.to_string());
+            }
+        }
+    }
+    match UsagePlans::new(&config.usage_plan, &config.subscriber) {
+        Ok(plans) => {
+            let deployments: Vec<&str> =
+                config.deployments.iter().map(|d| d.name.as_str()).collect();
+            for target in plans.targets().filter(|t| !deployments.contains(t)) {
+                problems
+                    .error(
+                        "usage_plan",
+                        format!("an entitlement targets {target:?}, which is not a deployment"),
+                    )
+                    .hint(format!("deployments: {}", deployments.join(", ")));
+            }
+            resources.usage_plans = Arc::new(plans);
+        }
+        Err(errors) => {
+            for e in errors {
+                problems.error(e.at, e.message);
+            }
+        }
+    }
 }
 
 fn read_spec(path: &Path) -> Result<String, LoadError> {

@@ -46,6 +46,7 @@ pub struct RequestContext {
     route_path_offset: usize,
     params: Params,
     auth: Option<Arc<AuthContext>>,
+    usage_plan: Option<Arc<str>>,
 }
 
 impl RequestContext {
@@ -65,12 +66,24 @@ impl RequestContext {
             route_path_offset,
             params,
             auth: None,
+            usage_plan: None,
         }
     }
 
     /// The authenticated caller, if an authentication policy accepted one.
     pub fn auth(&self) -> Option<&AuthContext> {
         self.auth.as_deref()
+    }
+
+    /// The OCID of the caller's usage plan (`request.usage_plan[id]`), once a usage-plans
+    /// policy has admitted the request.
+    pub fn usage_plan(&self) -> Option<&str> {
+        self.usage_plan.as_deref()
+    }
+
+    /// Records the caller's usage plan; set by the usage-plans layer.
+    pub fn set_usage_plan(&mut self, plan: Arc<str>) {
+        self.usage_plan = Some(plan);
     }
 
     /// Records the authenticated caller; set by the authentication layer.
@@ -178,8 +191,8 @@ impl VarSource for RequestVars<'_> {
         None
     }
 
-    fn usage_plan(&self, _key: &str) -> Option<&str> {
-        None
+    fn usage_plan(&self, key: &str) -> Option<&str> {
+        (key == "id").then(|| self.ctx.usage_plan()).flatten()
     }
 }
 

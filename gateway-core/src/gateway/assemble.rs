@@ -4,14 +4,16 @@
 //!
 //! 1. CORS — answers pre-flight requests before anything can reject them, and adds the CORS
 //!    headers to every answer below it, errors included.
-//! 2. Rate limiting and usage plans — cheap rejections before any expensive work.
+//! 2. Rate limiting and usage plans — cheap rejections before any expensive work (a usage
+//!    plan whose token is read from `request.auth[…]` sits after authentication instead).
 //! 3. Authentication, then route authorization — nothing below runs for an unknown caller.
 //! 4. Header / query / body validation — after authorization, as OCI documents.
 //! 5. Response header transformations — outside the request transformations so that their
 //!    context variables see the request as it arrived, and outside the cache so that a cached
 //!    answer is transformed for the current request.
 //! 6. Request header and query transformations — what the backend sees.
-//! 7. Response cache lookup and store — around the backend only.
+//! 7. Response cache lookup and store — around the backend only, so what is stored is the
+//!    backend's own answer.
 //! 8. The backend.
 //!
 //! Request id, path normalisation and routing happen before the stack, in [`super::service`].
@@ -20,6 +22,7 @@
 //! calls whatever the number of policies.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use http::{Request, Response};
 use tower::util::BoxCloneSyncService;
@@ -31,8 +34,10 @@ use crate::auth::{
 use crate::backend::http::HostRule;
 use crate::backend::{DynamicRouting, FunctionBackend, HttpBackendService, StockResponse};
 use crate::body::Body;
+use crate::cache::{CredentialLocations, ResponseCacheLayer, ResponseCachePolicy};
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
+use crate::limit::{RateLimitLayer, RateLimiter, UsagePlanLimiter, UsagePlansLayer};
 use crate::policy::cors::CorsLayer;
 use crate::policy::transform::{RequestTransformLayer, ResponseHeaderTransformLayer};
 use crate::policy::validate::ValidationLayer;
@@ -47,22 +52,68 @@ pub(crate) type RouteService = BoxCloneSyncService<Request<Body>, Response<Body>
 /// The deployment-level policies, compiled once and shared by every route of the deployment.
 #[derive(Debug, Clone)]
 pub(crate) struct DeploymentLayers {
+    name: Arc<str>,
     cors: Option<CorsLayer>,
+    /// One limiter per deployment: OCI applies the limit to the deployment as a whole.
+    rate_limit: Option<RateLimitLayer>,
+    usage_plans: Option<UsagePlansLayer>,
+    /// Whether a usage-plan token is read from `request.auth[…]`, so the layer must sit after
+    /// authentication.
+    usage_plans_read_auth: bool,
     auth: DeploymentAuth,
+    /// Where the authentication policy finds credentials: requests carrying them are not
+    /// cached unless private caching is enabled.
+    credentials: CredentialLocations,
+    resources: Resources,
 }
 
 impl DeploymentLayers {
     pub(crate) fn compile(
+        name: &str,
         spec: &ApiSpecification,
         resources: &Resources,
         diags: &mut Diagnostics,
     ) -> Self {
         let policies = spec.request_policies.as_ref();
+        let rate_limit = policies
+            .and_then(|p| p.rate_limiting.as_ref())
+            .map(|policy| {
+                RateLimitLayer::new(Arc::new(RateLimiter::new(
+                    name,
+                    policy,
+                    resources.limits.clone(),
+                )))
+            });
+        let usage = policies
+            .and_then(|p| p.usage_plans.as_ref())
+            .and_then(|policy| {
+                match UsagePlanLimiter::new(
+                    name,
+                    policy,
+                    &resources.usage_plans,
+                    resources.limits.clone(),
+                ) {
+                    Ok(limiter) => Some(Arc::new(limiter)),
+                    Err(e) => {
+                        diags.error(e.at.clone(), e.message.clone());
+                        None
+                    }
+                }
+            });
         Self {
+            name: Arc::from(name),
             cors: policies
                 .and_then(|p| p.cors.as_ref())
                 .map(|cors| CorsLayer::compile(cors, "requestPolicies.cors", diags)),
+            rate_limit,
+            usage_plans_read_auth: usage.as_ref().is_some_and(|u| u.reads_auth()),
+            usage_plans: usage.map(UsagePlansLayer::new),
             auth: compile_authentication(spec, &*resources.authenticators, diags),
+            credentials: CredentialLocations::for_deployment(
+                spec.authentication(),
+                spec.dynamic_authentication(),
+            ),
+            resources: resources.clone(),
         }
     }
 }
@@ -134,14 +185,47 @@ pub(crate) fn route_stack(
             }
         }
     };
+    let cache = request
+        .and_then(|p| p.response_cache_lookup.as_ref())
+        .and_then(|lookup| {
+            let store_policy = route
+                .response_policies
+                .as_ref()
+                .and_then(|p| p.response_cache_store.as_ref());
+            match ResponseCachePolicy::compile(
+                &deployment.name,
+                lookup,
+                store_policy,
+                deployment.credentials.clone(),
+                deployment.resources.response_cache.clone(),
+            ) {
+                Ok(policy) => policy.map(|p| ResponseCacheLayer::new(Arc::new(p))),
+                Err(e) => {
+                    diags.error(
+                        format!("{request_path}.responseCacheLookup.cacheKeyAdditions"),
+                        e.to_string(),
+                    );
+                    None
+                }
+            }
+        });
+    // Usage-plan tokens read from `request.auth[…]` exist only after authentication.
+    let (usage_before_auth, usage_after_auth) = match deployment.usage_plans_read_auth {
+        false => (deployment.usage_plans.clone(), None),
+        true => (None, deployment.usage_plans.clone()),
+    };
     let has_cors = cors.is_some();
     let stack = ServiceBuilder::new()
         .option_layer(cors)
+        .option_layer(deployment.rate_limit.clone())
+        .option_layer(usage_before_auth)
         .option_layer(authentication)
         .option_layer(authorization)
+        .option_layer(usage_after_auth)
         .option_layer(validation)
         .option_layer(response_transform)
         .option_layer(request_transform)
+        .option_layer(cache)
         .service(backend);
     RouteStack {
         service: BoxCloneSyncService::new(stack),

@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use crate::auth::{Authenticator, AuthenticatorFactory};
 use crate::backend::HttpClient;
+use crate::cache::memory::{MemoryCacheStore, DEFAULT_CAPACITY};
+use crate::cache::ResponseCacheStore;
 use crate::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
 use crate::function::{FunctionRegistry, RegisteredFunction};
+use crate::limit::{LimitSettings, UsagePlans};
 use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, RouterBuilder};
 use crate::routes::RouteInfo;
 use crate::spec::{self, ApiSpecification, Backend, Feature, FeatureUse, HttpMethod};
@@ -60,6 +63,13 @@ pub struct Resources {
     /// Builds authenticators for `authentication` policies; `gateway-auth`'s `Authenticators`
     /// in the gateway. Without one, a deployment that authenticates is refused.
     pub authenticators: Arc<dyn AuthenticatorFactory>,
+    /// Where rate limits and usage-plan quotas are counted (in memory, or Redis shared by
+    /// replicas), and who may forward client addresses.
+    pub limits: LimitSettings,
+    /// Usage plans, entitlements and subscribers.
+    pub usage_plans: Arc<UsagePlans>,
+    /// Where responses are cached (in memory, or Redis shared by replicas).
+    pub response_cache: Arc<dyn ResponseCacheStore>,
 }
 
 impl Default for Resources {
@@ -68,6 +78,9 @@ impl Default for Resources {
             functions: FunctionRegistry::default(),
             http: HttpClient::default(),
             authenticators: Arc::new(NoAuthenticators),
+            limits: LimitSettings::default(),
+            usage_plans: Arc::new(UsagePlans::default()),
+            response_cache: Arc::new(MemoryCacheStore::new(DEFAULT_CAPACITY)),
         }
     }
 }
@@ -265,7 +278,7 @@ fn compile_deployment(
 
     let features = spec.features();
     let deployment_features = FeatureSummary::collect(&features, None, options, diags);
-    let deployment_layers = DeploymentLayers::compile(&spec, resources, diags);
+    let deployment_layers = DeploymentLayers::compile(&source.name, &spec, resources, diags);
     let name: Arc<str> = Arc::from(source.name.as_str());
     let prefix: Arc<str> = Arc::from(source.path_prefix.as_str());
 
@@ -538,7 +551,11 @@ fn support(feature: &Feature) -> Support {
         | Feature::ModifyResponseFailurePolicy
         | Feature::AnonymousAuthorization
         | Feature::AuthenticationOnlyAuthorization
-        | Feature::AnyOfAuthorization => Support::Enforced,
+        | Feature::AnyOfAuthorization
+        | Feature::RateLimiting
+        | Feature::UsagePlans
+        | Feature::ResponseCacheLookup
+        | Feature::ResponseCacheStore => Support::Enforced,
         Feature::AccessLog | Feature::ExecutionLog => Support::Advisory,
         _ => Support::Missing,
     }

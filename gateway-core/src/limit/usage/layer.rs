@@ -92,6 +92,15 @@ struct Entitlement {
     gcra: Option<Gcra>,
 }
 
+/// Records the caller's plan for the rest of the request: as an extension for layers and
+/// metrics, and in the request context for `request.usage_plan[id]`.
+fn record_grant(extensions: &mut http::Extensions, id: &UsagePlanId) {
+    if let Some(ctx) = extensions.get_mut::<crate::context::RequestContext>() {
+        ctx.set_usage_plan(Arc::from(id.as_str()));
+    }
+    extensions.insert(id.clone());
+}
+
 /// One deployment's usage plans.
 #[derive(Debug)]
 pub struct UsagePlanLimiter {
@@ -263,7 +272,7 @@ impl<B> Decide<B> for UsageDecider {
                 return match limiter.settings.on_unavailable {
                     OnUnavailable::Open => {
                         limiter.counters.count_permitted();
-                        request.extensions_mut().insert(self.entitlement.id.clone());
+                        record_grant(request.extensions_mut(), &self.entitlement.id);
                         Verdict::Pass(None)
                     }
                     OnUnavailable::Closed => Verdict::Reject(
@@ -295,7 +304,7 @@ impl<B> Decide<B> for UsageDecider {
                     "usage plan"
                 );
             }
-            request.extensions_mut().insert(self.entitlement.id.clone());
+            record_grant(request.extensions_mut(), &self.entitlement.id);
             return Verdict::Pass(None);
         }
         limiter.counters.count_denied();
@@ -414,7 +423,7 @@ where
         if entitlement.gcra.is_none() && window.is_none() {
             // Unlimited: nothing to count.
             limiter.counters.count_permitted();
-            req.extensions_mut().insert(entitlement.id.clone());
+            record_grant(req.extensions_mut(), &entitlement.id);
             return LimitFuture::pass(&mut self.inner, req);
         }
         let key = |window| LimitKey {
