@@ -19,6 +19,7 @@ done
 
 cargo build --release -q -p gateway-bin
 work="$(mktemp -d)"
+chmod 755 "$work"   # nginx workers run as an unprivileged user and must read the body
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT

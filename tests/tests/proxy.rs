@@ -263,3 +263,64 @@ fn an_unreachable_upstream_is_a_bad_gateway() {
         serde_json::json!({"code": 502, "message": "Bad Gateway"})
     );
 }
+
+/// nginx from Debian as the upstream: a large static file through the gateway, byte for byte,
+/// and the headers nginx itself answers with.
+#[test]
+fn nginx_as_the_upstream() {
+    let dir = TempDir::new("proxy-nginx");
+    let body: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("big.bin"), &body).expect("write file");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let root = dir.path().display().to_string();
+    let conf = dir.write(
+        "nginx.conf",
+        &format!(
+            "worker_processes 1;\ndaemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; client_body_temp_path {root}; proxy_temp_path {root};\n\
+               fastcgi_temp_path {root}; uwsgi_temp_path {root}; scgi_temp_path {root};\n\
+               server {{ listen 127.0.0.1:{port}; root {root}; }} }}\n"
+        ),
+    );
+    // Debian installs it in /usr/sbin, which a non-root PATH may lack.
+    let program = ["/usr/sbin/nginx", "nginx"]
+        .into_iter()
+        .find(|p| !p.starts_with('/') || std::path::Path::new(p).exists())
+        .unwrap_or("nginx");
+    let mut nginx = std::process::Command::new(program)
+        .args(["-c", &conf, "-p", &root])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nginx must be installed (apt-get install nginx-light)");
+    let up = gateway_tests::eventually(std::time::Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "nginx did not start");
+    let spec = dir.write(
+        "spec.json",
+        &format!(
+            r#"{{ "routes": [ {{ "path": "/files/{{name}}", "methods": ["GET", "HEAD"],
+                "backend": {{ "type": "HTTP_BACKEND", "url": "http://127.0.0.1:{port}/${{request.path[name]}}" }} }} ] }}"#
+        ),
+    );
+    let gw = Gateway::serve(&[&spec]);
+    let res = gw.get("/files/big.bin");
+    assert_eq!(res.status, 200);
+    assert_eq!(
+        res.header("server").map(|s| s.starts_with("nginx")),
+        Some(true)
+    );
+    assert!(
+        res.body == body,
+        "the body arrived byte for byte ({} bytes)",
+        res.body.len()
+    );
+    assert_eq!(gw.get("/files/missing.bin").status, 404);
+    let _ = nginx.kill();
+    let _ = nginx.wait();
+}
