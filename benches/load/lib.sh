@@ -1,0 +1,37 @@
+# Shared by the load scripts in this directory: sourced, not run.
+# Expects `duration`, `connections`, `work` and the array `pids` to be set by the caller.
+
+for tool in wrk nginx python3; do
+    command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y wrk nginx-light" >&2; exit 2; }
+done
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_gateway SPEC [serve flags...]: runs the release gateway with one tokio worker and sets
+# gateway_addr once it listens.
+start_gateway() {
+    local spec="$1"
+    shift
+    TOKIO_WORKER_THREADS=1 RUST_LOG=warn target/release/gateway serve "$spec" "$@" \
+        --listen 127.0.0.1:0 > "$work/gateway.out" &
+    pids+=($!)
+    for _ in $(seq 100); do grep -q "listening on" "$work/gateway.out" 2>/dev/null && break; sleep 0.1; done
+    gateway_addr="$(sed -n 's/^listening on http:\/\///p' "$work/gateway.out")"
+    sleep 0.5
+}
+
+# run NAME URL: one wrk run; prints its line to stderr and the requests per second to stdout.
+run() {
+    local out rps p50 p99
+    out="$(wrk -t1 -c"$connections" -d"${duration}s" --latency "$2")"
+    rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+    p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
+    p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
+    printf '%-8s %12s req/s   p50 %8s   p99 %8s\n' "$1" "$rps" "$p50" "$p99" >&2
+    echo "$rps"
+}
+
+# compare NGINX_RPS GATEWAY_RPS: the throughput ratio.
+compare() {
+    python3 -c "print(f'gateway / nginx throughput: {float(\"$2\")/float(\"$1\"):.2f}')"
+}
