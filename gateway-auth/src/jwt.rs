@@ -181,6 +181,11 @@ fn verify(
     validation.set_required_spec_claims(&required);
     let data = jsonwebtoken::decode::<Map<String, Value>>(token, key.decoding_key(), &validation)
         .map_err(|e| format!("invalid token: {e}"))?;
+    // RFC 7519 makes `iss` one string; jsonwebtoken also accepts an array that merely
+    // contains an allowed issuer, which would let a token name several issuers at once.
+    if data.claims.get("iss").is_some_and(|iss| !iss.is_string()) {
+        return Err("the iss claim is not a string".to_owned());
+    }
     check_claims(&data.claims, &checks.verify_claims)?;
     Ok(data.claims)
 }
