@@ -60,6 +60,10 @@ pub(crate) struct ServeArgs {
     /// Listen on this address instead of the config's (port 0 picks a free port).
     #[arg(long, value_name = "ADDR")]
     pub(crate) listen: Option<SocketAddr>,
+
+    /// Serve `/metrics`, `/health` and `/ready` on this address (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) admin_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -102,6 +102,8 @@ pub(crate) struct GatewaySection {
     /// Address of the public listener.
     #[serde(default = "default_listen")]
     pub(crate) listen: SocketAddr,
+    /// Address of the admin listener (`/metrics`, `/health`, `/ready`); none when absent.
+    pub(crate) admin_listen: Option<SocketAddr>,
     /// Status for a path that matches a route whose methods do not include the request's:
     /// 404 as OCI answers, or 405 with an `Allow` header.
     #[serde(default = "default_mismatch_status")]
@@ -123,6 +125,7 @@ impl Default for GatewaySection {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            admin_listen: None,
             method_mismatch_status: default_mismatch_status(),
             shutdown_grace_seconds: default_grace(),
             cache_dir: None,

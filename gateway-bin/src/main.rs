@@ -3,6 +3,7 @@
 //! The binary only parses its config, wires the pieces of the library crates together and runs
 //! them.
 
+mod admin;
 mod cli;
 mod config;
 mod explain;
@@ -87,6 +88,14 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let current = std::sync::Arc::new(tokio::sync::Mutex::new(functions));
     reload::on_sighup(args.source, http, service.clone(), current.clone())
         .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    if let Some(admin_addr) = args.admin_listen.or(settings.admin_listen) {
+        let admin = tokio::net::TcpListener::bind(admin_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {admin_addr}: {e}"))?;
+        let admin_bound = admin.local_addr().map_err(|e| e.to_string())?;
+        admin::spawn(admin, service.clone());
+        out(&format!("admin listening on http://{admin_bound}\n"))?;
+    }
     // One line on stdout, so scripts and tests can learn a port-0 address; every signal handler
     // is in place by now.
     out(&format!("listening on http://{bound}\n"))?;

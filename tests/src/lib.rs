@@ -42,6 +42,8 @@ pub fn repo_root() -> PathBuf {
 pub struct Gateway {
     child: Child,
     pub addr: SocketAddr,
+    /// The admin listener's address, when `--admin-listen` was given.
+    pub admin: Option<SocketAddr>,
     _stdout: std::thread::JoinHandle<()>,
 }
 
@@ -67,13 +69,19 @@ impl Gateway {
         let (tx, rx) = mpsc::channel();
         let reader = std::thread::spawn(move || forward_stdout(stdout, tx));
         let deadline = Instant::now() + START_TIMEOUT;
+        let mut admin = None;
         loop {
-            if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
-                return Ok(Gateway {
-                    child,
-                    addr,
-                    _stdout: reader,
-                });
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Announced::Admin(addr)) => admin = Some(addr),
+                Ok(Announced::Public(addr)) => {
+                    return Ok(Gateway {
+                        child,
+                        addr,
+                        admin,
+                        _stdout: reader,
+                    })
+                }
+                Err(_) => {}
             }
             if let Some(status) = child.try_wait().expect("wait") {
                 let mut err = String::new();
@@ -144,13 +152,24 @@ impl Drop for Gateway {
     }
 }
 
-fn forward_stdout(stdout: ChildStdout, tx: mpsc::Sender<SocketAddr>) {
+/// An address the gateway announced on stdout.
+enum Announced {
+    Public(SocketAddr),
+    Admin(SocketAddr),
+}
+
+fn forward_stdout(stdout: ChildStdout, tx: mpsc::Sender<Announced>) {
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { return };
-        if let Some(addr) = line.strip_prefix("listening on http://") {
-            if let Ok(addr) = addr.trim().parse() {
-                let _ = tx.send(addr);
-            }
+        let announced = if let Some(addr) = line.strip_prefix("listening on http://") {
+            addr.trim().parse().ok().map(Announced::Public)
+        } else if let Some(addr) = line.strip_prefix("admin listening on http://") {
+            addr.trim().parse().ok().map(Announced::Admin)
+        } else {
+            None
+        };
+        if let Some(announced) = announced {
+            let _ = tx.send(announced);
         }
     }
 }

@@ -89,6 +89,11 @@ fn two_gateways_share_one_rate_limit() {
     let config = config(&dir, &redis, "open");
     let a = Gateway::serve(&["--config", &config]);
     let b = Gateway::serve(&["--config", &config]);
+    // Connections to Redis are made on first use (a request that finds none fails open); make
+    // them, then let the bucket refill before measuring.
+    a.get("/s/hello");
+    b.get("/s/hello");
+    std::thread::sleep(Duration::from_millis(1500));
     let started = Instant::now();
     let mut admitted = 0;
     let mut refused = None;
@@ -128,8 +133,14 @@ fn the_cache_is_shared_and_an_outage_fails_nothing() {
     let config = config(&dir, &redis, "open");
     let a = Gateway::serve(&["--config", &config]);
     let b = Gateway::serve(&["--config", &config]);
-    let first = a.get("/s/cached");
-    assert_eq!(first.header("x-cache-status"), Some("MISS"));
+    // The first lookup also connects to Redis; once connected, a lookup is a MISS or a HIT.
+    let reachable = eventually(Duration::from_secs(5), || {
+        matches!(
+            a.get("/s/cached").header("x-cache-status"),
+            Some("MISS" | "HIT")
+        )
+    });
+    assert!(reachable, "the cache answers MISS, then HIT");
     // The store is written after the response; the other gateway sees it shortly after.
     let hit = eventually(Duration::from_secs(5), || {
         b.get("/s/cached").header("x-cache-status") == Some("HIT")
@@ -153,12 +164,31 @@ fn fail_closed_refuses_with_503_when_redis_is_down() {
     let mut redis = Redis::start();
     let dir = TempDir::new("limits-closed");
     let config = config(&dir, &redis, "closed");
-    let gw = Gateway::serve(&["--config", &config]);
-    assert_eq!(gw.get("/s/hello").status, 200);
+    let gw = Gateway::serve(&["--config", &config, "--admin-listen", "127.0.0.1:0"]);
+    // The connection to Redis is made on first use; on a busy machine the first attempt may
+    // miss its deadline, which fail-closed answers with 503.
+    let admitted = eventually(Duration::from_secs(10), || gw.get("/s/hello").status == 200);
+    assert!(admitted, "the gateway admits requests while Redis is up");
     redis.stop();
     let res = gw.get("/s/hello");
     assert_eq!(res.status, 503);
     assert_eq!(res.json()["code"], 503);
+
+    // The outage is visible in the metrics.
+    let admin = gw.admin.expect("admin listener");
+    let metrics = request(admin, "GET", "/metrics", &[], b"").text();
+    let value = |outcome: &str| -> u64 {
+        let series = format!("oci_apigateway_RateLimitingRequests{{deploymentName=\"shared\",outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {outcome} series in:\n{metrics}"))
+    };
+    assert!(value("permitted") >= 1, "{metrics}");
+    assert!(value("storeUnavailable") >= 1, "{metrics}");
+    assert_eq!(request(admin, "GET", "/health", &[], b"").status, 200);
+    assert_eq!(request(admin, "GET", "/ready", &[], b"").status, 200);
 }
 
 #[test]

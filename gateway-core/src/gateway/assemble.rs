@@ -57,6 +57,8 @@ pub(crate) struct DeploymentLayers {
     /// One limiter per deployment: OCI applies the limit to the deployment as a whole.
     rate_limit: Option<RateLimitLayer>,
     usage_plans: Option<UsagePlansLayer>,
+    /// The usage-plan limiter itself, for its counters.
+    usage_limiter: Option<Arc<UsagePlanLimiter>>,
     /// Whether a usage-plan token is read from `request.auth[…]`, so the layer must sit after
     /// authentication.
     usage_plans_read_auth: bool,
@@ -107,7 +109,8 @@ impl DeploymentLayers {
                 .map(|cors| CorsLayer::compile(cors, "requestPolicies.cors", diags)),
             rate_limit,
             usage_plans_read_auth: usage.as_ref().is_some_and(|u| u.reads_auth()),
-            usage_plans: usage.map(UsagePlansLayer::new),
+            usage_plans: usage.clone().map(UsagePlansLayer::new),
+            usage_limiter: usage,
             auth: compile_authentication(spec, &*resources.authenticators, diags),
             credentials: CredentialLocations::for_deployment(
                 spec.authentication(),
@@ -116,6 +119,23 @@ impl DeploymentLayers {
             resources: resources.clone(),
         }
     }
+}
+
+impl DeploymentLayers {
+    /// The deployment's limiters, for metrics.
+    pub(crate) fn limiters(&self) -> Limiters {
+        Limiters {
+            rate: self.rate_limit.as_ref().map(|l| l.limiter().clone()),
+            usage: self.usage_limiter.clone(),
+        }
+    }
+}
+
+/// A deployment's rate and usage-plan limiters, whose counters the metrics report.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Limiters {
+    pub(crate) rate: Option<Arc<RateLimiter>>,
+    pub(crate) usage: Option<Arc<UsagePlanLimiter>>,
 }
 
 /// A route's stack and what the dispatcher needs to know about it.

@@ -15,7 +15,7 @@ use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, Rou
 use crate::routes::RouteInfo;
 use crate::spec::{self, ApiSpecification, Backend, Feature, FeatureUse, HttpMethod};
 
-use super::assemble::{refuse, route_stack, DeploymentLayers, RouteService, RouteStack};
+use super::assemble::{refuse, route_stack, DeploymentLayers, Limiters, RouteService, RouteStack};
 use super::service::GatewayService;
 
 /// OCI allows at most this many deployments on one gateway.
@@ -175,7 +175,9 @@ pub(crate) struct CompiledRoute {
 /// A compiled deployment: its router.
 #[derive(Debug)]
 pub(crate) struct CompiledDeployment {
+    pub(crate) name: Arc<str>,
     pub(crate) router: Router<CompiledRoute>,
+    pub(crate) limiters: Limiters,
 }
 
 /// Every deployment compiled and ready to serve. Immutable; replaced whole on reload.
@@ -336,7 +338,9 @@ fn compile_deployment(
     }
     Some((
         CompiledDeployment {
+            name,
             router: builder.build(),
+            limiters: deployment_layers.limiters(),
         },
         infos,
     ))

@@ -41,6 +41,7 @@
 
 mod assemble;
 mod compile;
+mod metrics;
 mod service;
 
 pub use compile::{
