@@ -21,6 +21,8 @@ pub mod request_id;
 pub mod router;
 pub mod routes;
 pub mod spec;
+#[cfg(test)]
+mod testing;
 pub mod vars;
 
 pub use body::{Body, BoxError};

@@ -1,87 +1,29 @@
 //! Test helpers shared by the limit and cache tests: a routed request's context, inner
 //! services, and a real `redis-server` on a free loopback port.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Method, Request, Response, Uri};
+use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 
 use crate::body::Body;
-use crate::context::{AuthContext, RequestContext};
-use crate::request_id::RequestId;
-use crate::router::{Lookup, MethodSet, PathTemplate, RouterBuilder};
-use crate::routes::RouteInfo;
+use crate::context::RequestContext;
 
-/// The context the dispatcher would build for `uri` routed to `template` on deployment
-/// `deployment` (prefix `/`), from client `client`, with `claims` as `request.auth`.
-pub(crate) fn context(
-    template: &str,
-    uri: &str,
-    client: Option<&str>,
-    claims: &[(&str, &str)],
-) -> RequestContext {
-    let template = PathTemplate::parse(template).expect("template");
-    let uri: Uri = uri.parse().expect("uri");
-    let mut routes = RouterBuilder::new();
-    routes
-        .insert(template.clone(), MethodSet::ANY, ())
-        .expect("one route");
-    let params = match routes.build().at(&Method::GET, uri.path()) {
-        Lookup::Found(m) => m.params,
-        other => panic!("{uri} does not match: {other:?}"),
-    };
-    let info = RouteInfo::new(
-        Arc::from("test"),
-        Arc::from("/"),
-        0,
-        template,
-        MethodSet::ANY,
-        "STOCK_RESPONSE_BACKEND",
-    );
-    let client = client.map(|c| c.parse::<SocketAddr>().expect("socket address"));
-    let mut ctx = RequestContext::new(
-        RequestId::generate(),
-        client,
-        Arc::new(info),
-        uri,
-        0,
-        params,
-    );
-    if !claims.is_empty() {
-        let claims: BTreeMap<String, String> = claims
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        ctx.set_auth(Arc::new(AuthContext {
-            claims,
-            ..AuthContext::default()
-        }));
-    }
-    ctx
-}
+pub(crate) use crate::testing::context;
 
-/// A GET request for `uri` with `headers` and `ctx` in its extensions.
+/// A request for `uri` with `headers` and no body, carrying `ctx` when given.
 pub(crate) fn request(
     method: Method,
     uri: &str,
     headers: &[(&str, &str)],
     ctx: Option<RequestContext>,
 ) -> Request<Body> {
-    let mut req = Request::builder().method(method).uri(uri);
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let mut req = req.body(Body::empty()).expect("request");
-    if let Some(ctx) = ctx {
-        req.extensions_mut().insert(ctx);
-    }
-    req
+    crate::testing::request(method, uri, headers, ctx, Body::empty())
 }
 
 /// An inner service answering 200 "ok" and counting its calls.

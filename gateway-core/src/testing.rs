@@ -1,0 +1,81 @@
+//! Test helpers shared across the crate: the request context the dispatcher would build, and
+//! requests that carry it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{Method, Request, Uri};
+
+use crate::body::Body;
+use crate::context::{AuthContext, RequestContext};
+use crate::request_id::RequestId;
+use crate::router::{Lookup, MethodSet, PathTemplate, RouterBuilder};
+use crate::routes::RouteInfo;
+
+/// The context the dispatcher would build for `uri` routed to `template` (prefix `/`), from
+/// client `client`, with `claims` as `request.auth` when given.
+pub(crate) fn context(
+    template: &str,
+    uri: &str,
+    client: Option<&str>,
+    claims: &[(&str, &str)],
+) -> RequestContext {
+    let template = PathTemplate::parse(template).expect("template");
+    let uri: Uri = uri.parse().expect("uri");
+    let mut routes = RouterBuilder::new();
+    routes
+        .insert(template.clone(), MethodSet::ANY, ())
+        .expect("one route");
+    let params = match routes.build().at(&Method::GET, uri.path()) {
+        Lookup::Found(m) => m.params,
+        other => panic!("{uri} does not match: {other:?}"),
+    };
+    let info = RouteInfo::new(
+        Arc::from("test"),
+        Arc::from("/"),
+        0,
+        template,
+        MethodSet::ANY,
+        "STOCK_RESPONSE_BACKEND",
+    );
+    let client = client.map(|c| c.parse::<SocketAddr>().expect("socket address"));
+    let mut ctx = RequestContext::new(
+        RequestId::generate(),
+        client,
+        Arc::new(info),
+        uri,
+        0,
+        params,
+    );
+    if !claims.is_empty() {
+        let claims: BTreeMap<String, String> = claims
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ctx.set_auth(Arc::new(AuthContext {
+            claims,
+            ..AuthContext::default()
+        }));
+    }
+    ctx
+}
+
+/// A request for `uri` with `headers` and `body`, carrying `ctx` in its extensions when given.
+pub(crate) fn request(
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    ctx: Option<RequestContext>,
+    body: Body,
+) -> Request<Body> {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let mut req = req.body(body).expect("request");
+    if let Some(ctx) = ctx {
+        req.extensions_mut().insert(ctx);
+    }
+    req
+}
