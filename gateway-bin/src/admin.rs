@@ -1,6 +1,7 @@
 //! The admin listener: `/metrics` (Prometheus text), `/health` and `/ready`.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -11,20 +12,34 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tracing::debug;
 
+use gateway_core::observe::render_function_metrics;
 use gateway_core::GatewayService;
 
+use crate::access_log::JsonAccessLog;
+use crate::reload::CurrentFunctions;
+use crate::server::ListenerStats;
+
+/// What `/metrics` reports on.
+#[derive(Debug, Clone)]
+pub(crate) struct Admin {
+    pub(crate) gateway: GatewayService,
+    pub(crate) listener: Arc<ListenerStats>,
+    pub(crate) access_log: Option<Arc<JsonAccessLog>>,
+    pub(crate) functions: CurrentFunctions,
+}
+
 /// Serves the admin endpoints on `listener` until the process ends.
-pub(crate) fn spawn(listener: TcpListener, gateway: GatewayService) {
+pub(crate) fn spawn(listener: TcpListener, admin: Admin) {
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let gateway = gateway.clone();
+            let admin = admin.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let answer = answer(&gateway, req.uri().path());
-                    async move { Ok::<_, Infallible>(answer) }
+                    let admin = admin.clone();
+                    async move { Ok::<_, Infallible>(admin.answer(req.uri().path()).await) }
                 });
                 if let Err(e) = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), service)
@@ -37,28 +52,47 @@ pub(crate) fn spawn(listener: TcpListener, gateway: GatewayService) {
     });
 }
 
-fn answer(gateway: &GatewayService, path: &str) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match path {
-        "/metrics" => {
-            let mut text = String::new();
-            gateway.current().render_metrics(&mut text);
-            (StatusCode::OK, "text/plain; version=0.0.4", text)
+impl Admin {
+    async fn answer(&self, path: &str) -> Response<Full<Bytes>> {
+        let (status, content_type, body) = match path {
+            "/metrics" => (
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.metrics().await,
+            ),
+            // The process answers: it is alive. It serves a compiled configuration: it is ready.
+            "/health" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+            "/ready" => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
+            _ => (
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "not found\n".to_owned(),
+            ),
+        };
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        if let Ok(value) = content_type.parse() {
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, value);
         }
-        // The process answers: it is alive. It serves a compiled configuration: it is ready.
-        "/health" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/ready" => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "not found\n".to_owned(),
-        ),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    if let Ok(value) = content_type.parse() {
         response
-            .headers_mut()
-            .insert(http::header::CONTENT_TYPE, value);
     }
-    response
+
+    async fn metrics(&self) -> String {
+        let mut text = String::new();
+        self.gateway.observer().metrics.render(&mut text);
+        self.gateway.current().render_metrics(&mut text);
+        render_function_metrics(&*self.functions.lock().await, &mut text);
+        self.listener.render(&mut text);
+        if let Some(log) = &self.access_log {
+            text.push_str(&format!(
+                "# HELP gateway_access_log_dropped_total access-log lines dropped because the destination could not keep up\n\
+                 # TYPE gateway_access_log_dropped_total counter\n\
+                 gateway_access_log_dropped_total {}\n",
+                log.dropped()
+            ));
+        }
+        text
+    }
 }

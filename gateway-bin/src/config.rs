@@ -6,12 +6,17 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use gateway_core::cache::ResponseCacheConfig;
 use gateway_core::gateway::MethodMismatch;
 use gateway_core::limit::{RateLimitConfig, SubscriberConfig, UsagePlanConfig};
+use gateway_core::request_limits::RequestLimits;
+
+use crate::access_log::Destination;
+use crate::logging::LogFormat;
 
 /// Address used when the config does not name one.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -119,6 +124,15 @@ pub(crate) struct GatewaySection {
     pub(crate) id: String,
     /// The gateway's compartment (name or id); absent: the tenancy.
     pub(crate) compartment: Option<String>,
+    /// The gateway's name in logs (`gatewayDisplayName`).
+    #[serde(default = "default_display_name")]
+    pub(crate) display_name: String,
+    /// `[gateway.log]`
+    #[serde(default)]
+    pub(crate) log: LogSection,
+    /// `[gateway.limits]`
+    #[serde(default)]
+    pub(crate) limits: LimitsSection,
 }
 
 impl Default for GatewaySection {
@@ -131,6 +145,72 @@ impl Default for GatewaySection {
             cache_dir: None,
             id: default_gateway_id(),
             compartment: None,
+            display_name: default_display_name(),
+            log: LogSection::default(),
+            limits: LimitsSection::default(),
+        }
+    }
+}
+
+/// `[gateway.log]`: where the access log goes and how the execution log is written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LogSection {
+    /// `"off"` (default), `"stdout"`, `"stderr"` or a file (relative to this file), appended.
+    #[serde(default)]
+    pub(crate) access: Destination,
+    /// The execution log on stderr: `"text"` (default) or `"json"`.
+    #[serde(default)]
+    pub(crate) format: LogFormat,
+}
+
+/// `[gateway.limits]`: what a client may send and how many connections it may hold. The
+/// defaults are OCI's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct LimitsSection {
+    /// Largest request body for HTTP, stock and dynamic-routing routes.
+    pub(crate) max_body_bytes: u64,
+    /// Largest request body for function routes.
+    pub(crate) max_function_body_bytes: u64,
+    /// Largest request head (request line and headers): larger gets 431.
+    pub(crate) max_header_bytes: usize,
+    /// Seconds a client may take to send a request head: slower gets 408.
+    pub(crate) header_read_timeout_seconds: u64,
+    /// Longest pause, in seconds, while a client sends a request body: longer gets 408.
+    pub(crate) body_read_timeout_seconds: u64,
+    /// Seconds a keep-alive connection may sit idle between requests before it is closed.
+    pub(crate) idle_timeout_seconds: u64,
+    /// Connections served at once; more are answered 503 and closed.
+    pub(crate) max_connections: usize,
+    /// Connections served at once per client address (IPv6: per /64); more get 503.
+    pub(crate) max_connections_per_client: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let request = RequestLimits::default();
+        Self {
+            max_body_bytes: request.max_body_bytes,
+            max_function_body_bytes: request.max_function_body_bytes,
+            max_header_bytes: request.max_header_bytes,
+            header_read_timeout_seconds: 15,
+            body_read_timeout_seconds: request.body_read_timeout.as_secs(),
+            idle_timeout_seconds: 60,
+            max_connections: 10_000,
+            max_connections_per_client: 1_000,
+        }
+    }
+}
+
+impl LimitsSection {
+    /// The limits the gateway enforces on each request.
+    pub(crate) fn request(&self) -> RequestLimits {
+        RequestLimits {
+            max_body_bytes: self.max_body_bytes,
+            max_function_body_bytes: self.max_function_body_bytes,
+            max_header_bytes: self.max_header_bytes,
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_seconds),
         }
     }
 }
@@ -230,6 +310,10 @@ fn default_gateway_id() -> String {
     "ocid1.apigateway.oc1..local".to_owned()
 }
 
+fn default_display_name() -> String {
+    "gateway".to_owned()
+}
+
 fn default_tenancy() -> String {
     "ocid1.tenancy.oc1..local".to_owned()
 }
@@ -277,6 +361,9 @@ impl Config {
         );
         for d in &mut config.deployments {
             d.specification = base.join(&d.specification);
+        }
+        if let Destination::File(file) = &mut config.gateway.log.access {
+            *file = base.join(&*file);
         }
         for f in config
             .applications

@@ -107,6 +107,7 @@ pub(crate) async fn load(
         authenticators: Arc::new(Authenticators::new(functions.clone())),
         functions,
         http: http.clone(),
+        request_limits: settings.limits.request(),
         ..Resources::default()
     };
     if let Some(config) = &config {

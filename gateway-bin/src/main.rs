@@ -3,13 +3,16 @@
 //! The binary only parses its config, wires the pieces of the library crates together and runs
 //! them.
 
+mod access_log;
 mod admin;
 mod cli;
 mod config;
+mod conn;
 mod explain;
 mod functions;
 mod invoke;
 mod load;
+mod logging;
 mod output;
 mod permissions;
 mod reload;
@@ -18,11 +21,18 @@ mod server;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use gateway_core::backend::HttpClient;
+use gateway_core::observe::{GatewayIdentity, Observer};
 use gateway_core::GatewayService;
+
+use crate::access_log::JsonAccessLog;
+use crate::admin::Admin;
+use crate::logging::LogHandle;
+use crate::server::{Listener, ListenerStats};
 
 use crate::cli::{Cli, Command, RoutesArgs, ServeArgs, ValidateArgs};
 use crate::functions::Readiness;
@@ -31,12 +41,7 @@ use crate::output::{out, table};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let log = logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,7 +54,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(args, log).await,
             Command::Validate(args) => validate(args).await,
             Command::Routes(args) => routes(args).await,
             Command::Invoke(args) => invoke::run(args).await,
@@ -62,7 +67,7 @@ fn main() -> ExitCode {
     })
 }
 
-async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
     // One client for HTTP backends for the life of the process: reloads keep its pools.
     let http = HttpClient::new();
     let Loaded {
@@ -73,6 +78,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     } = load(&args.source, Readiness::Running, &http)
         .await
         .map_err(|e| e.to_string())?;
+    log.configure(settings.log.format, &settings.id, &settings.display_name);
     eprint!("{report}");
     let Some(gateway) = gateway else {
         eprintln!("{} error(s); not serving", report.error_count());
@@ -84,8 +90,24 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let shutdown = server::shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
-    let service = GatewayService::new(gateway);
-    let current = std::sync::Arc::new(tokio::sync::Mutex::new(functions));
+    let identity = GatewayIdentity {
+        id: settings.id.as_str().into(),
+        display_name: settings.display_name.as_str().into(),
+    };
+    let access_log = JsonAccessLog::open(&settings.log.access, identity.clone())
+        .await
+        .map_err(|e| format!("cannot open the access log: {e}"))?
+        .map(Arc::new);
+    let observer = Observer {
+        access_log: access_log
+            .clone()
+            .map(|log| log as Arc<dyn gateway_core::observe::AccessLog>),
+        identity,
+        ..Observer::default()
+    };
+    let service = GatewayService::with_observer(gateway, observer);
+    let stats = Arc::new(ListenerStats::default());
+    let current = Arc::new(tokio::sync::Mutex::new(functions));
     reload::on_sighup(args.source, http, service.clone(), current.clone())
         .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     if let Some(admin_addr) = args.admin_listen.or(settings.admin_listen) {
@@ -93,14 +115,28 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             .await
             .map_err(|e| format!("cannot listen on {admin_addr}: {e}"))?;
         let admin_bound = admin.local_addr().map_err(|e| e.to_string())?;
-        admin::spawn(admin, service.clone());
+        admin::spawn(
+            admin,
+            Admin {
+                gateway: service.clone(),
+                listener: stats.clone(),
+                access_log: access_log.clone(),
+                functions: current.clone(),
+            },
+        );
         out(&format!("admin listening on http://{admin_bound}\n"))?;
     }
     // One line on stdout, so scripts and tests can learn a port-0 address; every signal handler
     // is in place by now.
     out(&format!("listening on http://{bound}\n"))?;
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
-    let served = server::serve(listener, service, shutdown, grace).await;
+    let setup = Listener {
+        service,
+        limits: settings.limits.clone(),
+        stats,
+        access_log,
+    };
+    let served = server::serve(listener, setup, shutdown, grace).await;
     functions::shutdown(&*current.lock().await).await;
     served.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)

@@ -1,7 +1,11 @@
-//! The listener: accept loop, HTTP/1.1 and HTTP/2, graceful shutdown.
+//! The listener: accept loop, connection limits, HTTP/1.1 and HTTP/2, graceful shutdown.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -10,31 +14,100 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
+use gateway_core::observe::WatchResponse;
 use gateway_core::{ClientAddr, GatewayService};
 
-/// How long a client may take to send the request head before the connection is closed.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+use crate::access_log::JsonAccessLog;
+use crate::config::LimitsSection;
+use crate::conn::{ConnState, ConnTimeouts, Expiry, Watched};
 
-/// Serves `service` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish for up to `grace`.
+/// What a client over the connection limits is told before the connection closes.
+const SERVICE_UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 48\r\nconnection: close\r\n\r\n{\"code\":503,\"message\":\"Service Unavailable\"}";
+
+/// Connections refused, cut off or closed by the listener's own limits, for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct ListenerStats {
+    active: AtomicUsize,
+    over_capacity: AtomicU64,
+    over_client_capacity: AtomicU64,
+    head_timeouts: AtomicU64,
+    heads_too_large: AtomicU64,
+    idle_closed: AtomicU64,
+}
+
+impl ListenerStats {
+    /// Appends the listener's metrics in the Prometheus text format.
+    pub(crate) fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP gateway_connections_active client connections being served\n\
+             # TYPE gateway_connections_active gauge\n\
+             gateway_connections_active {}",
+            self.active.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gateway_connections_rejected_total connections answered 503 because a connection limit was reached\n\
+             # TYPE gateway_connections_rejected_total counter\n\
+             gateway_connections_rejected_total{{limit=\"max_connections\"}} {}\n\
+             gateway_connections_rejected_total{{limit=\"max_connections_per_client\"}} {}",
+            self.over_capacity.load(Relaxed),
+            self.over_client_capacity.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gateway_request_heads_refused_total request heads refused before routing: 408 too slow, 431 too large\n\
+             # TYPE gateway_request_heads_refused_total counter\n\
+             gateway_request_heads_refused_total{{httpStatusCode=\"408\"}} {}\n\
+             gateway_request_heads_refused_total{{httpStatusCode=\"431\"}} {}",
+            self.head_timeouts.load(Relaxed),
+            self.heads_too_large.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gateway_idle_connections_closed_total keep-alive connections closed after the idle timeout\n\
+             # TYPE gateway_idle_connections_closed_total counter\n\
+             gateway_idle_connections_closed_total {}",
+            self.idle_closed.load(Relaxed)
+        );
+    }
+}
+
+/// Everything the accept loop needs besides the listener.
+#[derive(Debug, Clone)]
+pub(crate) struct Listener {
+    pub(crate) service: GatewayService,
+    pub(crate) limits: LimitsSection,
+    pub(crate) stats: Arc<ListenerStats>,
+    pub(crate) access_log: Option<Arc<JsonAccessLog>>,
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting and lets in-flight
+/// requests finish for up to `grace`.
 pub(crate) async fn serve(
     listener: TcpListener,
-    service: GatewayService,
+    setup: Listener,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Without a timer hyper enforces no header-read timeout, and a slow client could hold a
-    // connection open forever.
+    // Request-head and idle deadlines are the connection's own (`conn`), not hyper's.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
+    let timeouts = ConnTimeouts {
+        header_read: Duration::from_secs(setup.limits.header_read_timeout_seconds),
+        idle: Duration::from_secs(setup.limits.idle_timeout_seconds),
+    };
+    let capacity = Capacity::new(&setup.limits, setup.stats.clone());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
 
@@ -54,20 +127,40 @@ pub(crate) async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let service = service
+        let slot = match capacity.claim(peer.ip()) {
+            Ok(slot) => slot,
+            Err(limit) => {
+                tokio::spawn(refuse(stream, peer, limit, setup.access_log.clone()));
+                continue;
+            }
+        };
+        let state = Arc::new(ConnState::default());
+        let watch = WatchResponse(state.clone());
+        let conn_state = state.clone();
+        let service = setup
+            .service
             .clone()
             .map_request(move |mut req: Request<Incoming>| {
+                conn_state.request_started();
                 req.extensions_mut().insert(ClientAddr(peer));
+                req.extensions_mut().insert(watch.clone());
                 req
             });
+        let io = Watched::new(stream, state.clone(), timeouts);
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
             .into_owned();
         let conn = graceful.watch(conn);
+        let ended = Ended {
+            peer,
+            state,
+            stats: setup.stats.clone(),
+            access_log: setup.access_log.clone(),
+        };
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                debug!(%peer, error = %e, "connection ended with an error");
-            }
+            let result = conn.await;
+            ended.report(result.err().as_deref());
+            drop(slot);
         });
     }
 
@@ -78,6 +171,156 @@ pub(crate) async fn serve(
         () = tokio::time::sleep(grace) => warn!(?grace, "grace period over; closing remaining connections"),
     }
     Ok(())
+}
+
+/// What is left to do when a connection ends: count and log what the listener's limits did.
+struct Ended {
+    peer: SocketAddr,
+    state: Arc<ConnState>,
+    stats: Arc<ListenerStats>,
+    access_log: Option<Arc<JsonAccessLog>>,
+}
+
+impl Ended {
+    fn report(self, error: Option<&(dyn std::error::Error + Send + Sync + 'static)>) {
+        let peer = self.peer;
+        let refused = match self.state.expiry() {
+            Some(Expiry::HeadTimeout) => {
+                self.stats.head_timeouts.fetch_add(1, Relaxed);
+                Some((408, "request.clientTimeout"))
+            }
+            Some(Expiry::Idle) => {
+                self.stats.idle_closed.fetch_add(1, Relaxed);
+                debug!(%peer, "idle connection closed");
+                None
+            }
+            None => match error.and_then(|e| e.downcast_ref::<hyper::Error>()) {
+                Some(e) if e.is_parse_too_large() => {
+                    self.stats.heads_too_large.fetch_add(1, Relaxed);
+                    Some((431, "request.headersTooLarge"))
+                }
+                _ => {
+                    if let Some(e) = error {
+                        debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    None
+                }
+            },
+        };
+        if let Some((status, code)) = refused {
+            info!(code, %peer, status, "request head refused");
+            if let Some(log) = &self.access_log {
+                log.log_connection(peer, status, code);
+            }
+        }
+    }
+}
+
+/// Which connection limit refused a client.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    Total,
+    PerClient,
+}
+
+/// Counts connections in total and per client, for the connection limits.
+#[derive(Debug)]
+struct Capacity {
+    max: usize,
+    max_per_client: usize,
+    stats: Arc<ListenerStats>,
+    // Touched once per connection, on accept and on close: never on the request path.
+    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One claimed connection; released when dropped.
+struct Slot {
+    client: IpAddr,
+    stats: Arc<ListenerStats>,
+    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Capacity {
+    fn new(limits: &LimitsSection, stats: Arc<ListenerStats>) -> Self {
+        Self {
+            max: limits.max_connections,
+            max_per_client: limits.max_connections_per_client,
+            stats,
+            per_client: Arc::default(),
+        }
+    }
+
+    fn claim(&self, ip: IpAddr) -> Result<Slot, Limit> {
+        let client = client_key(ip);
+        if self.stats.active.load(Relaxed) >= self.max {
+            self.stats.over_capacity.fetch_add(1, Relaxed);
+            return Err(Limit::Total);
+        }
+        let mut per_client = self
+            .per_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let count = per_client.entry(client).or_insert(0);
+        if *count >= self.max_per_client {
+            self.stats.over_client_capacity.fetch_add(1, Relaxed);
+            return Err(Limit::PerClient);
+        }
+        *count += 1;
+        self.stats.active.fetch_add(1, Relaxed);
+        Ok(Slot {
+            client,
+            stats: self.stats.clone(),
+            per_client: self.per_client.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.stats.active.fetch_sub(1, Relaxed);
+        let mut per_client = self
+            .per_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = per_client.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                per_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// The address a per-client limit counts under: IPv4 addresses alone, IPv6 by /64, since one
+/// client commonly holds a whole /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & (!0u128 << 64);
+            IpAddr::V6(bits.into())
+        }
+    }
+}
+
+/// Answers a connection over a limit with 503 and closes it, without waiting on the client
+/// for more than a moment.
+async fn refuse(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    peer: SocketAddr,
+    limit: Limit,
+    access_log: Option<Arc<JsonAccessLog>>,
+) {
+    let code = "request.serviceUnavailable";
+    info!(code, %peer, ?limit, "connection refused: too many connections");
+    if let Some(log) = &access_log {
+        log.log_connection(peer, 503, code);
+    }
+    let answer = async {
+        stream.write_all(SERVICE_UNAVAILABLE).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
 }
 
 /// Registers for SIGINT and SIGTERM now, and returns a future that resolves on either.
@@ -105,4 +348,39 @@ pub(crate) fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
             info!("Ctrl-C received");
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let v4: IpAddr = "10.0.0.1".parse().expect("ip");
+        assert_eq!(client_key(v4), v4);
+    }
+
+    #[test]
+    fn a_client_over_its_limit_is_refused_while_others_are_served() {
+        let limits = LimitsSection {
+            max_connections: 3,
+            max_connections_per_client: 2,
+            ..LimitsSection::default()
+        };
+        let capacity = Capacity::new(&limits, Arc::default());
+        let one: IpAddr = "10.0.0.1".parse().expect("ip");
+        let two: IpAddr = "10.0.0.2".parse().expect("ip");
+        let a = capacity.claim(one).expect("first");
+        let _b = capacity.claim(one).expect("second");
+        assert!(matches!(capacity.claim(one), Err(Limit::PerClient)));
+        let _c = capacity.claim(two).expect("another client");
+        assert!(matches!(capacity.claim(two), Err(Limit::Total)));
+        drop(a);
+        assert!(capacity.claim(two).is_ok());
+    }
 }

@@ -14,6 +14,7 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::backend::http::HttpBackendError;
 use crate::body::Body;
 use crate::function::InvokeError;
+use crate::request_limits::RequestBodyError;
 use crate::router::{MethodSet, PathError};
 
 /// A failure the gateway answers itself.
@@ -36,9 +37,17 @@ pub enum GatewayError {
     #[error("the request target is not an absolute path")]
     BadTarget,
 
-    /// The request body is larger than the backend accepts.
+    /// The request body is larger than the route accepts.
     #[error("the request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge { limit: u64 },
+
+    /// The request line and headers together are larger than the gateway accepts.
+    #[error("the request headers are larger than {limit} bytes")]
+    HeadersTooLarge { limit: usize },
+
+    /// The client stopped sending the request body for longer than the read timeout.
+    #[error("the client sent no request body data for {0:?}")]
+    ClientTimeout(Duration),
 
     /// The request body could not be read (the client went away or broke the framing).
     #[error("the request body could not be read: {0}")]
@@ -112,6 +121,15 @@ pub enum GatewayError {
     AuthUnavailable(String),
 }
 
+impl From<RequestBodyError> for GatewayError {
+    fn from(error: RequestBodyError) -> Self {
+        match error {
+            RequestBodyError::TooLarge { limit } => Self::PayloadTooLarge { limit },
+            RequestBodyError::Timeout(after) => Self::ClientTimeout(after),
+        }
+    }
+}
+
 impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -123,6 +141,8 @@ impl GatewayError {
             Self::LimitStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::UsagePlanUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::BodyRead(_) => StatusCode::BAD_REQUEST,
             Self::RequestValidation { .. } => StatusCode::BAD_REQUEST,
             Self::TransformationFailed => StatusCode::INTERNAL_SERVER_ERROR,
@@ -146,6 +166,8 @@ impl GatewayError {
             | Self::LimitStoreUnavailable { log_code }
             | Self::UsagePlanUnauthorized { log_code } => log_code,
             Self::PayloadTooLarge { .. } => "request.bodyTooLarge",
+            Self::HeadersTooLarge { .. } => "request.headersTooLarge",
+            Self::ClientTimeout(_) => "request.clientTimeout",
             Self::BodyRead(_) => "request.clientEof",
             Self::RequestValidation { .. } => "requestValidation.validationError",
             Self::TransformationFailed => "queryParameterTransformation.badParameterValue",
@@ -165,7 +187,9 @@ impl GatewayError {
         let reason = self.status().canonical_reason().unwrap_or("Error");
         match self {
             Self::BadPath(e) => format!("{reason}: {e}"),
-            Self::BadTarget | Self::PayloadTooLarge { .. } => format!("{reason}: {self}"),
+            Self::BadTarget | Self::PayloadTooLarge { .. } | Self::HeadersTooLarge { .. } => {
+                format!("{reason}: {self}")
+            }
             Self::RequestValidation { reason: what } => format!("{reason}: {what}"),
             _ => reason.to_owned(),
         }

@@ -137,6 +137,28 @@ pub trait FunctionInvoker: Send + Sync + fmt::Debug + 'static {
     fn shutdown(&self) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }
+
+    /// The invoker's processes and queue, for metrics; `None` for invokers that run none.
+    fn runtime_stats(&self) -> Option<RuntimeStats> {
+        None
+    }
+}
+
+/// What a function runtime that manages processes reports about them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RuntimeStats {
+    /// Processes waiting for a call.
+    pub idle: usize,
+    /// Processes serving a call.
+    pub busy: usize,
+    /// Processes being started.
+    pub starting: usize,
+    /// Calls waiting for a process.
+    pub queued: usize,
+    /// Processes started since the runtime began.
+    pub cold_starts: u64,
+    /// Total time those starts took, until each process listened.
+    pub cold_start_seconds: f64,
 }
 
 /// A function known to the gateway.

@@ -2,9 +2,11 @@
 //! context lookups.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use crate::observe::RouteMetrics;
 use crate::router::{MethodSet, PathTemplate};
+use crate::spec::LogLevel;
 
 /// One route as the gateway serves it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -27,9 +29,15 @@ pub struct RouteInfo {
     /// Policies or backends this build does not enforce: the route answers 501 instead of
     /// running without them. Empty on every route unless `--allow-unsupported` was given.
     pub unsupported: Vec<&'static str>,
+    /// The execution-log level `loggingPolicies` sets (the route's, else the deployment's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_log_level: Option<LogLevel>,
     /// Parameter names of the template, in order, for lookups by name.
     #[serde(skip)]
     param_names: Box<[Box<str>]>,
+    /// The route's request metrics, bound when a `GatewayService` starts serving it.
+    #[serde(skip)]
+    pub(crate) metrics: OnceLock<Arc<RouteMetrics>>,
 }
 
 impl RouteInfo {
@@ -51,7 +59,9 @@ impl RouteInfo {
             backend,
             policies: Vec::new(),
             unsupported: Vec::new(),
+            execution_log_level: None,
             param_names,
+            metrics: OnceLock::new(),
         }
     }
 

@@ -14,10 +14,10 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+
 use tower::{Layer, Service};
 
 use super::authorization::RouteAccess;
@@ -28,6 +28,8 @@ use crate::body::Body;
 use crate::context::{AuthContext, RequestContext};
 use crate::error::GatewayError;
 use crate::function::{BoxFuture, MAX_FUNCTION_BODY};
+use crate::observe::Exchange;
+use crate::request_limits::read_whole;
 
 /// The largest request body buffered for an authorizer that reads `request.body`: the body
 /// travels inside the function's input, so the function body limit applies.
@@ -151,17 +153,23 @@ where
         Choice::NoServer => return Ok(policy.no_server_response()),
     };
     let (body, buffered) = if server.authenticator.needs_body() {
-        match buffer(body).await {
+        match read_whole(body, MAX_AUTH_BODY as u64).await {
             Ok(bytes) => (Body::full(bytes.clone()), Some(bytes)),
             Err(error) => return Ok(error.into_response()),
         }
     } else {
         (body, None)
     };
+    let started = Instant::now();
     let outcome = server
         .authenticator
         .authenticate(&parts, ctx, buffered.as_ref())
         .await;
+    // Authorizer functions and key servers are outside the gateway: their time is integration
+    // latency, as OCI counts it.
+    if let Some(exchange) = parts.extensions.get::<Arc<Exchange>>() {
+        exchange.add_integration(started.elapsed());
+    }
     let anonymous = anonymous_route && server.anonymous;
     tracing::debug!(
         request_id = ctx.request_id().as_str(),
@@ -217,16 +225,5 @@ where
             }
             inner.call(Request::from_parts(parts, body)).await
         }
-    }
-}
-
-/// Reads the whole body, at most [`MAX_AUTH_BODY`] bytes.
-async fn buffer(body: Body) -> Result<Bytes, GatewayError> {
-    match Limited::new(body, MAX_AUTH_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(GatewayError::PayloadTooLarge {
-            limit: MAX_AUTH_BODY,
-        }),
-        Err(e) => Err(GatewayError::BodyRead(e.to_string())),
     }
 }

@@ -10,13 +10,12 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Limited};
 use tower::Service;
 use tracing::{info, warn};
 
@@ -25,24 +24,26 @@ use crate::context::RequestContext;
 use crate::error::GatewayError;
 use crate::function::{FunctionCall, Intent, InvokeError, RegisteredFunction, MAX_FUNCTION_BODY};
 use crate::headers::remove_hop_by_hop;
+use crate::observe::Exchange;
+use crate::request_limits::{declared_length, read_whole};
 
 /// Calls one registered function.
 #[derive(Debug, Clone)]
 pub struct FunctionBackend {
     function: RegisteredFunction,
-    max_body: usize,
+    max_body: u64,
 }
 
 impl FunctionBackend {
     pub fn new(function: RegisteredFunction) -> Self {
         Self {
             function,
-            max_body: MAX_FUNCTION_BODY,
+            max_body: MAX_FUNCTION_BODY as u64,
         }
     }
 
     /// Overrides the request body limit (OCI's is 6 MB).
-    pub fn max_body(mut self, bytes: usize) -> Self {
+    pub fn max_body(mut self, bytes: u64) -> Self {
         self.max_body = bytes;
         self
     }
@@ -70,16 +71,11 @@ impl Service<Request<Body>> for FunctionBackend {
 
 async fn invoke(
     function: RegisteredFunction,
-    max_body: usize,
+    max_body: u64,
     req: Request<Body>,
 ) -> Result<Response<Body>, GatewayError> {
     let (mut parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max_body as u64) {
+    if declared_length(&parts.headers).is_some_and(|len| len > max_body) {
         return Err(GatewayError::PayloadTooLarge { limit: max_body });
     }
     if let Some(reason) = &function.denied {
@@ -87,10 +83,10 @@ async fn invoke(
             function: function.id.clone(),
             reason: reason.to_string(),
         };
-        warn!(code = error.log_code(), function = %function.name, %reason, "the gateway may not invoke the function");
+        warn!(code = error.log_code(), function = %function.name, functionId = %function.id, %reason, "the gateway may not invoke the function");
         return Err(GatewayError::Function(error));
     }
-    let body = read_body(body, max_body).await?;
+    let body = read_whole(body, max_body).await?;
 
     let context = parts.extensions.remove::<RequestContext>();
     let (call_id, request_url) = match &context {
@@ -121,12 +117,20 @@ async fn invoke(
         headers: parts.headers,
         body,
     };
+    let exchange = parts.extensions.get::<Arc<Exchange>>().cloned();
     let started = Instant::now();
-    match function.invoker.invoke(call).await {
+    let result = function.invoker.invoke(call).await;
+    if let Some(exchange) = &exchange {
+        exchange.add_integration(started.elapsed());
+        if let Ok(answer) = &result {
+            exchange.set_backend_status(answer.status);
+        }
+    }
+    match result {
         Ok(answer) => {
             info!(
                 code = "functionBackend.successfulRequest",
-                function = %function.name,
+                function = %function.name, functionId = %function.id,
                 status = answer.status.as_u16(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "function answered"
@@ -139,19 +143,8 @@ async fn invoke(
             Ok(res)
         }
         Err(e) => {
-            warn!(code = e.log_code(), function = %function.name, error = %e, "function call failed");
+            warn!(code = e.log_code(), function = %function.name, functionId = %function.id, error = %e, "function call failed");
             Err(GatewayError::Function(e))
         }
-    }
-}
-
-/// Reads the whole body, refusing one longer than `limit` with 413.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(GatewayError::PayloadTooLarge { limit })
-        }
-        Err(e) => Err(GatewayError::BodyRead(e.to_string())),
     }
 }

@@ -36,6 +36,7 @@ use super::store::{ResponseCacheStore, StoreCall, StoreError};
 use super::tee::{Tee, TeeBody};
 use crate::body::Body;
 use crate::context::{first_query_value, RequestContext};
+use crate::observe::{CacheResult, Exchange};
 use crate::spec::{
     Authentication, DynamicAuthentication, ResponseCacheLookupPolicy, ResponseCacheStorePolicy,
     TokenSource,
@@ -395,6 +396,7 @@ where
             && (policy.private_caching || !policy.credentials.present(&req));
         if !eligible {
             policy.counters.bypasses.fetch_add(1, Ordering::Relaxed);
+            report(&req, CacheResult::Bypass);
             return ResponseFuture::Inner {
                 future: self.inner.call(req),
                 status: BYPASS,
@@ -418,6 +420,13 @@ where
                 }
             }
         }
+    }
+}
+
+/// Tells the request's exchange what the cache did, for the `ResponseCacheAction` metric.
+fn report<B>(req: &Request<B>, result: CacheResult) {
+    if let Some(exchange) = req.extensions().get::<Arc<Exchange>>() {
+        exchange.set_cache_result(result);
     }
 }
 
@@ -464,6 +473,14 @@ where
         req: Request<B>,
         result: Result<Option<Arc<CachedResponse>>, StoreError>,
     ) -> Self {
+        report(
+            &req,
+            match &result {
+                Ok(Some(_)) => CacheResult::Hit,
+                Ok(None) => CacheResult::Miss,
+                Err(_) => CacheResult::Bypass,
+            },
+        );
         match result {
             Ok(Some(entry)) => {
                 policy.counters.hits.fetch_add(1, Ordering::Relaxed);

@@ -277,7 +277,10 @@ fn branch_backend(
             BoxCloneSyncService::new(StockResponse::compile(stock, path, diags))
         }
         Backend::OracleFunctions(backend) => match resources.functions.get(&backend.function_id) {
-            Some(function) => BoxCloneSyncService::new(FunctionBackend::new(function.clone())),
+            Some(function) => BoxCloneSyncService::new(
+                FunctionBackend::new(function.clone())
+                    .max_body(resources.request_limits.max_function_body_bytes),
+            ),
             // Reported as an unknown functionId; the deployment is not served.
             None => refuse("ORACLE_FUNCTIONS_BACKEND"),
         },

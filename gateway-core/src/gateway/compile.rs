@@ -11,6 +11,7 @@ use crate::cache::ResponseCacheStore;
 use crate::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
 use crate::function::{FunctionRegistry, RegisteredFunction};
 use crate::limit::{LimitSettings, UsagePlans};
+use crate::request_limits::RequestLimits;
 use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, RouterBuilder};
 use crate::routes::RouteInfo;
 use crate::spec::{self, ApiSpecification, Backend, Feature, FeatureUse, HttpMethod};
@@ -70,6 +71,8 @@ pub struct Resources {
     pub usage_plans: Arc<UsagePlans>,
     /// Where responses are cached (in memory, or Redis shared by replicas).
     pub response_cache: Arc<dyn ResponseCacheStore>,
+    /// What a client may send: head and body sizes, body read timeout.
+    pub request_limits: RequestLimits,
 }
 
 impl Default for Resources {
@@ -81,6 +84,7 @@ impl Default for Resources {
             limits: LimitSettings::default(),
             usage_plans: Arc::new(UsagePlans::default()),
             response_cache: Arc::new(MemoryCacheStore::new(DEFAULT_CAPACITY)),
+            request_limits: RequestLimits::default(),
         }
     }
 }
@@ -170,6 +174,8 @@ pub(crate) struct CompiledRoute {
     pub(crate) service: RouteService,
     /// A CORS policy applies: pre-flights for the route's methods are routed here.
     pub(crate) has_cors: bool,
+    /// The largest request body the route accepts.
+    pub(crate) max_body: u64,
 }
 
 /// A compiled deployment: its router.
@@ -185,6 +191,7 @@ pub(crate) struct CompiledDeployment {
 pub struct CompiledGateway {
     pub(crate) deployments: PrefixRouter<CompiledDeployment>,
     pub(crate) method_mismatch: MethodMismatch,
+    pub(crate) limits: RequestLimits,
     routes: Vec<Arc<RouteInfo>>,
 }
 
@@ -252,6 +259,7 @@ pub fn compile(
     let gateway = CompiledGateway {
         deployments: prefixes,
         method_mismatch: options.method_mismatch,
+        limits: resources.request_limits,
         routes,
     };
     (Some(gateway), report)
@@ -298,6 +306,8 @@ fn compile_deployment(
             *methods,
             route.backend.type_name(),
         );
+        info.execution_log_level = execution_log_level(route.logging_policies.as_ref())
+            .or_else(|| execution_log_level(spec.logging_policies.as_ref()));
         let own = FeatureSummary::collect(&features, Some(index), options, diags);
         info.policies = deployment_features
             .policies
@@ -326,10 +336,15 @@ fn compile_deployment(
             ),
         };
         let info = Arc::new(info);
+        let limits = &resources.request_limits;
         let entry = CompiledRoute {
             info: info.clone(),
             service: stack.service,
             has_cors: stack.has_cors,
+            max_body: match route.backend {
+                Backend::OracleFunctions(_) => limits.max_function_body_bytes,
+                _ => limits.max_body_bytes,
+            },
         };
         // `check_routes` has already refused every conflicting route.
         if builder.insert(template.clone(), *methods, entry).is_ok() {
@@ -344,6 +359,11 @@ fn compile_deployment(
         },
         infos,
     ))
+}
+
+/// The `executionLog.logLevel` of a `loggingPolicies`, if it sets one.
+fn execution_log_level(policies: Option<&spec::LoggingPolicies>) -> Option<spec::LogLevel> {
+    policies?.execution_log.as_ref()?.log_level
 }
 
 /// Reports every `functionId` that names no registered function.
@@ -518,8 +538,6 @@ fn is_backend(feature: Feature) -> bool {
 enum Support {
     /// Enforced.
     Enforced,
-    /// Not applied yet, and not needed for a correct answer (logging): reported, never blocks.
-    Advisory,
     /// Not enforced: the deployment is refused, or with `--allow-unsupported` the routes it
     /// applies to answer 501.
     Missing,
@@ -559,8 +577,9 @@ fn support(feature: &Feature) -> Support {
         | Feature::RateLimiting
         | Feature::UsagePlans
         | Feature::ResponseCacheLookup
-        | Feature::ResponseCacheStore => Support::Enforced,
-        Feature::AccessLog | Feature::ExecutionLog => Support::Advisory,
+        | Feature::ResponseCacheStore
+        | Feature::AccessLog
+        | Feature::ExecutionLog => Support::Enforced,
         _ => Support::Missing,
     }
 }
@@ -591,15 +610,6 @@ impl FeatureSummary {
             }
             match support(&use_.feature) {
                 Support::Enforced => {}
-                Support::Advisory => {
-                    diags
-                        .warning(
-                            Kind::Unsupported,
-                            use_.path.clone(),
-                            format!("{name} is accepted but not applied by this build yet"),
-                        )
-                        .hint("requests are served; this setting has no effect");
-                }
                 Support::Missing => {
                     summary.blocking.push(name);
                     let severity = if options.allow_unsupported {

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::limit::LimitCounters;
+use crate::observe::escape;
 
 use super::compile::CompiledGateway;
 
@@ -51,14 +52,6 @@ fn write_outcomes(out: &mut String, name: &str, deployment: &str, counters: &Lim
             "{name}{{deploymentName=\"{deployment}\",outcome=\"{outcome}\"}} {value}"
         );
     }
-}
-
-/// A label value as the text format wants it.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

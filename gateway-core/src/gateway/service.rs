@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -15,44 +16,76 @@ use http::{Request, Response, Uri};
 use pin_project_lite::pin_project;
 use tower::util::Oneshot;
 use tower::{Layer, Service, ServiceExt};
+use tracing::instrument::Instrumented;
+use tracing::{info, Instrument};
 
 use crate::body::{Body, BoxError};
 use crate::context::{ClientAddr, RequestContext};
 use crate::error::GatewayError;
+use crate::observe::{AccessFields, Closing, Exchange, Observer, WatchResponse};
 use crate::policy::cors::preflight_method;
 use crate::request_id::{RequestId, RequestIdLayer, SetRequestId};
+use crate::request_limits::{declared_length, head_size, LimitedBody};
 use crate::router::{normalize_path, Lookup};
 
 use super::assemble::RouteService;
-use super::compile::{CompiledGateway, MethodMismatch};
+use super::compile::{CompiledGateway, CompiledRoute, MethodMismatch};
 
 /// The whole gateway for one listener. Cheap to clone; every clone serves the same, swappable,
 /// compiled gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayService {
     current: Arc<ArcSwap<CompiledGateway>>,
+    observer: Arc<Observer>,
     inner: SetRequestId<Dispatch>,
 }
 
 impl GatewayService {
+    /// Serves `gateway`, keeping request metrics in a registry of its own and no access log.
     pub fn new(gateway: CompiledGateway) -> Self {
+        Self::with_observer(gateway, Observer::default())
+    }
+
+    /// Serves `gateway`, reporting to `observer`'s metrics registry and access log.
+    pub fn with_observer(gateway: CompiledGateway, observer: Observer) -> Self {
+        let observer = Arc::new(observer);
+        bind_metrics(&observer, &gateway);
         let current = Arc::new(ArcSwap::from_pointee(gateway));
         // The request id is outermost so every response carries it, a 400 for a bad path too.
         let inner = RequestIdLayer.layer(Dispatch {
             current: current.clone(),
+            observer: observer.clone(),
         });
-        Self { current, inner }
+        Self {
+            current,
+            observer,
+            inner,
+        }
     }
 
     /// Serves `gateway` from now on. Requests already routed finish on the one they started
-    /// with; nothing is locked.
+    /// with; nothing is locked. Routes that remain keep their metrics.
     pub fn replace(&self, gateway: CompiledGateway) {
+        bind_metrics(&self.observer, &gateway);
         self.current.store(Arc::new(gateway));
     }
 
     /// The gateway being served.
     pub fn current(&self) -> Arc<CompiledGateway> {
         self.current.load_full()
+    }
+
+    /// Where requests are reported.
+    pub fn observer(&self) -> &Observer {
+        &self.observer
+    }
+}
+
+fn bind_metrics(observer: &Observer, gateway: &CompiledGateway) {
+    let bound = observer.metrics.bind(gateway.routes());
+    for (route, metrics) in gateway.routes().zip(bound) {
+        // A gateway served by two services reports to the first one's registry.
+        let _ = route.metrics.set(metrics);
     }
 }
 
@@ -74,11 +107,13 @@ where
     }
 }
 
-/// Routes a request to its route's stack. Expects a [`RequestId`] extension (set by the
-/// request-id layer) and, when the server provides it, a [`ClientAddr`].
+/// Routes a request to its route's stack, enforcing the request limits and reporting the
+/// exchange. Expects a [`RequestId`] extension (set by the request-id layer) and, when the
+/// server provides it, a [`ClientAddr`].
 #[derive(Debug, Clone)]
 pub struct Dispatch {
     current: Arc<ArcSwap<CompiledGateway>>,
+    observer: Arc<Observer>,
 }
 
 impl<B> Service<Request<B>> for Dispatch
@@ -95,19 +130,87 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> DispatchFuture {
+        let exchange = Arc::new(Exchange::new(Instant::now()));
         let gateway = self.current.load_full();
         let (mut parts, body) = req.into_parts();
-        match route(&gateway, &mut parts) {
-            Ok((context, service)) => {
+        let mut access = self.observer.access_log.as_ref().map(|log| {
+            let id = parts
+                .extensions
+                .get::<RequestId>()
+                .map(RequestId::header_value);
+            let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+            let fields = AccessFields::capture(&parts, id, client, &self.observer.identity);
+            (log.clone(), Box::new(fields))
+        });
+        let head_too_large = head_size(&parts) > gateway.limits.max_header_bytes;
+        let routed = route(&gateway, &mut parts);
+        let metrics = match &routed {
+            Ok((_, route)) => route.info.metrics.get(),
+            Err(_) => None,
+        }
+        .unwrap_or_else(|| self.observer.metrics.unrouted())
+        .clone();
+        metrics.request(&parts.method);
+        if let (Some((_, fields)), Ok((_, route))) = (&mut access, &routed) {
+            fields.set_deployment(route.info.deployment.clone());
+        }
+        let closing = Closing {
+            exchange: exchange.clone(),
+            metrics,
+            method: parts.method.clone(),
+            access,
+            watcher: parts.extensions.remove::<WatchResponse>(),
+            closed: false,
+        };
+        let refusal = match routed {
+            _ if head_too_large => Err(GatewayError::HeadersTooLarge {
+                limit: gateway.limits.max_header_bytes,
+            }),
+            Ok((_, route))
+                if declared_length(&parts.headers).is_some_and(|n| n > route.max_body) =>
+            {
+                Err(GatewayError::PayloadTooLarge {
+                    limit: route.max_body,
+                })
+            }
+            other => other,
+        };
+        match refusal {
+            Ok((context, route)) => {
+                let span = tracing::info_span!(
+                    "request",
+                    opcRequestId = context.request_id().as_str(),
+                    deploymentName = &*route.info.deployment,
+                    route = route.info.template.as_str(),
+                    executionLogLevel = route.info.execution_log_level.map(|l| l.as_str()),
+                );
                 parts.extensions.insert(context);
+                parts.extensions.insert(exchange.clone());
+                let body = LimitedBody::new(
+                    body,
+                    exchange,
+                    route.max_body,
+                    gateway.limits.body_read_timeout,
+                );
                 let req = Request::from_parts(parts, Body::new(body));
                 DispatchFuture::Route {
-                    future: service.oneshot(req),
+                    future: route.service.clone().oneshot(req).instrument(span),
+                    closing: Some(closing),
                 }
             }
-            Err(error) => DispatchFuture::Ready {
-                response: Some(error.into_response()),
-            },
+            Err(error) => {
+                let request_id = parts.extensions.get::<RequestId>();
+                info!(
+                    code = error.log_code(),
+                    opcRequestId = request_id.map_or("", RequestId::as_str),
+                    status = error.status().as_u16(),
+                    "{error}"
+                );
+                DispatchFuture::Ready {
+                    response: Some(error.into_response()),
+                    closing: Some(closing),
+                }
+            }
         }
     }
 }
@@ -115,10 +218,10 @@ where
 /// Normalises the path, selects deployment and route, and builds the request context.
 /// When normalisation changed the path, the request's URI is rewritten to the normal form so
 /// that every later stage sees the path that was routed.
-fn route(
-    gateway: &CompiledGateway,
+fn route<'g>(
+    gateway: &'g CompiledGateway,
     parts: &mut http::request::Parts,
-) -> Result<(RequestContext, RouteService), GatewayError> {
+) -> Result<(RequestContext, &'g CompiledRoute), GatewayError> {
     if !parts.uri.path().starts_with('/') {
         return Err(GatewayError::BadTarget);
     }
@@ -169,7 +272,7 @@ fn route(
         offset,
         matched.params,
     );
-    Ok((context, matched.value.service.clone()))
+    Ok((context, matched.value))
 }
 
 /// `uri` with its path replaced by `path` (query, scheme and authority kept).
@@ -186,11 +289,16 @@ fn with_path(uri: &Uri, path: &str) -> Result<Uri, GatewayError> {
 
 pin_project! {
     /// Response future of [`Dispatch`]: a gateway-made answer, or the route's stack at work.
+    /// Either way the response body is wrapped so that the exchange is reported when it ends.
     #[project = DispatchProj]
     #[allow(missing_debug_implementations)]
     pub enum DispatchFuture {
-        Ready { response: Option<Response<Body>> },
-        Route { #[pin] future: Oneshot<RouteService, Request<Body>> },
+        Ready { response: Option<Response<Body>>, closing: Option<Closing> },
+        Route {
+            #[pin]
+            future: Instrumented<Oneshot<RouteService, Request<Body>>>,
+            closing: Option<Closing>,
+        },
     }
 }
 
@@ -198,12 +306,23 @@ impl Future for DispatchFuture {
     type Output = Result<Response<Body>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            DispatchProj::Ready { response } => match response.take() {
-                Some(res) => Poll::Ready(Ok(res)),
-                None => Poll::Pending,
+        let (response, closing) = match self.project() {
+            DispatchProj::Ready { response, closing } => match response.take() {
+                Some(res) => (res, closing),
+                None => return Poll::Pending,
             },
-            DispatchProj::Route { future } => future.poll(cx),
-        }
+            DispatchProj::Route { future, closing } => match future.poll(cx) {
+                Poll::Ready(Ok(res)) => (res, closing),
+                Poll::Pending => return Poll::Pending,
+            },
+        };
+        Poll::Ready(Ok(match closing.take() {
+            Some(closing) => {
+                let (parts, body) = response.into_parts();
+                let body = closing.observe(parts.status, body);
+                Response::from_parts(parts, body)
+            }
+            None => response,
+        }))
     }
 }

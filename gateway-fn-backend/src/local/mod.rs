@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway_core::function::{
-    BoxFuture, FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, MAX_FUNCTION_BODY,
+    BoxFuture, FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RuntimeStats,
+    MAX_FUNCTION_BODY,
 };
 
 use crate::func_yaml::{FuncFile, DEFAULT_MEMORY_MB};
@@ -328,6 +329,10 @@ impl FunctionInvoker for LocalFunction {
     fn shutdown(&self) -> BoxFuture<'static, ()> {
         let pool = self.inner.pool.clone();
         Box::pin(async move { pool.shutdown().await })
+    }
+
+    fn runtime_stats(&self) -> Option<RuntimeStats> {
+        Some(self.inner.pool.runtime_stats())
     }
 }
 

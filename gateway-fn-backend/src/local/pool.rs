@@ -11,10 +11,11 @@
 //!   may re-enter the pool.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use gateway_core::function::InvokeError;
+use gateway_core::function::{InvokeError, RuntimeStats};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -74,6 +75,8 @@ pub(crate) struct PoolInner {
     state: Mutex<State>,
     /// The runtime of the first call: tasks started later (from drops) go there.
     runtime: OnceLock<Handle>,
+    cold_starts: AtomicU64,
+    cold_start_micros: AtomicU64,
 }
 
 /// A pool handle (cheap to clone).
@@ -101,6 +104,8 @@ impl Pool {
                 settings,
                 state: Mutex::new(State::default()),
                 runtime: OnceLock::new(),
+                cold_starts: AtomicU64::new(0),
+                cold_start_micros: AtomicU64::new(0),
             }),
         }
     }
@@ -190,6 +195,19 @@ impl Pool {
             idle: st.idle.len(),
             starting: st.starting,
             waiting: st.waiters.len(),
+        }
+    }
+
+    /// Processes by state, the queue and the cold starts so far.
+    pub(crate) fn runtime_stats(&self) -> RuntimeStats {
+        let stats = self.stats();
+        RuntimeStats {
+            idle: stats.idle,
+            busy: stats.live.saturating_sub(stats.idle + stats.starting),
+            starting: stats.starting,
+            queued: stats.waiting,
+            cold_starts: self.inner.cold_starts.load(Ordering::Relaxed),
+            cold_start_seconds: self.inner.cold_start_micros.load(Ordering::Relaxed) as f64 / 1e6,
         }
     }
 
@@ -310,6 +328,11 @@ impl PoolInner {
         }
         match result {
             Ok(process) => {
+                self.cold_starts.fetch_add(1, Ordering::Relaxed);
+                self.cold_start_micros.fetch_add(
+                    started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64,
+                    Ordering::Relaxed,
+                );
                 tracing::debug!(
                     target: LOG_TARGET,
                     function = %self.function,

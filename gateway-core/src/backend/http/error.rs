@@ -1,12 +1,16 @@
 //! What can go wrong between the gateway and an HTTP backend.
 //!
-//! The client only ever sees the status (502 or 504) with OCI's generic body; the reason, with
-//! the underlying error chain, goes to the execution log under OCI's `httpBackend.*` codes.
+//! The client only ever sees the status (502 or 504, or 413/408 when its own body was at fault)
+//! with OCI's generic body; the reason, with the underlying error chain, goes to the execution
+//! log under OCI's `httpBackend.*` codes.
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 
 use http::StatusCode;
+
+use crate::error::GatewayError;
+use crate::request_limits::RequestBodyError;
 
 /// A failed exchange with an HTTP backend.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +39,11 @@ pub enum HttpBackendError {
     /// The backend broke the exchange: closed the connection, sent an invalid response.
     #[error("the backend request failed: {0}")]
     Request(String),
+
+    /// The client's request body could not be forwarded: too large, or the client stalled.
+    /// The client's fault, answered as such (413, 408).
+    #[error(transparent)]
+    ClientBody(#[from] RequestBodyError),
 }
 
 impl HttpBackendError {
@@ -45,6 +54,7 @@ impl HttpBackendError {
                 StatusCode::GATEWAY_TIMEOUT
             }
             Self::UrlInvalid(_) | Self::Connect(_) | Self::Request(_) => StatusCode::BAD_GATEWAY,
+            Self::ClientBody(e) => GatewayError::from(*e).status(),
         }
     }
 
@@ -52,6 +62,7 @@ impl HttpBackendError {
     pub fn log_code(&self) -> &'static str {
         match self {
             Self::UrlInvalid(_) => "httpBackend.urlInvalid",
+            Self::ClientBody(e) => GatewayError::from(*e).log_code(),
             _ => "httpBackend.requestError",
         }
     }
@@ -65,12 +76,16 @@ impl HttpBackendError {
             Self::SendTimeout(_) => "send_timeout",
             Self::ReadTimeout(_) => "read_timeout",
             Self::Request(_) => "request_failed",
+            Self::ClientBody(_) => "client_body",
         }
     }
 
     /// Classifies an error of the pooled client. A connect error whose cause is an I/O timeout
     /// is the connector's own backstop timeout firing.
     pub(crate) fn from_client(error: &hyper_util::client::legacy::Error) -> Self {
+        if let Some(client) = RequestBodyError::find(error) {
+            return Self::ClientBody(client);
+        }
         let text = chain(error);
         if error.is_connect() {
             if has_io_kind(error, std::io::ErrorKind::TimedOut) {

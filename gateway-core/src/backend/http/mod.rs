@@ -203,6 +203,10 @@ impl Service<Request<Body>> for HttpBackendService {
             .extensions()
             .get::<RequestContext>()
             .map(|c| c.request_id().clone());
+        let exchange_record = req
+            .extensions()
+            .get::<Arc<crate::observe::Exchange>>()
+            .cloned();
         let prepared = self.prepare(req);
         let client = self.client.clone();
         let timeouts = self.timeouts;
@@ -213,6 +217,12 @@ impl Service<Request<Body>> for HttpBackendService {
                 Err(e) => Err(e),
             };
             let opc_request_id = request_id.as_ref().map_or("", RequestId::as_str);
+            if let Some(exchange) = &exchange_record {
+                exchange.add_integration(started.elapsed());
+                if let Ok(res) = &result {
+                    exchange.set_backend_status(res.status());
+                }
+            }
             Ok(match result {
                 Ok(res) => {
                     info!(

@@ -1,0 +1,133 @@
+//! The access log: one JSON line per request (OCI's fields), written off the request path.
+//!
+//! Requests format their line and queue it; one task writes the queue out in batches. When the
+//! destination cannot keep up and the queue is full, lines are dropped and counted
+//! (`gateway_access_log_dropped_total`) rather than slowing requests down.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use gateway_core::observe::{AccessEntry, AccessLog, GatewayIdentity};
+
+/// Lines waiting to be written before new ones are dropped.
+const QUEUE: usize = 16 * 1024;
+
+/// Where access-log lines go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub(crate) enum Destination {
+    #[default]
+    Off,
+    Stdout,
+    Stderr,
+    File(PathBuf),
+}
+
+impl From<String> for Destination {
+    fn from(value: String) -> Self {
+        match value.as_str() {
+            "off" | "" => Destination::Off,
+            "stdout" | "-" => Destination::Stdout,
+            "stderr" => Destination::Stderr,
+            _ => Destination::File(PathBuf::from(value)),
+        }
+    }
+}
+
+/// An [`AccessLog`] that queues JSON lines for a writer task.
+#[derive(Debug)]
+pub(crate) struct JsonAccessLog {
+    lines: mpsc::Sender<String>,
+    dropped: Arc<AtomicU64>,
+    identity: GatewayIdentity,
+}
+
+impl JsonAccessLog {
+    /// Opens `destination` and starts the writer; `None` when the log is off.
+    pub(crate) async fn open(
+        destination: &Destination,
+        identity: GatewayIdentity,
+    ) -> std::io::Result<Option<Self>> {
+        let out: Box<dyn AsyncWrite + Send + Unpin> = match destination {
+            Destination::Off => return Ok(None),
+            Destination::Stdout => Box::new(tokio::io::stdout()),
+            Destination::Stderr => Box::new(tokio::io::stderr()),
+            Destination::File(path) => Box::new(
+                tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .await
+                    .map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+                    })?,
+            ),
+        };
+        let (lines, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(write_lines(queue, out));
+        Ok(Some(Self {
+            lines,
+            dropped: Arc::default(),
+            identity,
+        }))
+    }
+
+    /// Records a connection the server answered or closed before any request reached the
+    /// gateway (a stalled request head, an oversized head, too many connections): there is no
+    /// method or URI, only the client, the status and OCI's execution-log code as `message`.
+    pub(crate) fn log_connection(&self, remote: SocketAddr, status: u16, code: &str) {
+        let mut line = serde_json::json!({
+            "httpMethod": "", "requestUri": "", "serverProtocol": "HTTP/1.1",
+            "status": status, "bodyBytesSent": 0, "requestDuration": 0.0,
+            "opcRequestId": "", "remoteAddr": remote.ip().to_string(), "deploymentId": "",
+            "gatewayId": &*self.identity.id,
+            "gatewayDisplayName": &*self.identity.display_name,
+            "httpUserAgent": "", "httpReferrer": "", "message": code,
+        })
+        .to_string();
+        line.push('\n');
+        if self.lines.try_send(line).is_err() {
+            self.dropped.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Lines dropped because the writer could not keep up.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Relaxed)
+    }
+}
+
+impl AccessLog for JsonAccessLog {
+    fn log(&self, entry: &AccessEntry<'_>) {
+        let mut line = entry.to_json();
+        line.push('\n');
+        if self.lines.try_send(line).is_err() {
+            self.dropped.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Writes queued lines, flushing whenever the queue runs dry, until every sender is gone.
+async fn write_lines(mut queue: mpsc::Receiver<String>, out: Box<dyn AsyncWrite + Send + Unpin>) {
+    let mut out = tokio::io::BufWriter::new(out);
+    let mut batch = Vec::with_capacity(64);
+    while queue.recv_many(&mut batch, 256).await > 0 {
+        for line in batch.drain(..) {
+            if let Err(e) = out.write_all(line.as_bytes()).await {
+                warn!(error = %e, "cannot write the access log; it stops here");
+                return;
+            }
+        }
+        if queue.is_empty() {
+            let _ = out.flush().await;
+        }
+    }
+    let _ = out.flush().await;
+}

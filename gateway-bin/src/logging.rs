@@ -1,0 +1,215 @@
+//! The execution log (stderr, human text or one JSON object per line with OCI's field names)
+//! and the route-level `loggingPolicies` that decide how much of it a request produces.
+//!
+//! Every request runs inside a `request` span (opened by `gateway-core`'s dispatcher) that
+//! carries `opcRequestId`, `deploymentName`, `route` and the route's `executionLogLevel`.
+//! [`ExecutionLogPolicy`] drops events below that level, as OCI does for a deployment whose
+//! execution log is set to `WARN` or `ERROR`; events outside requests (start-up, reloads,
+//! function process output) follow `RUST_LOG` only.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
+
+/// How the execution log is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line: `time`, `level`, `code`, `message`, `opcRequestId`,
+    /// `deploymentId`, `route`, `gatewayId`, and the event's own fields.
+    Json,
+}
+
+type Formatter = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Switches the execution log's format once the configuration is known.
+pub(crate) struct LogHandle(reload::Handle<Formatter, Registry>);
+
+impl fmt::Debug for LogHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LogHandle")
+    }
+}
+
+/// The gateway's identity in JSON log lines, set once from the configuration.
+static IDENTITY: OnceLock<(String, String)> = OnceLock::new();
+
+impl LogHandle {
+    /// Writes the execution log in `format` from now on, naming the gateway `id`/`name`.
+    pub(crate) fn configure(&self, format: LogFormat, id: &str, name: &str) {
+        let _ = IDENTITY.set((id.to_owned(), name.to_owned()));
+        if format == LogFormat::Json {
+            let _ = self.0.reload(Box::new(JsonLines) as Formatter);
+        }
+    }
+}
+
+/// Installs the global subscriber: text on stderr until [`LogHandle::configure`] says
+/// otherwise, `RUST_LOG` (default `info`) as the global filter, `loggingPolicies` per request.
+pub(crate) fn init() -> LogHandle {
+    let text: Formatter = Box::new(tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let (formatter, handle) = reload::Layer::new(text);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::registry()
+        .with(formatter)
+        .with(filter)
+        .with(ExecutionLogPolicy)
+        .try_init();
+    LogHandle(handle)
+}
+
+/// What the dispatcher's `request` span says about the request, kept in the span's extensions.
+#[derive(Debug, Default)]
+struct RequestSpan {
+    opc_request_id: String,
+    deployment: String,
+    route: String,
+    /// The least severe level the route's `loggingPolicies` lets through.
+    level: Option<Level>,
+}
+
+impl Visit for RequestSpan {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "opcRequestId" => self.opc_request_id = value.to_owned(),
+            "deploymentName" => self.deployment = value.to_owned(),
+            "route" => self.route = value.to_owned(),
+            "executionLogLevel" => {
+                self.level = match value {
+                    "INFO" => Some(Level::INFO),
+                    "WARN" => Some(Level::WARN),
+                    "ERROR" => Some(Level::ERROR),
+                    _ => None,
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
+
+/// Honours `executionLog.logLevel`: inside a request, events less severe than the route's
+/// level are dropped.
+#[derive(Debug)]
+struct ExecutionLogPolicy;
+
+impl<S> Layer<S> for ExecutionLogPolicy
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if attrs.metadata().name() != "request" {
+            return;
+        }
+        let mut fields = RequestSpan::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(fields);
+        }
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
+        let Some(scope) = ctx.event_scope(event) else {
+            return true;
+        };
+        for span in scope {
+            if let Some(request) = span.extensions().get::<RequestSpan>() {
+                // `Level`'s order runs from TRACE (greatest) to ERROR (least).
+                return request
+                    .level
+                    .is_none_or(|min| *event.metadata().level() <= min);
+            }
+        }
+        true
+    }
+}
+
+/// The JSON execution log.
+#[derive(Debug)]
+struct JsonLines;
+
+/// Collects an event's fields into a JSON object.
+struct JsonFields<'a>(&'a mut Map<String, Value>);
+
+impl Visit for JsonFields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
+    }
+}
+
+impl<S> Layer<S> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut line = Map::new();
+        let mut time = String::new();
+        if SystemTime.format_time(&mut Writer::new(&mut time)).is_ok() {
+            line.insert("time".into(), Value::from(time));
+        }
+        line.insert(
+            "level".into(),
+            Value::from(event.metadata().level().as_str()),
+        );
+        event.record(&mut JsonFields(&mut line));
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                if let Some(request) = span.extensions().get::<RequestSpan>() {
+                    line.insert(
+                        "opcRequestId".into(),
+                        Value::from(request.opc_request_id.as_str()),
+                    );
+                    line.insert(
+                        "deploymentId".into(),
+                        Value::from(request.deployment.as_str()),
+                    );
+                    line.insert("route".into(), Value::from(request.route.as_str()));
+                    break;
+                }
+            }
+        }
+        if let Some((id, name)) = IDENTITY.get() {
+            line.insert("gatewayId".into(), Value::from(id.as_str()));
+            line.insert("gatewayDisplayName".into(), Value::from(name.as_str()));
+        }
+        line.insert("logger".into(), Value::from(event.metadata().target()));
+        let mut text = Value::Object(line).to_string();
+        text.push('\n');
+        // A closed stderr must not take the gateway down.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+}

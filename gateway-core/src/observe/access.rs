@@ -1,0 +1,179 @@
+//! The access log: one entry per request, with the fields of OCI's API Gateway access log.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{REFERER, USER_AGENT};
+use http::{HeaderValue, Method, Uri, Version};
+
+use super::Outcome;
+
+/// Receives one entry per finished request. Called on the request's task when its response
+/// has been sent: an implementation should hand the entry off (format and queue it) rather
+/// than block on I/O.
+pub trait AccessLog: Send + Sync + fmt::Debug + 'static {
+    fn log(&self, entry: &AccessEntry<'_>);
+}
+
+/// Who the gateway is, for OCI's `gatewayId` and `gatewayDisplayName` fields.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayIdentity {
+    pub id: Arc<str>,
+    pub display_name: Arc<str>,
+}
+
+/// What is known of a request when it arrives, kept until its response is sent.
+#[derive(Debug)]
+pub(crate) struct AccessFields {
+    uri: Uri,
+    version: Version,
+    user_agent: Option<HeaderValue>,
+    referrer: Option<HeaderValue>,
+    request_id: Option<HeaderValue>,
+    remote_addr: Option<SocketAddr>,
+    deployment: Option<Arc<str>>,
+    identity: GatewayIdentity,
+}
+
+impl AccessFields {
+    /// Captures the request as the client sent it (before the path is normalised).
+    pub(crate) fn capture(
+        parts: &http::request::Parts,
+        request_id: Option<&HeaderValue>,
+        remote_addr: Option<SocketAddr>,
+        identity: &GatewayIdentity,
+    ) -> Self {
+        Self {
+            uri: parts.uri.clone(),
+            version: parts.version,
+            user_agent: parts.headers.get(USER_AGENT).cloned(),
+            referrer: parts.headers.get(REFERER).cloned(),
+            request_id: request_id.cloned(),
+            remote_addr,
+            deployment: None,
+            identity: identity.clone(),
+        }
+    }
+
+    pub(crate) fn set_deployment(&mut self, deployment: Arc<str>) {
+        self.deployment = Some(deployment);
+    }
+
+    pub(crate) fn entry<'a>(&'a self, method: &'a Method, outcome: &Outcome) -> AccessEntry<'a> {
+        let text = |v: &'a Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok());
+        AccessEntry {
+            method,
+            request_uri: self
+                .uri
+                .path_and_query()
+                .map_or_else(|| self.uri.path(), |pq| pq.as_str()),
+            version: self.version,
+            status: outcome.status,
+            body_bytes_sent: outcome.bytes_sent,
+            request_duration: outcome.latency,
+            opc_request_id: text(&self.request_id).unwrap_or(""),
+            remote_addr: self.remote_addr,
+            deployment: self.deployment.as_deref().unwrap_or(""),
+            user_agent: text(&self.user_agent),
+            referrer: text(&self.referrer),
+            gateway: &self.identity,
+        }
+    }
+}
+
+/// One request, as the access log records it.
+#[derive(Debug)]
+pub struct AccessEntry<'a> {
+    pub method: &'a Method,
+    /// The path and query the client sent.
+    pub request_uri: &'a str,
+    pub version: Version,
+    pub status: u16,
+    pub body_bytes_sent: u64,
+    /// From the request's arrival to its response fully sent.
+    pub request_duration: Duration,
+    pub opc_request_id: &'a str,
+    pub remote_addr: Option<SocketAddr>,
+    /// The deployment that served the request; empty when none matched.
+    pub deployment: &'a str,
+    pub user_agent: Option<&'a str>,
+    pub referrer: Option<&'a str>,
+    pub gateway: &'a GatewayIdentity,
+}
+
+impl AccessEntry<'_> {
+    /// The protocol as the request line spells it.
+    pub fn server_protocol(&self) -> &'static str {
+        match self.version {
+            Version::HTTP_09 => "HTTP/0.9",
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_2 => "HTTP/2.0",
+            Version::HTTP_3 => "HTTP/3.0",
+            _ => "HTTP/1.1",
+        }
+    }
+
+    /// The entry as one line of JSON with OCI's field names (`requestDuration` in seconds,
+    /// millisecond precision), without the trailing newline.
+    pub fn to_json(&self) -> String {
+        let remote = self.remote_addr.map(|a| a.ip().to_string());
+        serde_json::json!({
+            "httpMethod": self.method.as_str(),
+            "requestUri": self.request_uri,
+            "serverProtocol": self.server_protocol(),
+            "status": self.status,
+            "bodyBytesSent": self.body_bytes_sent,
+            "requestDuration": (self.request_duration.as_millis() as f64) / 1000.0,
+            "opcRequestId": self.opc_request_id,
+            "remoteAddr": remote.as_deref().unwrap_or(""),
+            "deploymentId": self.deployment,
+            "gatewayId": &*self.gateway.id,
+            "gatewayDisplayName": &*self.gateway.display_name,
+            "httpUserAgent": self.user_agent.unwrap_or(""),
+            "httpReferrer": self.referrer.unwrap_or(""),
+            "message": format!("{} {} {}", self.method, self.request_uri, self.server_protocol()),
+        })
+        .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_renders_ocis_fields() {
+        let identity = GatewayIdentity {
+            id: "ocid1.apigateway.local".into(),
+            display_name: "laptop".into(),
+        };
+        let entry = AccessEntry {
+            method: &Method::POST,
+            request_uri: "/v1/hello?name=\"x\"",
+            version: Version::HTTP_11,
+            status: 201,
+            body_bytes_sent: 42,
+            request_duration: Duration::from_micros(12_345),
+            opc_request_id: "ABC",
+            remote_addr: Some("127.0.0.1:5000".parse().expect("addr")),
+            deployment: "hello",
+            user_agent: Some("curl/8"),
+            referrer: None,
+            gateway: &identity,
+        };
+        let json: serde_json::Value = serde_json::from_str(&entry.to_json()).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "httpMethod": "POST", "requestUri": "/v1/hello?name=\"x\"",
+                "serverProtocol": "HTTP/1.1", "status": 201, "bodyBytesSent": 42,
+                "requestDuration": 0.012, "opcRequestId": "ABC", "remoteAddr": "127.0.0.1",
+                "deploymentId": "hello", "gatewayId": "ocid1.apigateway.local",
+                "gatewayDisplayName": "laptop", "httpUserAgent": "curl/8", "httpReferrer": "",
+                "message": "POST /v1/hello?name=\"x\" HTTP/1.1"
+            })
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! Limits on what a client may send: the size of the request head, the size of the body, and
+//! how long it may pause while sending the body.
+//!
+//! OCI's limits are the defaults: an 8 KB request head, 6 MB of body for a function and 20 MB
+//! for anything else, 15 seconds between reads. A declared `Content-Length` over the limit is
+//! refused with 413 before a byte of the body is read; a streamed body is cut off with the same
+//! 413 as soon as it crosses the limit; a client that stops sending mid-body gets 408.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use http::HeaderMap;
+use http_body::{Frame, SizeHint};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+
+use crate::body::{Body, BoxError};
+use crate::error::GatewayError;
+use crate::function::MAX_FUNCTION_BODY;
+use crate::observe::Exchange;
+
+/// What a client may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Largest request body for HTTP, stock and dynamic-routing routes (OCI: 20 MB).
+    pub max_body_bytes: u64,
+    /// Largest request body for function routes (OCI: 6 MB).
+    pub max_function_body_bytes: u64,
+    /// Largest request head: the request line plus every header line (OCI: 8 KB).
+    pub max_header_bytes: usize,
+    /// Longest pause between two reads of the request body (OCI: 15 s).
+    pub body_read_timeout: Duration,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 20 * 1024 * 1024,
+            max_function_body_bytes: MAX_FUNCTION_BODY as u64,
+            max_header_bytes: 8 * 1024,
+            body_read_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Why a request body could not be read whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestBodyError {
+    /// The body is longer than the route accepts: 413.
+    TooLarge { limit: u64 },
+    /// The client paused longer than the read timeout: 408.
+    Timeout(Duration),
+}
+
+impl fmt::Display for RequestBodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { limit } => write!(f, "the request body is larger than {limit} bytes"),
+            Self::Timeout(after) => write!(f, "the client sent no body data for {after:?}"),
+        }
+    }
+}
+
+impl StdError for RequestBodyError {}
+
+impl RequestBodyError {
+    /// The request-body error somewhere in `error`'s chain of causes, if any: a backend that
+    /// failed because the client's body did should answer for the client's fault.
+    pub fn find(error: &(dyn StdError + 'static)) -> Option<Self> {
+        let mut source = Some(error);
+        while let Some(e) = source {
+            if let Some(found) = e.downcast_ref::<RequestBodyError>() {
+                return Some(*found);
+            }
+            source = e.source();
+        }
+        None
+    }
+}
+
+/// Reads the whole body, refusing one longer than `limit` with 413 (and one the client
+/// stalls on with 408).
+pub(crate) async fn read_whole(body: Body, limit: u64) -> Result<Bytes, GatewayError> {
+    let bound = usize::try_from(limit).unwrap_or(usize::MAX);
+    match Limited::new(body, bound).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(GatewayError::PayloadTooLarge { limit }),
+        Err(e) => match RequestBodyError::find(&*e) {
+            Some(client) => Err(client.into()),
+            None => Err(GatewayError::BodyRead(e.to_string())),
+        },
+    }
+}
+
+/// The length the client declared, if it declared one that parses.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The size of the request head as HTTP/1.1 would spell it.
+pub(crate) fn head_size(parts: &http::request::Parts) -> usize {
+    let line = parts.method.as_str().len()
+        + parts.uri.path_and_query().map_or(1, |pq| pq.as_str().len())
+        + "  HTTP/1.1\r\n".len();
+    parts.headers.iter().fold(line, |size, (name, value)| {
+        size + name.as_str().len() + value.len() + ": \r\n".len()
+    })
+}
+
+pin_project! {
+    /// A request body that counts its bytes into the request's [`Exchange`], fails with
+    /// [`RequestBodyError::TooLarge`] once it passes `limit`, and with
+    /// [`RequestBodyError::Timeout`] when no data arrives for `timeout`.
+    pub(crate) struct LimitedBody<B> {
+        #[pin]
+        inner: B,
+        exchange: Arc<Exchange>,
+        read: u64,
+        limit: u64,
+        timeout: Duration,
+        // Created on the first wait only: most bodies arrive whole in their first poll.
+        timer: Option<Pin<Box<Sleep>>>,
+    }
+}
+
+impl<B> LimitedBody<B> {
+    pub(crate) fn new(inner: B, exchange: Arc<Exchange>, limit: u64, timeout: Duration) -> Self {
+        Self {
+            inner,
+            exchange,
+            read: 0,
+            limit,
+            timeout,
+            timer: None,
+        }
+    }
+}
+
+impl<B> http_body::Body for LimitedBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(timer) = this.timer.as_mut() {
+                    timer
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + *this.timeout);
+                }
+                if let Some(data) = frame.data_ref() {
+                    *this.read += data.len() as u64;
+                    this.exchange.add_bytes_received(data.len());
+                    if *this.read > *this.limit {
+                        let limit = *this.limit;
+                        return Poll::Ready(Some(Err(RequestBodyError::TooLarge { limit }.into())));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let timeout = *this.timeout;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(RequestBodyError::Timeout(timeout).into())))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange() -> Arc<Exchange> {
+        Arc::new(Exchange::new(std::time::Instant::now()))
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_limit_passes_and_is_counted() {
+        let exchange = exchange();
+        let body = LimitedBody::new(
+            http_body_util::Full::new(Bytes::from_static(b"hello")),
+            exchange.clone(),
+            5,
+            Duration::from_secs(1),
+        );
+        let bytes = body.collect().await.expect("body").to_bytes();
+        assert_eq!(&bytes[..], b"hello");
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_limit_fails_with_too_large() {
+        let chunks = futures_chunks(&[b"abc", b"def"]);
+        let body = LimitedBody::new(chunks, exchange(), 4, Duration::from_secs(1));
+        let error = body.collect().await.expect_err("too large");
+        assert_eq!(
+            RequestBodyError::find(&*error),
+            Some(RequestBodyError::TooLarge { limit: 4 })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_times_out() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(1);
+        tx.send(Ok(Frame::data(Bytes::from_static(b"a"))))
+            .await
+            .expect("send");
+        let body = LimitedBody::new(ChannelBody(rx), exchange(), 100, Duration::from_millis(50));
+        let error = body.collect().await.expect_err("timeout");
+        assert_eq!(
+            RequestBodyError::find(&*error),
+            Some(RequestBodyError::Timeout(Duration::from_millis(50)))
+        );
+        drop(tx);
+    }
+
+    fn futures_chunks(chunks: &'static [&'static [u8]]) -> ChannelBody {
+        let (tx, rx) = tokio::sync::mpsc::channel(chunks.len().max(1));
+        for chunk in chunks {
+            let _ = tx.try_send(Ok(Frame::data(Bytes::from_static(chunk))));
+        }
+        ChannelBody(rx)
+    }
+
+    /// A body fed by a channel: each message is one frame; it ends when the sender is dropped.
+    struct ChannelBody(tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, BoxError>>);
+
+    impl http_body::Body for ChannelBody {
+        type Data = Bytes;
+        type Error = BoxError;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            self.0.poll_recv(cx)
+        }
+    }
+}
