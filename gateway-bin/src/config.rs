@@ -119,6 +119,10 @@ pub(crate) struct GatewaySection {
     pub(crate) id: String,
     /// The gateway's compartment (name or id); absent: the tenancy.
     pub(crate) compartment: Option<String>,
+    /// Reload when the config, a specification or a function's source changes (SIGHUP always
+    /// reloads). `gateway serve --no-watch` turns it off whatever the file says.
+    #[serde(default = "default_watch")]
+    pub(crate) watch: bool,
 }
 
 impl Default for GatewaySection {
@@ -131,6 +135,7 @@ impl Default for GatewaySection {
             cache_dir: None,
             id: default_gateway_id(),
             compartment: None,
+            watch: default_watch(),
         }
     }
 }
@@ -170,7 +175,7 @@ pub(crate) struct DeploymentSection {
 }
 
 /// `[[application]]`: a group of functions sharing configuration, as in Fn and OCI.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ApplicationSection {
     pub(crate) name: String,
@@ -186,8 +191,9 @@ pub(crate) struct ApplicationSection {
     pub(crate) functions: Vec<FunctionSection>,
 }
 
-/// `[[application.function]]`
-#[derive(Debug, Deserialize)]
+/// `[[application.function]]`. Equality is part of a function's identity: a reload keeps a
+/// running function whose section is unchanged (see [`crate::identity`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FunctionSection {
     pub(crate) name: String,
@@ -228,6 +234,10 @@ pub(crate) struct FunctionSection {
 
 fn default_gateway_id() -> String {
     "ocid1.apigateway.oc1..local".to_owned()
+}
+
+fn default_watch() -> bool {
+    true
 }
 
 fn default_tenancy() -> String {
@@ -358,6 +368,16 @@ mod tests {
         let err = parse("[[application]]\nname = \"a\"\n[[application.function]]\nname = \"f\"\nid = \"x\"\nsource = \"s\"\ntimout = 3\n")
             .expect_err("typo");
         assert!(err.contains("unknown field `timout`"), "{err}");
+    }
+
+    #[test]
+    fn watching_is_on_unless_turned_off() {
+        let c = parse("").expect("empty config");
+        assert!(c.gateway.watch);
+        let c = parse("[gateway]\nwatch = false\n").expect("valid config");
+        assert!(!c.gateway.watch);
+        let err = parse("[gateway]\nwatch = \"no\"\n").expect_err("not a boolean");
+        assert!(err.contains("watch"), "{err}");
     }
 
     #[test]
