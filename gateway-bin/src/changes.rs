@@ -6,8 +6,6 @@ use std::fmt;
 
 use gateway_core::gateway::DeploymentSource;
 
-use crate::running::FunctionChanges;
-
 /// The deployments of a configuration, as their `[[deployment]]` sections and specifications
 /// define them.
 #[derive(Debug, Clone, Default)]
@@ -24,12 +22,16 @@ struct Deployment {
     specification: String,
 }
 
-/// How two versions of the deployments differ, by name.
+/// How two versions of a set of named things (deployments, functions) differ, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct DeploymentChanges {
+pub(crate) struct Changes {
+    /// New in the configuration (functions: started).
     pub(crate) added: Vec<String>,
+    /// No longer in it (functions: retired).
     pub(crate) removed: Vec<String>,
+    /// In both, different (functions: restarted, each with what changed when that is known).
     pub(crate) changed: Vec<String>,
+    /// In both, the same (functions: kept running, untouched).
     pub(crate) unchanged: Vec<String>,
 }
 
@@ -50,8 +52,8 @@ impl Deployments {
     }
 
     /// What changed from `earlier` to these.
-    pub(crate) fn changes_from(&self, earlier: &Deployments) -> DeploymentChanges {
-        let mut changes = DeploymentChanges::default();
+    pub(crate) fn changes_from(&self, earlier: &Deployments) -> Changes {
+        let mut changes = Changes::default();
         for (name, now) in &self.by_name {
             let list = match earlier.by_name.get(name) {
                 None => &mut changes.added,
@@ -74,8 +76,8 @@ impl Deployments {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Summary {
     pub(crate) routes: usize,
-    pub(crate) deployments: DeploymentChanges,
-    pub(crate) functions: FunctionChanges,
+    pub(crate) deployments: Changes,
+    pub(crate) functions: Changes,
 }
 
 impl fmt::Display for Summary {
@@ -91,10 +93,10 @@ impl fmt::Display for Summary {
             List(&d.removed),
             List(&d.changed),
             List(&d.unchanged),
-            List(&u.started),
-            List(&u.restarted),
-            List(&u.retired),
-            List(&u.kept),
+            List(&u.added),
+            List(&u.changed),
+            List(&u.removed),
+            List(&u.unchanged),
         )
     }
 }
@@ -146,14 +148,14 @@ mod tests {
     fn the_summary_names_everything_in_one_line() {
         let summary = Summary {
             routes: 3,
-            deployments: DeploymentChanges {
+            deployments: Changes {
                 changed: vec!["t".into()],
-                ..DeploymentChanges::default()
+                ..Changes::default()
             },
-            functions: FunctionChanges {
-                restarted: vec!["app/echo (source changed)".into()],
-                kept: vec!["app/a".into(), "app/b".into()],
-                ..FunctionChanges::default()
+            functions: Changes {
+                changed: vec!["app/echo (source changed)".into()],
+                unchanged: vec!["app/a".into(), "app/b".into()],
+                ..Changes::default()
             },
         };
         assert_eq!(

@@ -116,10 +116,18 @@ async fn keep_or_run(
             identity,
         };
     }
-    let (invoker, timeout, ready) = match run(app, function, &name, cache_dir, oci).await {
-        Ok((invoker, timeout)) => (invoker, timeout, true),
-        Err((invoker, timeout)) => (invoker, timeout, false),
-    };
+    match run(app, function, &name, cache_dir, oci).await {
+        Ok(made) => member(function, name, made, identity),
+        Err(failed) => member(function, name, failed, None),
+    }
+}
+
+fn member(
+    function: &FunctionSection,
+    name: String,
+    (invoker, timeout): Made,
+    identity: Option<FunctionIdentity>,
+) -> Member {
     Member {
         function: RegisteredFunction {
             id: Arc::from(function.id.as_str()),
@@ -128,7 +136,7 @@ async fn keep_or_run(
             invoker,
             denied: None,
         },
-        identity: identity.filter(|_| ready),
+        identity,
     }
 }
 
@@ -158,7 +166,7 @@ impl OciClient {
 }
 
 /// An invoker and the call timeout it was configured with.
-type Made = (Arc<dyn FunctionInvoker>, Duration);
+pub(crate) type Made = (Arc<dyn FunctionInvoker>, Duration);
 
 /// Makes one function runnable: a local one is prepared and started, one in OCI gets its
 /// signing credentials. A failure is `Err` with an invoker that answers 502, the reason
@@ -252,23 +260,14 @@ async fn run_local(
     Ok((Arc::new(prepared), timeout))
 }
 
-fn unavailable_invoker(reason: String) -> Made {
+/// An invoker whose every call fails with `reason` (502 to clients).
+pub(crate) fn unavailable_invoker(reason: String) -> Made {
     (Arc::new(Unavailable { reason }), DEFAULT_TIMEOUT)
 }
 
 /// A function that is not run, for `reason`.
 fn unavailable(function: &FunctionSection, name: String, reason: &str) -> Member {
-    let (invoker, timeout) = unavailable_invoker(reason.to_owned());
-    Member {
-        function: RegisteredFunction {
-            id: Arc::from(function.id.as_str()),
-            name,
-            timeout,
-            invoker,
-            denied: None,
-        },
-        identity: None,
-    }
+    member(function, name, unavailable_invoker(reason.to_owned()), None)
 }
 
 /// Prepares and starts the one function named `wanted` (its id or `application/name`).

@@ -198,12 +198,18 @@ mod tests {
         FunctionIdentity::of(app, f, Path::new("/cache")).expect("identity")
     }
 
-    #[test]
-    fn unchanged_settings_and_files_are_the_same_identity() {
-        let dir = Scratch::new("same");
+    /// A function directory with `func.yaml` and `func.py`, and the sections that configure it.
+    fn python_function(tag: &str) -> (Scratch, ApplicationSection, FunctionSection) {
+        let dir = Scratch::new(tag);
         dir.write("func.yaml", "runtime: python\n");
         dir.write("func.py", "print(1)\n");
-        let (app, f) = (app(), function(dir.path()));
+        let f = function(dir.path());
+        (dir, app(), f)
+    }
+
+    #[test]
+    fn unchanged_settings_and_files_are_the_same_identity() {
+        let (_dir, app, f) = python_function("same");
         let before = identity(&app, &f);
         assert_eq!(before, identity(&app, &f));
         assert!(before.differences(&identity(&app, &f)).is_empty());
@@ -211,10 +217,7 @@ mod tests {
 
     #[test]
     fn a_source_edit_or_a_new_file_changes_the_source() {
-        let dir = Scratch::new("source");
-        dir.write("func.yaml", "runtime: python\n");
-        dir.write("func.py", "print(1)\n");
-        let (app, f) = (app(), function(dir.path()));
+        let (dir, app, f) = python_function("source");
         let before = identity(&app, &f);
 
         dir.write("func.py", "print(2)\n");
@@ -234,9 +237,7 @@ mod tests {
 
     #[test]
     fn build_outputs_and_editor_files_are_not_source() {
-        let dir = Scratch::new("ignored");
-        dir.write("func.yaml", "runtime: python\n");
-        let (app, f) = (app(), function(dir.path()));
+        let (dir, app, f) = python_function("ignored");
         let before = identity(&app, &f);
         dir.write("__pycache__/func.cpython-311.pyc", "bytes");
         dir.write("node_modules/@fnproject/fdk/index.js", "x");
@@ -246,14 +247,15 @@ mod tests {
         dir.write("stray.pyc", "x");
         assert_eq!(identity(&app, &f), before);
         let files = source_files(dir.path()).expect("walk");
-        assert_eq!(files, [dir.path().join("func.yaml")]);
+        assert_eq!(
+            files,
+            [dir.path().join("func.py"), dir.path().join("func.yaml")]
+        );
     }
 
     #[test]
     fn settings_from_the_function_or_its_application_are_settings() {
-        let dir = Scratch::new("settings");
-        dir.write("func.yaml", "runtime: python\n");
-        let (app, f) = (app(), function(dir.path()));
+        let (_dir, app, f) = python_function("settings");
         let before = identity(&app, &f);
 
         let mut longer = f.clone();

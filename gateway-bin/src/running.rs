@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use gateway_core::function::{FunctionRegistry, RegisteredFunction};
 
+use crate::changes::Changes;
 use crate::identity::FunctionIdentity;
 
 /// One function of a set.
@@ -30,19 +31,6 @@ pub(crate) struct Member {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FunctionSet {
     members: BTreeMap<Arc<str>, Member>,
-}
-
-/// How two sets differ, by `application/function` name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct FunctionChanges {
-    /// New in the configuration.
-    pub(crate) started: Vec<String>,
-    /// Still configured, with a new invoker; each with what changed when that is known.
-    pub(crate) restarted: Vec<String>,
-    /// No longer configured.
-    pub(crate) retired: Vec<String>,
-    /// Running on, untouched.
-    pub(crate) kept: Vec<String>,
 }
 
 impl FunctionSet {
@@ -94,20 +82,21 @@ impl FunctionSet {
             .is_some_and(|mine| Arc::ptr_eq(&mine.function.invoker, &member.function.invoker))
     }
 
-    /// What changed from `earlier` to this set.
-    pub(crate) fn changes_from(&self, earlier: &FunctionSet) -> FunctionChanges {
-        let mut changes = FunctionChanges::default();
+    /// What changed from `earlier` to this set: functions started (`added`), restarted
+    /// (`changed`), retired (`removed`) and kept (`unchanged`).
+    pub(crate) fn changes_from(&self, earlier: &FunctionSet) -> Changes {
+        let mut changes = Changes::default();
         for (id, member) in &self.members {
             let name = member.function.name.clone();
             match earlier.members.get(id) {
-                None => changes.started.push(name),
-                Some(_) if earlier.shares(member) => changes.kept.push(name),
+                None => changes.added.push(name),
+                Some(_) if earlier.shares(member) => changes.unchanged.push(name),
                 Some(before) => {
                     let what = match (&member.identity, &before.identity) {
                         (Some(now), Some(then)) => now.differences(then),
                         _ => Vec::new(),
                     };
-                    changes.restarted.push(if what.is_empty() {
+                    changes.changed.push(if what.is_empty() {
                         name
                     } else {
                         format!("{name} ({} changed)", what.join(" and "))
@@ -115,7 +104,7 @@ impl FunctionSet {
                 }
             }
         }
-        changes.retired = earlier
+        changes.removed = earlier
             .members
             .iter()
             .filter(|(id, _)| !self.members.contains_key(*id))
@@ -127,37 +116,16 @@ impl FunctionSet {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use gateway_core::function::{
-        BoxFuture, FunctionCall, FunctionInvoker, FunctionResponse, InvokeError,
-    };
-
     use super::*;
 
-    #[derive(Debug)]
-    struct Idle;
-
-    impl FunctionInvoker for Idle {
-        fn invoke(
-            &self,
-            call: FunctionCall,
-        ) -> BoxFuture<'static, Result<FunctionResponse, InvokeError>> {
-            let error = InvokeError::Unavailable {
-                function: call.function_id,
-                reason: "test".into(),
-            };
-            Box::pin(async move { Err(error) })
-        }
-    }
-
     fn member(id: &str) -> Member {
+        let (invoker, timeout) = crate::functions::unavailable_invoker("test".into());
         Member {
             function: RegisteredFunction {
                 id: Arc::from(id),
                 name: format!("app/{id}"),
-                timeout: Duration::from_secs(1),
-                invoker: Arc::new(Idle),
+                timeout,
+                invoker,
                 denied: None,
             },
             identity: None,
@@ -181,10 +149,10 @@ mod tests {
         new.insert(member("added"));
 
         let changes = new.changes_from(&old);
-        assert_eq!(changes.started, ["app/added"]);
-        assert_eq!(changes.restarted, ["app/changed"]);
-        assert_eq!(changes.retired, ["app/removed"]);
-        assert_eq!(changes.kept, ["app/kept"]);
+        assert_eq!(changes.added, ["app/added"], "started");
+        assert_eq!(changes.changed, ["app/changed"], "restarted");
+        assert_eq!(changes.removed, ["app/removed"], "retired");
+        assert_eq!(changes.unchanged, ["app/kept"], "kept");
 
         assert_eq!(
             names(&old.not_shared_with(&new)),
