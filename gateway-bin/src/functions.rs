@@ -84,7 +84,7 @@ pub(crate) async fn registry(
                     denied,
                     ..member.function
                 },
-                identity: member.identity,
+                ..member
             });
         }
     }
@@ -105,7 +105,7 @@ async fn keep_or_run(
     // Read before preparing: an edit made while the function is prepared is seen by the next
     // reload.
     let identity = FunctionIdentity::of(app, function, cache_dir)
-        .inspect_err(|e| warn!(function = %name, error = %e, "the function will be restarted on every reload"))
+        .inspect_err(|e| warn!(function = %name, error = %e, "cannot fingerprint the function; every reload restarts it"))
         .ok();
     if let Some(kept) = identity
         .as_ref()
@@ -114,11 +114,15 @@ async fn keep_or_run(
         return Member {
             function: kept.clone(),
             identity,
+            failure: None,
         };
     }
     match run(app, function, &name, cache_dir, oci).await {
         Ok(made) => member(function, name, made, identity),
-        Err(failed) => member(function, name, failed, None),
+        Err(reason) => Member {
+            failure: Some(reason.clone()),
+            ..member(function, name, unavailable_invoker(reason), None)
+        },
     }
 }
 
@@ -137,6 +141,7 @@ fn member(
             denied: None,
         },
         identity,
+        failure: None,
     }
 }
 
@@ -169,15 +174,14 @@ impl OciClient {
 pub(crate) type Made = (Arc<dyn FunctionInvoker>, Duration);
 
 /// Makes one function runnable: a local one is prepared and started, one in OCI gets its
-/// signing credentials. A failure is `Err` with an invoker that answers 502, the reason
-/// logged.
+/// signing credentials. A failure is logged and returned with its reason.
 async fn run(
     app: &ApplicationSection,
     function: &FunctionSection,
     name: &str,
     cache_dir: &Path,
     oci: &OciClient,
-) -> Result<Made, Made> {
+) -> Result<Made, String> {
     let result = match (&function.source, &function.invoke_endpoint) {
         (Some(source), _) => run_local(app, function, source, cache_dir).await,
         (None, Some(endpoint)) => run_in_oci(function, endpoint, name, oci),
@@ -193,8 +197,8 @@ async fn run(
             Ok((invoker, timeout))
         }
         Err(reason) => {
-            error!(function = %name, error = %reason, "function cannot run; its routes answer 502");
-            Err(unavailable_invoker(reason))
+            error!(function = %name, error = %reason, "function cannot run");
+            Err(reason)
         }
     }
 }
@@ -285,7 +289,7 @@ pub(crate) async fn prepare_one(
                 let (invoker, timeout) =
                     run(app, function, &name, &cache_dir, &OciClient::default())
                         .await
-                        .unwrap_or_else(|failed| failed);
+                        .unwrap_or_else(unavailable_invoker);
                 return Ok(RegisteredFunction {
                     id: Arc::from(function.id.as_str()),
                     name,

@@ -174,10 +174,19 @@ impl Reloader {
                 errors = loaded.report.error_count(),
                 "reload refused; the running configuration is unchanged:\n{}", loaded.report
             );
-            // Only what this attempt started: the running functions it took over stay.
-            functions::shutdown(&loaded.functions.not_shared_with(&self.functions)).await;
+            self.abandon(&loaded.functions).await;
             return false;
         };
+        let broken = loaded.functions.broken_since(&self.functions);
+        if !broken.is_empty() {
+            error!(
+                "reload refused; the running configuration is unchanged: functions that run now \
+                 could not be made runnable in their new version:\n  {}",
+                broken.join("\n  ")
+            );
+            self.abandon(&loaded.functions).await;
+            return false;
+        }
         if loaded.report.warning_count() > 0 {
             warn!("reloaded configuration has warnings:\n{}", loaded.report);
         }
@@ -200,6 +209,11 @@ impl Reloader {
         info!(routes = summary.routes, "configuration reloaded: {summary}");
         retire(retired);
         true
+    }
+
+    /// Stops what an abandoned attempt started; the running functions it took over stay.
+    async fn abandon(&self, attempt: &FunctionSet) {
+        functions::shutdown(&attempt.not_shared_with(&self.functions)).await;
     }
 }
 

@@ -25,6 +25,9 @@ pub(crate) struct Member {
     /// it), one IAM denies, one whose files could not be read, and every function of a command
     /// that does not run them.
     pub(crate) identity: Option<FunctionIdentity>,
+    /// Why the function could not be made runnable (prepared, or given its credentials), if
+    /// it could not; it answers 502 then.
+    pub(crate) failure: Option<String>,
 }
 
 /// The functions of one configuration, by id.
@@ -73,6 +76,20 @@ impl FunctionSet {
             .values()
             .filter(|m| !other.shares(m))
             .map(|m| m.function.clone())
+            .collect()
+    }
+
+    /// The functions that run in `earlier` but could not be made runnable in this set, each as
+    /// `name: why`. A reload must not replace a working function with a broken one.
+    pub(crate) fn broken_since(&self, earlier: &FunctionSet) -> Vec<String> {
+        self.members
+            .iter()
+            .filter_map(|(id, member)| {
+                let failure = member.failure.as_ref()?;
+                let before = earlier.members.get(id)?;
+                let worked = before.failure.is_none() && before.function.denied.is_none();
+                worked.then(|| format!("{}: {failure}", member.function.name))
+            })
             .collect()
     }
 
@@ -129,6 +146,7 @@ mod tests {
                 denied: None,
             },
             identity: None,
+            failure: None,
         }
     }
 
@@ -165,6 +183,26 @@ mod tests {
             "what to stop if the reload is abandoned"
         );
         assert_eq!(new.registry().ids().count(), 3);
+    }
+
+    #[test]
+    fn a_working_function_that_fails_to_prepare_is_broken_and_a_failing_one_is_not() {
+        let failed = |id: &str| Member {
+            failure: Some("pip failed".into()),
+            ..member(id)
+        };
+        let mut old = FunctionSet::default();
+        old.insert(member("works"));
+        old.insert(failed("never-worked"));
+        let mut denied = member("denied");
+        denied.function.denied = Some(Arc::from("no policy"));
+        old.insert(denied);
+        let mut new = FunctionSet::default();
+        for id in ["works", "never-worked", "denied", "new"] {
+            new.insert(failed(id));
+        }
+        assert_eq!(new.broken_since(&old), ["app/works: pip failed"]);
+        assert!(old.broken_since(&old).is_empty());
     }
 
     #[test]

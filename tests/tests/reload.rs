@@ -316,6 +316,43 @@ fn a_source_edit_restarts_only_that_function() {
         log.contains("restarted [app/edited (source changed)], retired [], kept [app/echo]"),
         "{log}"
     );
+
+    // A change that leaves the running function unable to run is refused: the version that
+    // runs keeps answering, in the same process.
+    let func_yaml = std::fs::read_to_string(edited.join("func.yaml")).expect("read func.yaml");
+    std::fs::write(
+        edited.join("func.yaml"),
+        "schema_version: 20180708\nname: edited\nversion: 0.0.2\nruntime: custom\n",
+    )
+    .expect("break func.yaml");
+    let refused = eventually(DEADLINE, || {
+        gw.stderr()
+            .split_once("func.yaml")
+            .is_some_and(|(_, after)| after.contains("reload refused"))
+    });
+    assert!(refused, "the broken function is refused: {}", gw.stderr());
+    let log = gw.stderr();
+    assert!(log.contains("app/edited: "), "{log}");
+    let still = echo(&gw, "/t/edited").expect("the running version answers");
+    assert_eq!(still["edited"], true);
+    assert_eq!(pid(&still), pid(&edited_after), "the same process");
+
+    // Putting func.yaml back is the version that runs: it is kept.
+    let before_fix = reloads(&gw);
+    std::fs::write(edited.join("func.yaml"), func_yaml).expect("restore func.yaml");
+    assert!(
+        eventually(DEADLINE, || reloads(&gw) > before_fix),
+        "{}",
+        gw.stderr()
+    );
+    let log = gw.stderr();
+    let last = log
+        .rsplit("configuration reloaded")
+        .next()
+        .unwrap_or_default();
+    assert!(last.contains("kept [app/echo, app/edited]"), "{last}");
+    let kept = echo(&gw, "/t/edited").expect("answers");
+    assert_eq!(pid(&kept), pid(&edited_after), "the same process");
 }
 
 #[test]
