@@ -83,7 +83,7 @@ impl Admin {
         let mut text = String::new();
         self.gateway.observer().metrics.render(&mut text);
         self.gateway.current().render_metrics(&mut text);
-        render_function_metrics(&*self.functions.lock().await, &mut text);
+        render_function_metrics(self.functions.lock().await.functions(), &mut text);
         self.listener.render(&mut text);
         if let Some(log) = &self.access_log {
             text.push_str(&format!(

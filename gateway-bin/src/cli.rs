@@ -64,6 +64,11 @@ pub(crate) struct ServeArgs {
     /// Serve `/metrics`, `/health` and `/ready` on this address (port 0 picks a free port).
     #[arg(long, value_name = "ADDR")]
     pub(crate) admin_listen: Option<SocketAddr>,
+
+    /// Do not watch the config, specifications and function sources; reload on SIGHUP only
+    /// (overrides `[gateway] watch`).
+    #[arg(long)]
+    pub(crate) no_watch: bool,
 }
 
 #[derive(Debug, Args)]

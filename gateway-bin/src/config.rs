@@ -124,6 +124,10 @@ pub(crate) struct GatewaySection {
     pub(crate) id: String,
     /// The gateway's compartment (name or id); absent: the tenancy.
     pub(crate) compartment: Option<String>,
+    /// Reload when the config, a specification or a function's source changes (SIGHUP always
+    /// reloads). `gateway serve --no-watch` turns it off whatever the file says.
+    #[serde(default = "default_watch")]
+    pub(crate) watch: bool,
     /// The gateway's name in logs (`gatewayDisplayName`).
     #[serde(default = "default_display_name")]
     pub(crate) display_name: String,
@@ -145,6 +149,7 @@ impl Default for GatewaySection {
             cache_dir: None,
             id: default_gateway_id(),
             compartment: None,
+            watch: default_watch(),
             display_name: default_display_name(),
             log: LogSection::default(),
             limits: LimitsSection::default(),
@@ -250,7 +255,7 @@ pub(crate) struct DeploymentSection {
 }
 
 /// `[[application]]`: a group of functions sharing configuration, as in Fn and OCI.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ApplicationSection {
     pub(crate) name: String,
@@ -266,8 +271,9 @@ pub(crate) struct ApplicationSection {
     pub(crate) functions: Vec<FunctionSection>,
 }
 
-/// `[[application.function]]`
-#[derive(Debug, Deserialize)]
+/// `[[application.function]]`. Equality is part of a function's identity: a reload keeps a
+/// running function whose section is unchanged (see [`crate::identity`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FunctionSection {
     pub(crate) name: String,
@@ -308,6 +314,10 @@ pub(crate) struct FunctionSection {
 
 fn default_gateway_id() -> String {
     "ocid1.apigateway.oc1..local".to_owned()
+}
+
+fn default_watch() -> bool {
+    true
 }
 
 fn default_display_name() -> String {
@@ -445,6 +455,16 @@ mod tests {
         let err = parse("[[application]]\nname = \"a\"\n[[application.function]]\nname = \"f\"\nid = \"x\"\nsource = \"s\"\ntimout = 3\n")
             .expect_err("typo");
         assert!(err.contains("unknown field `timout`"), "{err}");
+    }
+
+    #[test]
+    fn watching_is_on_unless_turned_off() {
+        let c = parse("").expect("empty config");
+        assert!(c.gateway.watch);
+        let c = parse("[gateway]\nwatch = false\n").expect("valid config");
+        assert!(!c.gateway.watch);
+        let err = parse("[gateway]\nwatch = \"no\"\n").expect_err("not a boolean");
+        assert!(err.contains("watch"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The function registry from `[[application]]` / `[[application.function]]`.
+//! The functions of `[[application]]` / `[[application.function]]`: checked, prepared and
+//! started, or taken over from the running gateway when a reload finds them unchanged.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -7,37 +8,39 @@ use std::time::Duration;
 
 use gateway_core::diagnostics::Diagnostics;
 use gateway_core::function::{
-    BoxFuture, FunctionCall, FunctionInvoker, FunctionRegistry, FunctionResponse, InvokeError,
-    RegisteredFunction,
+    BoxFuture, FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RegisteredFunction,
 };
 use gateway_fn_backend::local::DEFAULT_TIMEOUT;
 use gateway_fn_backend::{
     print_progress, Credentials, FuncFile, LocalFunction, LocalFunctionConfig, OciFunction,
     OciFunctionConfig, OciHttpClient,
 };
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::{ApplicationSection, Config, FunctionSection};
+use crate::identity::FunctionIdentity;
 use crate::permissions::Permissions;
+use crate::running::{FunctionSet, Member};
 
 /// How far to go in making functions runnable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Readiness {
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Readiness<'a> {
     /// Only read `func.yaml` (validate, routes): nothing is installed or started.
     Checked,
-    /// Prepare every function as `fn build` would, then start its warm processes.
-    Running,
+    /// Prepare every function as `fn build` would, then start its warm processes, except
+    /// the functions of this running set that are unchanged: those are taken over as they run.
+    Running(&'a FunctionSet),
 }
 
-/// Builds the registry. Problems with one function are reported and leave the others working:
-/// a function that cannot be prepared answers 502 with the reason in the log.
+/// Builds the function set. Problems with one function are reported and leave the others
+/// working: a function that cannot be prepared answers 502 with the reason in the log.
 pub(crate) async fn registry(
     config: &Config,
     permissions: Option<&Permissions>,
-    readiness: Readiness,
+    readiness: Readiness<'_>,
     problems: &mut Diagnostics,
-) -> FunctionRegistry {
-    let mut registry = FunctionRegistry::new();
+) -> FunctionSet {
+    let mut set = FunctionSet::default();
     let mut ids = HashSet::new();
     let cache_dir = cache_dir(config);
     let oci = OciClient::default();
@@ -65,25 +68,81 @@ pub(crate) async fn registry(
                 .and_then(|p| p.decide(app, a, function, problems))
                 .filter(|decision| !decision.allowed)
                 .map(|decision| Arc::from(decision.reason()));
-            let (invoker, timeout) = match (readiness, &denied) {
+            let member = match (readiness, &denied) {
                 (Readiness::Checked, _) => {
-                    unavailable("functions are not run by this command".to_owned())
+                    unavailable(function, name, "functions are not run by this command")
                 }
-                (Readiness::Running, Some(_)) => {
-                    unavailable("the gateway may not invoke it".to_owned())
+                (Readiness::Running(_), Some(_)) => {
+                    unavailable(function, name, "the gateway may not invoke it")
                 }
-                (Readiness::Running, None) => run(app, function, &name, &cache_dir, &oci).await,
+                (Readiness::Running(running), None) => {
+                    keep_or_run(running, app, function, name, &cache_dir, &oci).await
+                }
             };
-            registry.register(RegisteredFunction {
-                id: Arc::from(function.id.as_str()),
-                name,
-                timeout,
-                invoker,
-                denied,
+            set.insert(Member {
+                function: RegisteredFunction {
+                    denied,
+                    ..member.function
+                },
+                ..member
             });
         }
     }
-    registry
+    set
+}
+
+/// The running function when its identity is unchanged; otherwise a new one, prepared and
+/// started. Only a function that could be prepared gets an identity, so that a reload retries
+/// one that could not.
+async fn keep_or_run(
+    running: &FunctionSet,
+    app: &ApplicationSection,
+    function: &FunctionSection,
+    name: String,
+    cache_dir: &Path,
+    oci: &OciClient,
+) -> Member {
+    // Read before preparing: an edit made while the function is prepared is seen by the next
+    // reload.
+    let identity = FunctionIdentity::of(app, function, cache_dir)
+        .inspect_err(|e| warn!(function = %name, error = %e, "cannot fingerprint the function; every reload restarts it"))
+        .ok();
+    if let Some(kept) = identity
+        .as_ref()
+        .and_then(|identity| running.reusable(&function.id, identity))
+    {
+        return Member {
+            function: kept.clone(),
+            identity,
+            failure: None,
+        };
+    }
+    match run(app, function, &name, cache_dir, oci).await {
+        Ok(made) => member(function, name, made, identity),
+        Err(reason) => Member {
+            failure: Some(reason.clone()),
+            ..member(function, name, unavailable_invoker(reason), None)
+        },
+    }
+}
+
+fn member(
+    function: &FunctionSection,
+    name: String,
+    (invoker, timeout): Made,
+    identity: Option<FunctionIdentity>,
+) -> Member {
+    Member {
+        function: RegisteredFunction {
+            id: Arc::from(function.id.as_str()),
+            name,
+            timeout,
+            invoker,
+            denied: None,
+        },
+        identity,
+        failure: None,
+    }
 }
 
 /// Checks what can be checked without running a function: where it runs, and its `func.yaml`.
@@ -111,16 +170,18 @@ impl OciClient {
     }
 }
 
+/// An invoker and the call timeout it was configured with.
+pub(crate) type Made = (Arc<dyn FunctionInvoker>, Duration);
+
 /// Makes one function runnable: a local one is prepared and started, one in OCI gets its
-/// signing credentials. A failure becomes an invoker that answers 502, with the reason logged.
-/// Returns the invoker and the call timeout it was configured with.
+/// signing credentials. A failure is logged and returned with its reason.
 async fn run(
     app: &ApplicationSection,
     function: &FunctionSection,
     name: &str,
     cache_dir: &Path,
     oci: &OciClient,
-) -> (Arc<dyn FunctionInvoker>, Duration) {
+) -> Result<Made, String> {
     let result = match (&function.source, &function.invoke_endpoint) {
         (Some(source), _) => run_local(app, function, source, cache_dir).await,
         (None, Some(endpoint)) => run_in_oci(function, endpoint, name, oci),
@@ -133,11 +194,11 @@ async fn run(
             } else {
                 info!(function = %name, "function ready");
             }
-            (invoker, timeout)
+            Ok((invoker, timeout))
         }
         Err(reason) => {
-            error!(function = %name, error = %reason, "function cannot run; its routes answer 502");
-            unavailable(reason)
+            error!(function = %name, error = %reason, "function cannot run");
+            Err(reason)
         }
     }
 }
@@ -203,8 +264,14 @@ async fn run_local(
     Ok((Arc::new(prepared), timeout))
 }
 
-fn unavailable(reason: String) -> (Arc<dyn FunctionInvoker>, Duration) {
+/// An invoker whose every call fails with `reason` (502 to clients).
+pub(crate) fn unavailable_invoker(reason: String) -> Made {
     (Arc::new(Unavailable { reason }), DEFAULT_TIMEOUT)
+}
+
+/// A function that is not run, for `reason`.
+fn unavailable(function: &FunctionSection, name: String, reason: &str) -> Member {
+    member(function, name, unavailable_invoker(reason.to_owned()), None)
 }
 
 /// Prepares and starts the one function named `wanted` (its id or `application/name`).
@@ -220,7 +287,9 @@ pub(crate) async fn prepare_one(
             if function.id == wanted || name == wanted {
                 check(function, &name)?;
                 let (invoker, timeout) =
-                    run(app, function, &name, &cache_dir, &OciClient::default()).await;
+                    run(app, function, &name, &cache_dir, &OciClient::default())
+                        .await
+                        .unwrap_or_else(unavailable_invoker);
                 return Ok(RegisteredFunction {
                     id: Arc::from(function.id.as_str()),
                     name,
@@ -251,9 +320,12 @@ fn cache_dir(config: &Config) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".gateway/functions"))
 }
 
-/// Stops every function's processes.
-pub(crate) async fn shutdown(registry: &FunctionRegistry) {
-    let stops: Vec<_> = registry.iter().map(|f| f.invoker.shutdown()).collect();
+/// Stops the processes of `functions`.
+pub(crate) async fn shutdown<'a>(functions: impl IntoIterator<Item = &'a RegisteredFunction>) {
+    let stops: Vec<_> = functions
+        .into_iter()
+        .map(|f| f.invoker.shutdown())
+        .collect();
     for stop in stops {
         stop.await;
     }

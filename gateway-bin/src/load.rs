@@ -7,22 +7,25 @@ use gateway_auth::Authenticators;
 
 use gateway_core::backend::HttpClient;
 use gateway_core::diagnostics::Diagnostics;
-use gateway_core::function::FunctionRegistry;
 use gateway_core::gateway::{
     compile, CompiledGateway, DeploymentSource, GatewayOptions, LoadReport, Resources,
 };
 use gateway_core::limit::UsagePlans;
 
+use crate::changes::Deployments;
 use crate::cli::Source;
 use crate::config::ConfigError;
 use crate::config::{Config, GatewaySection};
 use crate::functions::{self, Readiness};
 use crate::permissions::Permissions;
+use crate::running::FunctionSet;
 
 /// The config in effect and what compiling it produced.
 pub(crate) struct Loaded {
     pub(crate) settings: GatewaySection,
-    pub(crate) functions: FunctionRegistry,
+    pub(crate) functions: FunctionSet,
+    /// The deployments as configured, for telling what a reload changed.
+    pub(crate) deployments: Deployments,
     pub(crate) gateway: Option<CompiledGateway>,
     pub(crate) report: LoadReport,
 }
@@ -42,7 +45,7 @@ pub(crate) enum LoadError {
 /// and compiles every deployment.
 pub(crate) async fn load(
     source: &Source,
-    readiness: Readiness,
+    readiness: Readiness<'_>,
     http: &HttpClient,
 ) -> Result<Loaded, LoadError> {
     let mut problems = Diagnostics::new();
@@ -91,7 +94,7 @@ pub(crate) async fn load(
     let permissions = config
         .as_ref()
         .and_then(|c| Permissions::build(c, &mut problems));
-    let functions = match &config {
+    let mut functions = match &config {
         Some(config) => {
             functions::registry(
                 config,
@@ -101,11 +104,12 @@ pub(crate) async fn load(
             )
             .await
         }
-        None => FunctionRegistry::new(),
+        None => FunctionSet::default(),
     };
+    let registry = functions.registry();
     let mut resources = Resources {
-        authenticators: Arc::new(Authenticators::new(functions.clone())),
-        functions,
+        authenticators: Arc::new(Authenticators::new(registry.clone())),
+        functions: registry,
         http: http.clone(),
         request_limits: settings.limits.request(),
         ..Resources::default()
@@ -118,21 +122,23 @@ pub(crate) async fn load(
         gateway = None;
     }
     report.gateway.extend(problems);
-    if let (Some(config), Readiness::Running, Some(_)) = (&config, readiness, &gateway) {
-        resources.functions = functions::registry(
+    if let (Some(config), Readiness::Running(_), Some(_)) = (&config, readiness, &gateway) {
+        functions = functions::registry(
             config,
             permissions.as_ref(),
-            Readiness::Running,
+            readiness,
             &mut Diagnostics::new(),
         )
         .await;
+        resources.functions = functions.registry();
         // Authorizer functions are invoked through the registry too.
         resources.authenticators = Arc::new(Authenticators::new(resources.functions.clone()));
         gateway = compile(&sources, &options, &resources).0;
     }
     Ok(Loaded {
         settings,
-        functions: resources.functions,
+        functions,
+        deployments: Deployments::new(&sources),
         gateway,
         report,
     })

@@ -5,18 +5,24 @@
 
 mod access_log;
 mod admin;
+mod changes;
 mod cli;
 mod config;
 mod conn;
 mod explain;
 mod functions;
+mod identity;
 mod invoke;
 mod load;
 mod logging;
 mod output;
 mod permissions;
 mod reload;
+mod running;
 mod server;
+#[cfg(test)]
+mod testing;
+mod watch;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,6 +30,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use clap::Parser;
+use tracing::info;
 
 use gateway_core::backend::HttpClient;
 use gateway_core::observe::{GatewayIdentity, Observer};
@@ -36,8 +43,10 @@ use crate::server::{Listener, ListenerStats};
 
 use crate::cli::{Cli, Command, RoutesArgs, ServeArgs, ValidateArgs};
 use crate::functions::Readiness;
-use crate::load::{load, Loaded};
+use crate::load::load;
 use crate::output::{out, table};
+use crate::reload::Reloader;
+use crate::running::FunctionSet;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -70,20 +79,21 @@ fn main() -> ExitCode {
 async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
     // One client for HTTP backends for the life of the process: reloads keep its pools.
     let http = HttpClient::new();
-    let Loaded {
-        settings,
-        functions,
-        gateway,
-        report,
-    } = load(&args.source, Readiness::Running, &http)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut loaded = load(
+        &args.source,
+        Readiness::Running(&FunctionSet::default()),
+        &http,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let settings = &loaded.settings;
     log.configure(settings.log.format, &settings.id, &settings.display_name);
-    eprint!("{report}");
-    let Some(gateway) = gateway else {
-        eprintln!("{} error(s); not serving", report.error_count());
+    eprint!("{}", loaded.report);
+    let Some(gateway) = loaded.gateway.take() else {
+        eprintln!("{} error(s); not serving", loaded.report.error_count());
         return Ok(ExitCode::FAILURE);
     };
+    let settings = loaded.settings.clone();
     let addr = args.listen.unwrap_or(settings.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -107,9 +117,29 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
     };
     let service = GatewayService::with_observer(gateway, observer);
     let stats = Arc::new(ListenerStats::default());
-    let current = Arc::new(tokio::sync::Mutex::new(functions));
-    reload::on_sighup(args.source, http, service.clone(), current.clone())
-        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let (reloader, watched) =
+        Reloader::new(args.source, http, service.clone(), &loaded, !args.no_watch);
+    let current = reloader.current_functions();
+    let reloads = reloader.spawn();
+    reload::on_sighup(reloads.clone()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    if args.no_watch {
+        info!("not watching files (--no-watch); SIGHUP reloads");
+    } else {
+        // The watcher runs even when `[gateway] watch = false`, with nothing to watch, so that
+        // a reload that turns the setting on needs no restart.
+        let roots = watched.borrow().clone();
+        if roots.is_empty() {
+            info!("not watching files (watch = false); SIGHUP reloads");
+        } else {
+            info!(
+                paths = roots.len(),
+                "watching the config, its specifications and function sources; a change reloads"
+            );
+        }
+        // Taken before announcing, so that no change made after the announcement is missed.
+        let baseline = watch::baseline(roots).await;
+        watch::spawn(baseline, watched, reloads);
+    }
     if let Some(admin_addr) = args.admin_listen.or(settings.admin_listen) {
         let admin = tokio::net::TcpListener::bind(admin_addr)
             .await
@@ -137,7 +167,7 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
         access_log,
     };
     let served = server::serve(listener, setup, shutdown, grace).await;
-    functions::shutdown(&*current.lock().await).await;
+    functions::shutdown(current.lock().await.functions()).await;
     served.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a gateway may take to start listening.
@@ -45,6 +45,9 @@ pub struct Gateway {
     /// The admin listener's address, when `--admin-listen` was given.
     pub admin: Option<SocketAddr>,
     _stdout: std::thread::JoinHandle<()>,
+    /// Everything the gateway wrote to stderr so far. It is read as it comes, so that a
+    /// chatty gateway never blocks on a full pipe.
+    stderr: Arc<Mutex<String>>,
 }
 
 impl Gateway {
@@ -68,6 +71,12 @@ impl Gateway {
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         let reader = std::thread::spawn(move || forward_stdout(stdout, tx));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr_reader = {
+            let pipe = child.stderr.take().expect("piped stderr");
+            let stderr = stderr.clone();
+            std::thread::spawn(move || collect(pipe, &stderr))
+        };
         let deadline = Instant::now() + START_TIMEOUT;
         let mut admin = None;
         loop {
@@ -79,15 +88,14 @@ impl Gateway {
                         addr,
                         admin,
                         _stdout: reader,
+                        stderr,
                     })
                 }
                 Err(_) => {}
             }
             if let Some(status) = child.try_wait().expect("wait") {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
+                let _ = stderr_reader.join();
+                let err = stderr.lock().map(|e| e.clone()).unwrap_or_default();
                 return Err(format!("exited with {status}: {err}"));
             }
             if Instant::now() > deadline {
@@ -111,6 +119,11 @@ impl Gateway {
 
     pub fn get(&self, target: &str) -> Response {
         self.request("GET", target, &[], b"")
+    }
+
+    /// What the gateway has written to stderr (its log) so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|e| e.clone()).unwrap_or_default()
     }
 
     /// Sends a signal (`"HUP"`, `"TERM"`, ...) to the gateway.
@@ -174,6 +187,17 @@ fn forward_stdout(stdout: ChildStdout, tx: mpsc::Sender<Announced>) {
     }
 }
 
+/// Appends everything `pipe` yields to `into`, line by line, until it closes.
+fn collect(pipe: impl Read, into: &Mutex<String>) {
+    for line in BufReader::new(pipe).lines() {
+        let Ok(line) = line else { return };
+        if let Ok(mut text) = into.lock() {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+}
+
 /// A parsed HTTP/1.1 response.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -221,10 +245,20 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
+    try_request(addr, method, target, headers, body).expect("request")
+}
+
+/// Like [`request`], but a connection that fails or breaks is an error rather than a panic,
+/// for tests that count failures.
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
@@ -233,13 +267,19 @@ pub fn request(
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("write head");
+    stream.write_all(head.as_bytes())?;
     // A server may answer (413, 400) and close before reading the whole body, as it should;
     // the response is what the test looks at.
     let _ = stream.write_all(body);
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read response");
-    parse_response(&raw, method == "HEAD")
+    stream.read_to_end(&mut raw)?;
+    if !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("incomplete response: {:?}", String::from_utf8_lossy(&raw)),
+        ));
+    }
+    Ok(parse_response(&raw, method == "HEAD"))
 }
 
 /// Parses a complete HTTP/1.1 response (Content-Length or chunked framing).

@@ -2,15 +2,18 @@
 
 use std::fmt::Write;
 
-use crate::function::FunctionRegistry;
+use crate::function::RegisteredFunction;
 
 use super::escape;
 
 /// Appends the runtime metrics of every function that runs processes to `out`, in the
 /// Prometheus text format, labelled with the function's `functionId` and `functionName`.
-pub fn render_function_metrics(functions: &FunctionRegistry, out: &mut String) {
+pub fn render_function_metrics<'a>(
+    functions: impl IntoIterator<Item = &'a RegisteredFunction>,
+    out: &mut String,
+) {
     let mut rows: Vec<_> = functions
-        .iter()
+        .into_iter()
         .filter_map(|f| {
             let stats = f.invoker.runtime_stats()?;
             let labels = format!(
