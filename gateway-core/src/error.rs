@@ -98,6 +98,11 @@ pub enum GatewayError {
         reason: String,
     },
 
+    /// The `mutualTls` policy refused the client certificate, or its absence (reference 4.6):
+    /// 401. `code` is the `mutualTls.*` execution-log code saying why.
+    #[error("the client certificate was refused ({code})")]
+    ClientCertificate { code: &'static str },
+
     /// The authenticated caller has none of the route's `ANY_OF` scopes: OCI answers 404,
     /// not 403, so the route's existence is not revealed.
     #[error("the caller has none of the route's allowed scopes")]
@@ -129,7 +134,9 @@ impl GatewayError {
             Self::Function(e) => e.status(),
             Self::HttpBackend(e) => e.status(),
             Self::NoRoutingBackend => StatusCode::NOT_FOUND,
-            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated { .. } | Self::ClientCertificate { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::ScopeNotAllowed => StatusCode::NOT_FOUND,
             Self::AuthorizerFailed(_) => StatusCode::BAD_GATEWAY,
             Self::AuthUnavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -145,6 +152,7 @@ impl GatewayError {
             Self::TooManyRequests { log_code, .. }
             | Self::LimitStoreUnavailable { log_code }
             | Self::UsagePlanUnauthorized { log_code } => log_code,
+            Self::ClientCertificate { code } => code,
             Self::PayloadTooLarge { .. } => "request.bodyTooLarge",
             Self::BodyRead(_) => "request.clientEof",
             Self::RequestValidation { .. } => "requestValidation.validationError",

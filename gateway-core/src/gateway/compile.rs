@@ -11,6 +11,7 @@ use crate::cache::ResponseCacheStore;
 use crate::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
 use crate::function::{FunctionRegistry, RegisteredFunction};
 use crate::limit::{LimitSettings, UsagePlans};
+use crate::policy::mtls::ClientCaBundles;
 use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, RouterBuilder};
 use crate::routes::RouteInfo;
 use crate::spec::{self, ApiSpecification, Backend, Feature, FeatureUse, HttpMethod};
@@ -70,6 +71,9 @@ pub struct Resources {
     pub usage_plans: Arc<UsagePlans>,
     /// Where responses are cached (in memory, or Redis shared by replicas).
     pub response_cache: Arc<dyn ResponseCacheStore>,
+    /// The CAs client certificates are verified against for `mutualTls`; empty by default, and
+    /// then a deployment with that policy is refused.
+    pub client_ca: Arc<ClientCaBundles>,
 }
 
 impl Default for Resources {
@@ -81,6 +85,7 @@ impl Default for Resources {
             limits: LimitSettings::default(),
             usage_plans: Arc::new(UsagePlans::default()),
             response_cache: Arc::new(MemoryCacheStore::new(DEFAULT_CAPACITY)),
+            client_ca: Arc::new(ClientCaBundles::default()),
         }
     }
 }
@@ -558,6 +563,7 @@ fn support(feature: &Feature) -> Support {
         | Feature::AnyOfAuthorization
         | Feature::RateLimiting
         | Feature::UsagePlans
+        | Feature::MutualTls
         | Feature::ResponseCacheLookup
         | Feature::ResponseCacheStore => Support::Enforced,
         Feature::AccessLog | Feature::ExecutionLog => Support::Advisory,
@@ -685,6 +691,12 @@ impl GatewayBuilder {
     /// Uses `client` for HTTP backends (extra root certificates, pool settings).
     pub fn http_client(mut self, client: HttpClient) -> Self {
         self.resources.http = client;
+        self
+    }
+
+    /// Verifies `mutualTls` client certificates against `cas`.
+    pub fn client_ca(mut self, cas: ClientCaBundles) -> Self {
+        self.resources.client_ca = Arc::new(cas);
         self
     }
 
