@@ -12,16 +12,21 @@ use gateway_core::gateway::{
     compile, CompiledGateway, DeploymentSource, GatewayOptions, LoadReport, Resources,
 };
 use gateway_core::limit::UsagePlans;
+use gateway_core::policy::mtls::ClientCaBundles;
 
 use crate::cli::Source;
 use crate::config::ConfigError;
-use crate::config::{Config, GatewaySection};
+use crate::config::{Config, GatewaySection, TlsSection};
 use crate::functions::{self, Readiness};
 use crate::permissions::Permissions;
 
 /// The config in effect and what compiling it produced.
 pub(crate) struct Loaded {
     pub(crate) settings: GatewaySection,
+    /// The listener's TLS settings, when it speaks TLS.
+    pub(crate) tls: Option<TlsSection>,
+    /// The CAs of client certificates (`[tls] client_ca`), which the listener names to clients.
+    pub(crate) client_ca: Arc<ClientCaBundles>,
     pub(crate) functions: FunctionRegistry,
     pub(crate) gateway: Option<CompiledGateway>,
     pub(crate) report: LoadReport,
@@ -131,6 +136,8 @@ pub(crate) async fn load(
     }
     Ok(Loaded {
         settings,
+        tls: config.and_then(|c| c.tls),
+        client_ca: resources.client_ca,
         functions: resources.functions,
         gateway,
         report,
@@ -140,6 +147,14 @@ pub(crate) async fn load(
 /// Rate-limit and cache stores and usage plans from the config; problems are reported under the
 /// config keys.
 fn shared_state(config: &Config, resources: &mut Resources, problems: &mut Diagnostics) {
+    if let Some(tls) = &config.tls {
+        match ClientCaBundles::load(&tls.client_ca) {
+            Ok(cas) => resources.client_ca = Arc::new(cas),
+            Err(e) => {
+                problems.error("tls.client_ca", e.to_string());
+            }
+        }
+    }
     if let Some(limits) = &config.rate_limit {
         match limits.build() {
             Ok(settings) => resources.limits = settings,

@@ -14,6 +14,7 @@ mod output;
 mod permissions;
 mod reload;
 mod server;
+mod tls;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -67,6 +68,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let http = HttpClient::new();
     let Loaded {
         settings,
+        tls,
+        client_ca,
         functions,
         gateway,
         report,
@@ -78,6 +81,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         eprintln!("{} error(s); not serving", report.error_count());
         return Ok(ExitCode::FAILURE);
     };
+    let tls = tls
+        .map(|tls| tls::TlsAcceptor::from_settings(&tls, &client_ca))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let addr = args.listen.unwrap_or(settings.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -98,9 +105,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     }
     // One line on stdout, so scripts and tests can learn a port-0 address; every signal handler
     // is in place by now.
-    out(&format!("listening on http://{bound}\n"))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    out(&format!("listening on {scheme}://{bound}\n"))?;
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
-    let served = server::serve(listener, service, shutdown, grace).await;
+    let served = server::serve(listener, service, tls, shutdown, grace).await;
     functions::shutdown(&*current.lock().await).await;
     served.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)

@@ -1,29 +1,36 @@
-//! The listener: accept loop, HTTP/1.1 and HTTP/2, graceful shutdown.
+//! The listener: accept loop, HTTP/1.1 and HTTP/2 (over TLS when configured), graceful
+//! shutdown.
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
-use gateway_core::{ClientAddr, GatewayService};
+use gateway_core::{ClientAddr, ClientCertificate, GatewayService};
+
+use crate::tls::TlsAcceptor;
 
 /// How long a client may take to send the request head before the connection is closed.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Serves `service` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish for up to `grace`.
+/// Serves `service` on `listener` (speaking TLS when `tls` is set) until `shutdown` resolves,
+/// then stops accepting and lets in-flight requests finish for up to `grace`.
 pub(crate) async fn serve(
     listener: TcpListener,
     service: GatewayService,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> io::Result<()> {
@@ -35,6 +42,7 @@ pub(crate) async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
     builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
 
@@ -54,21 +62,22 @@ pub(crate) async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let service = service
-            .clone()
-            .map_request(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ClientAddr(peer));
-                req
-            });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
+        let (builder, service, watcher) = (builder.clone(), service.clone(), graceful.watcher());
+        // TLS: the handshake runs in the connection's own task, so a slow client never holds
+        // up the accept loop.
+        match tls.clone() {
+            None => tokio::spawn(serve_connection(
+                builder, stream, service, peer, None, watcher,
+            )),
+            Some(tls) => tokio::spawn(async move {
+                match tls.accept(stream).await {
+                    Ok((stream, cert)) => {
+                        serve_connection(builder, stream, service, peer, cert, watcher).await;
+                    }
+                    Err(e) => debug!(%peer, error = %e, "TLS handshake failed"),
+                }
+            }),
+        };
     }
 
     drop(listener);
@@ -78,6 +87,33 @@ pub(crate) async fn serve(
         () = tokio::time::sleep(grace) => warn!(?grace, "grace period over; closing remaining connections"),
     }
     Ok(())
+}
+
+/// Serves one connection, plain or TLS, until it ends or graceful shutdown closes it; its
+/// requests carry the client's address and, when it sent one, its certificate chain.
+async fn serve_connection<I>(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    io: I,
+    service: GatewayService,
+    peer: SocketAddr,
+    cert: Option<ClientCertificate>,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service.map_request(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(ClientAddr(peer));
+        if let Some(cert) = &cert {
+            req.extensions_mut().insert(cert.clone());
+        }
+        req
+    });
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
+        .into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 /// Registers for SIGINT and SIGTERM now, and returns a future that resolves on either.
