@@ -16,17 +16,16 @@ use gateway_core::policy::mtls::ClientCaBundles;
 
 use crate::cli::Source;
 use crate::config::ConfigError;
-use crate::config::{Config, GatewaySection, TlsSection};
+use crate::config::{Config, GatewaySection};
 use crate::functions::{self, Readiness};
 use crate::permissions::Permissions;
+use crate::tls::TlsAcceptor;
 
 /// The config in effect and what compiling it produced.
 pub(crate) struct Loaded {
     pub(crate) settings: GatewaySection,
-    /// The listener's TLS settings, when it speaks TLS.
-    pub(crate) tls: Option<TlsSection>,
-    /// The CAs of client certificates (`[tls] client_ca`), which the listener names to clients.
-    pub(crate) client_ca: Arc<ClientCaBundles>,
+    /// The listener's TLS, when `[tls]` is set and usable.
+    pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) functions: FunctionRegistry,
     pub(crate) gateway: Option<CompiledGateway>,
     pub(crate) report: LoadReport,
@@ -114,7 +113,9 @@ pub(crate) async fn load(
         http: http.clone(),
         ..Resources::default()
     };
+    let mut tls = None;
     if let Some(config) = &config {
+        tls = listener_tls(config, &mut resources, &mut problems);
         shared_state(config, &mut resources, &mut problems);
     }
     let (mut gateway, mut report) = compile(&sources, &options, &resources);
@@ -136,8 +137,7 @@ pub(crate) async fn load(
     }
     Ok(Loaded {
         settings,
-        tls: config.and_then(|c| c.tls),
-        client_ca: resources.client_ca,
+        tls,
         functions: resources.functions,
         gateway,
         report,
@@ -147,14 +147,6 @@ pub(crate) async fn load(
 /// Rate-limit and cache stores and usage plans from the config; problems are reported under the
 /// config keys.
 fn shared_state(config: &Config, resources: &mut Resources, problems: &mut Diagnostics) {
-    if let Some(tls) = &config.tls {
-        match ClientCaBundles::load(&tls.client_ca) {
-            Ok(cas) => resources.client_ca = Arc::new(cas),
-            Err(e) => {
-                problems.error("tls.client_ca", e.to_string());
-            }
-        }
-    }
     if let Some(limits) = &config.rate_limit {
         match limits.build() {
             Ok(settings) => resources.limits = settings,
@@ -189,6 +181,30 @@ fn shared_state(config: &Config, resources: &mut Resources, problems: &mut Diagn
             for e in errors {
                 problems.error(e.at, e.message);
             }
+        }
+    }
+}
+
+/// The listener's TLS from `[tls]`, and the client CAs `mutualTls` verifies against, so that
+/// `gateway validate` reports unusable certificate files as `gateway serve` would.
+fn listener_tls(
+    config: &Config,
+    resources: &mut Resources,
+    problems: &mut Diagnostics,
+) -> Option<TlsAcceptor> {
+    let settings = config.tls.as_ref()?;
+    match ClientCaBundles::load(&settings.client_ca) {
+        Ok(cas) => resources.client_ca = Arc::new(cas),
+        Err(e) => {
+            problems.error("tls.client_ca", e.to_string());
+            return None;
+        }
+    }
+    match TlsAcceptor::from_settings(settings, &resources.client_ca) {
+        Ok(acceptor) => Some(acceptor),
+        Err(e) => {
+            problems.error("tls", e.to_string());
+            None
         }
     }
 }

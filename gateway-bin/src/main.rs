@@ -69,7 +69,6 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let Loaded {
         settings,
         tls,
-        client_ca,
         functions,
         gateway,
         report,
@@ -81,10 +80,6 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         eprintln!("{} error(s); not serving", report.error_count());
         return Ok(ExitCode::FAILURE);
     };
-    let tls = tls
-        .map(|tls| tls::TlsAcceptor::from_settings(&tls, &client_ca))
-        .transpose()
-        .map_err(|e| e.to_string())?;
     let addr = args.listen.unwrap_or(settings.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -21,7 +21,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureSc
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-use gateway_core::policy::mtls::ClientCaBundles;
+use gateway_core::policy::mtls::{read_pem_certs, ClientCaBundles, PemCertsError};
 use gateway_core::ClientCertificate;
 
 use crate::config::TlsSection;
@@ -33,12 +33,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Why the TLS settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TlsError {
-    #[error("cannot read the TLS certificate {path}: {source}")]
-    Cert { path: PathBuf, source: pem::Error },
-    #[error(
-        "the TLS certificate file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-    )]
-    NoCert { path: PathBuf },
+    #[error("TLS certificate: {0}")]
+    Cert(#[from] PemCertsError),
     #[error("cannot read the TLS private key {path}: {reason}")]
     Key { path: PathBuf, reason: String },
     #[error("the TLS certificate {cert} and key {key} cannot be used together: {source}")]
@@ -68,7 +64,7 @@ impl TlsAcceptor {
         settings: &TlsSection,
         client_ca: &ClientCaBundles,
     ) -> Result<Self, TlsError> {
-        let certs = read_certs(&settings.cert)?;
+        let certs = read_pem_certs(&settings.cert)?;
         let key = read_key(&settings.key)?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let verifier: Arc<dyn ClientCertVerifier> = if client_ca.is_empty() {
@@ -112,23 +108,6 @@ impl TlsAcceptor {
             .and_then(|chain| ClientCertificate::new(chain.to_vec()));
         Ok((stream, cert))
     }
-}
-
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let error = |source| TlsError::Cert {
-        path: path.to_owned(),
-        source,
-    };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(error)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(error)?;
-    if certs.is_empty() {
-        return Err(TlsError::NoCert {
-            path: path.to_owned(),
-        });
-    }
-    Ok(certs)
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {

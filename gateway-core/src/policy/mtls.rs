@@ -54,7 +54,7 @@ use crate::error::GatewayError;
 use crate::spec::MutualTlsDetails;
 use san::SanPattern;
 
-pub use trust::{CaBundleError, ClientCaBundles};
+pub use trust::{read_pem_certs, CaBundleError, ClientCaBundles, PemCertsError};
 
 /// Largest `request.cert[client_base64]` value, in bytes of Base64 text.
 const MAX_CERT_VARIABLE: usize = 8 * 1024;
@@ -86,7 +86,7 @@ impl MutualTlsLayer {
             diags
                 .error(
                     path,
-                    "mutualTls needs CA bundles to verify client certificates against, and the gateway has none",
+                    "mutualTls needs CA bundles to verify client certificates against, and none are loaded",
                 )
                 .hint("list them in gateway.toml: [tls] client_ca = [\"ca.pem\"]");
             return None;

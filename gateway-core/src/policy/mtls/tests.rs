@@ -56,28 +56,29 @@ struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
+/// The parameters of a CA certificate named `name`.
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+}
+
 impl Ca {
     fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let key = KeyPair::generate().expect("key");
         Ca {
-            issuer: CertifiedIssuer::self_signed(params, key).expect("CA certificate"),
+            issuer: CertifiedIssuer::self_signed(ca_params(name), key).expect("CA certificate"),
         }
     }
 
     fn intermediate(&self, name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let key = KeyPair::generate().expect("key");
         Ca {
-            issuer: CertifiedIssuer::signed_by(params, key, &self.issuer).expect("intermediate"),
+            issuer: CertifiedIssuer::signed_by(ca_params(name), key, &self.issuer)
+                .expect("intermediate"),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::{DistinguishedName, RootCertStore};
 use webpki::{EndEntityCert, KeyUsage};
@@ -23,16 +23,39 @@ pub struct ClientCaBundles {
     roots: RootCertStore,
 }
 
+/// Why a PEM certificate file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PemCertsError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: pem::Error },
+    #[error("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    Empty { path: PathBuf },
+}
+
+/// Every certificate of the PEM file at `path`, in order; a file without any is an error.
+/// Also what the TLS listener reads its own chain with.
+pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PemCertsError> {
+    let read = |source| PemCertsError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(read)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(read)?;
+    if certs.is_empty() {
+        return Err(PemCertsError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
 /// Why a CA bundle could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CaBundleError {
-    #[error("cannot read the CA bundle {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: rustls::pki_types::pem::Error,
-    },
-    #[error("the CA bundle {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
-    Empty { path: PathBuf },
+    #[error("CA bundle: {0}")]
+    File(#[from] PemCertsError),
     #[error("the CA bundle {path}: certificate {index} cannot be a trust anchor: {reason}")]
     Anchor {
         path: PathBuf,
@@ -61,20 +84,7 @@ impl ClientCaBundles {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<(), CaBundleError> {
-        let read = |source| CaBundleError::Read {
-            path: path.to_owned(),
-            source,
-        };
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(read)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(read)?;
-        if certs.is_empty() {
-            return Err(CaBundleError::Empty {
-                path: path.to_owned(),
-            });
-        }
-        for (index, cert) in certs.into_iter().enumerate() {
+        for (index, cert) in read_pem_certs(path)?.into_iter().enumerate() {
             self.add(cert).map_err(|reason| CaBundleError::Anchor {
                 path: path.to_owned(),
                 index,
