@@ -57,6 +57,22 @@ pub(crate) struct Config {
     pub(crate) usage_plan: Vec<UsagePlanConfig>,
     #[serde(default)]
     pub(crate) subscriber: Vec<SubscriberConfig>,
+    /// The public listener speaks TLS when present.
+    pub(crate) tls: Option<TlsSection>,
+}
+
+/// `[tls]`: the public listener's certificate, and the CAs of client certificates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsSection {
+    /// The server certificate chain (PEM, leaf first), relative to this file.
+    pub(crate) cert: PathBuf,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1), relative to this file.
+    pub(crate) key: PathBuf,
+    /// CA bundles (PEM) that `mutualTls` deployments verify client certificates against;
+    /// when present the listener asks clients for a certificate. Relative to this file.
+    #[serde(default)]
+    pub(crate) client_ca: Vec<PathBuf>,
 }
 
 /// `[[compartment]]`: the compartment tree under the tenancy.
@@ -375,6 +391,13 @@ impl Config {
         if let Destination::File(file) = &mut config.gateway.log.access {
             *file = base.join(&*file);
         }
+        if let Some(tls) = &mut config.tls {
+            tls.cert = base.join(&tls.cert);
+            tls.key = base.join(&tls.key);
+            for ca in &mut tls.client_ca {
+                *ca = base.join(&*ca);
+            }
+        }
         for f in config
             .applications
             .iter_mut()
@@ -465,6 +488,20 @@ mod tests {
         assert!(!c.gateway.watch);
         let err = parse("[gateway]\nwatch = \"no\"\n").expect_err("not a boolean");
         assert!(err.contains("watch"), "{err}");
+    }
+
+    #[test]
+    fn tls_parses_and_refuses_unknown_keys() {
+        let c =
+            parse("[tls]\ncert = \"server.pem\"\nkey = \"server.key\"\nclient_ca = [\"ca.pem\"]\n")
+                .expect("valid config");
+        let tls = c.tls.expect("a [tls] section");
+        assert_eq!(tls.cert, Path::new("server.pem"));
+        assert_eq!(tls.client_ca, [PathBuf::from("ca.pem")]);
+        let err = parse("[tls]\ncert = \"a\"\n").expect_err("no key");
+        assert!(err.contains("missing field `key`"), "{err}");
+        let err = parse("[tls]\ncert = \"a\"\nkey = \"b\"\nclient_cas = []\n").expect_err("typo");
+        assert!(err.contains("unknown field `client_cas`"), "{err}");
     }
 
     #[test]

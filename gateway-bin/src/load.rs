@@ -11,6 +11,7 @@ use gateway_core::gateway::{
     compile, CompiledGateway, DeploymentSource, GatewayOptions, LoadReport, Resources,
 };
 use gateway_core::limit::UsagePlans;
+use gateway_core::policy::mtls::ClientCaBundles;
 
 use crate::changes::Deployments;
 use crate::cli::Source;
@@ -19,6 +20,7 @@ use crate::config::{Config, GatewaySection};
 use crate::functions::{self, Readiness};
 use crate::permissions::Permissions;
 use crate::running::FunctionSet;
+use crate::tls::TlsAcceptor;
 
 /// The config in effect and what compiling it produced.
 pub(crate) struct Loaded {
@@ -26,6 +28,8 @@ pub(crate) struct Loaded {
     pub(crate) functions: FunctionSet,
     /// The deployments as configured, for telling what a reload changed.
     pub(crate) deployments: Deployments,
+    /// The listener's TLS, when `[tls]` is set and usable.
+    pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) gateway: Option<CompiledGateway>,
     pub(crate) report: LoadReport,
 }
@@ -114,7 +118,9 @@ pub(crate) async fn load(
         request_limits: settings.limits.request(),
         ..Resources::default()
     };
+    let mut tls = None;
     if let Some(config) = &config {
+        tls = listener_tls(config, &mut resources, &mut problems);
         shared_state(config, &mut resources, &mut problems);
     }
     let (mut gateway, mut report) = compile(&sources, &options, &resources);
@@ -139,6 +145,7 @@ pub(crate) async fn load(
         settings,
         functions,
         deployments: Deployments::new(&sources),
+        tls,
         gateway,
         report,
     })
@@ -181,6 +188,30 @@ fn shared_state(config: &Config, resources: &mut Resources, problems: &mut Diagn
             for e in errors {
                 problems.error(e.at, e.message);
             }
+        }
+    }
+}
+
+/// The listener's TLS from `[tls]`, and the client CAs `mutualTls` verifies against, so that
+/// `gateway validate` reports unusable certificate files as `gateway serve` would.
+fn listener_tls(
+    config: &Config,
+    resources: &mut Resources,
+    problems: &mut Diagnostics,
+) -> Option<TlsAcceptor> {
+    let settings = config.tls.as_ref()?;
+    match ClientCaBundles::load(&settings.client_ca) {
+        Ok(cas) => resources.client_ca = Arc::new(cas),
+        Err(e) => {
+            problems.error("tls.client_ca", e.to_string());
+            return None;
+        }
+    }
+    match TlsAcceptor::from_settings(settings, &resources.client_ca) {
+        Ok(acceptor) => Some(acceptor),
+        Err(e) => {
+            problems.error("tls", e.to_string());
+            None
         }
     }
 }

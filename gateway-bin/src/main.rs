@@ -22,6 +22,7 @@ mod running;
 mod server;
 #[cfg(test)]
 mod testing;
+mod tls;
 mod watch;
 
 use std::process::ExitCode;
@@ -158,13 +159,19 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
     }
     // One line on stdout, so scripts and tests can learn a port-0 address; every signal handler
     // is in place by now.
-    out(&format!("listening on http://{bound}\n"))?;
+    let scheme = if loaded.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    out(&format!("listening on {scheme}://{bound}\n"))?;
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
     let setup = Listener {
         service,
         limits: settings.limits.clone(),
         stats,
         access_log,
+        tls: loaded.tls.take(),
     };
     let served = server::serve(listener, setup, shutdown, grace).await;
     functions::shutdown(current.lock().await.functions()).await;

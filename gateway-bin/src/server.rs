@@ -1,4 +1,5 @@
-//! The listener: accept loop, connection limits, HTTP/1.1 and HTTP/2, graceful shutdown.
+//! The listener: accept loop, connection limits, HTTP/1.1 and HTTP/2 (over TLS when
+//! configured), graceful shutdown.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,19 +13,20 @@ use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
 use gateway_core::observe::WatchResponse;
-use gateway_core::{ClientAddr, GatewayService};
+use gateway_core::{ClientAddr, ClientCertificate, GatewayService};
 
 use crate::access_log::JsonAccessLog;
 use crate::config::LimitsSection;
 use crate::conn::{ConnState, ConnTimeouts, Expiry, Watched};
+use crate::tls::TlsAcceptor;
 
 /// What a client over the connection limits is told before the connection closes.
 const SERVICE_UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 48\r\nconnection: close\r\n\r\n{\"code\":503,\"message\":\"Service Unavailable\"}";
@@ -86,6 +88,8 @@ pub(crate) struct Listener {
     pub(crate) limits: LimitsSection,
     pub(crate) stats: Arc<ListenerStats>,
     pub(crate) access_log: Option<Arc<JsonAccessLog>>,
+    /// The listener speaks TLS when set.
+    pub(crate) tls: Option<TlsAcceptor>,
 }
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting and lets in-flight
@@ -107,6 +111,7 @@ pub(crate) async fn serve(
         header_read: Duration::from_secs(setup.limits.header_read_timeout_seconds),
         idle: Duration::from_secs(setup.limits.idle_timeout_seconds),
     };
+    let builder = Arc::new(builder);
     let capacity = Capacity::new(&setup.limits, setup.stats.clone());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -130,38 +135,32 @@ pub(crate) async fn serve(
         let slot = match capacity.claim(peer.ip()) {
             Ok(slot) => slot,
             Err(limit) => {
-                tokio::spawn(refuse(stream, peer, limit, setup.access_log.clone()));
+                tokio::spawn(refuse(stream, peer, limit, setup.clone()));
                 continue;
             }
         };
-        let state = Arc::new(ConnState::default());
-        let watch = WatchResponse(state.clone());
-        let conn_state = state.clone();
-        let service = setup
-            .service
-            .clone()
-            .map_request(move |mut req: Request<Incoming>| {
-                conn_state.request_started();
-                req.extensions_mut().insert(ClientAddr(peer));
-                req.extensions_mut().insert(watch.clone());
-                req
-            });
-        let io = Watched::new(stream, state.clone(), timeouts);
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
-            .into_owned();
-        let conn = graceful.watch(conn);
-        let ended = Ended {
+        let connection = Connection {
+            builder: builder.clone(),
+            setup: setup.clone(),
             peer,
-            state,
-            stats: setup.stats.clone(),
-            access_log: setup.access_log.clone(),
+            timeouts,
+            watcher: graceful.watcher(),
         };
-        tokio::spawn(async move {
-            let result = conn.await;
-            ended.report(result.err().as_deref());
-            drop(slot);
-        });
+        // TLS: the handshake runs in the connection's own task, so a slow client never holds
+        // up the accept loop.
+        match setup.tls.clone() {
+            None => tokio::spawn(async move {
+                connection.serve(stream, None).await;
+                drop(slot);
+            }),
+            Some(tls) => tokio::spawn(async move {
+                match tls.accept(stream).await {
+                    Ok((stream, cert)) => connection.serve(stream, cert).await,
+                    Err(e) => debug!(%peer, error = %e, "TLS handshake failed"),
+                }
+                drop(slot);
+            }),
+        };
     }
 
     drop(listener);
@@ -173,45 +172,86 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// What is left to do when a connection ends: count and log what the listener's limits did.
-struct Ended {
+/// One accepted connection, ready to be served.
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    setup: Listener,
     peer: SocketAddr,
-    state: Arc<ConnState>,
-    stats: Arc<ListenerStats>,
-    access_log: Option<Arc<JsonAccessLog>>,
+    timeouts: ConnTimeouts,
+    watcher: Watcher,
 }
 
-impl Ended {
-    fn report(self, error: Option<&(dyn std::error::Error + Send + Sync + 'static)>) {
+impl Connection {
+    /// Serves the connection, plain or TLS, until it ends or graceful shutdown closes it; its
+    /// requests carry the client's address and, when it sent one, its certificate chain. Then
+    /// counts and logs what the listener's own limits did to it.
+    async fn serve<I>(self, io: I, cert: Option<ClientCertificate>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let peer = self.peer;
-        let refused = match self.state.expiry() {
-            Some(Expiry::HeadTimeout) => {
-                self.stats.head_timeouts.fetch_add(1, Relaxed);
-                Some((408, "request.clientTimeout"))
+        let state = Arc::new(ConnState::default());
+        let watch = WatchResponse(state.clone());
+        let conn_state = state.clone();
+        let service = self
+            .setup
+            .service
+            .clone()
+            .map_request(move |mut req: Request<Incoming>| {
+                conn_state.request_started();
+                let extensions = req.extensions_mut();
+                extensions.insert(ClientAddr(peer));
+                extensions.insert(watch.clone());
+                if let Some(cert) = &cert {
+                    extensions.insert(cert.clone());
+                }
+                req
+            });
+        let io = Watched::new(io, state.clone(), self.timeouts);
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
+            .into_owned();
+        let result = self.watcher.watch(conn).await;
+        report(&self.setup, peer, &state, result.err().as_deref());
+    }
+}
+
+/// Counts and logs what the listener's limits did to a connection that has ended.
+fn report(
+    setup: &Listener,
+    peer: SocketAddr,
+    state: &ConnState,
+    error: Option<&(dyn std::error::Error + Send + Sync + 'static)>,
+) {
+    let stats = &setup.stats;
+    let refused = match state.expiry() {
+        Some(Expiry::HeadTimeout) => {
+            stats.head_timeouts.fetch_add(1, Relaxed);
+            Some((408, "request.clientTimeout"))
+        }
+        Some(Expiry::Idle) => {
+            stats.idle_closed.fetch_add(1, Relaxed);
+            debug!(%peer, "idle connection closed");
+            None
+        }
+        None => match error.and_then(|e| e.downcast_ref::<hyper::Error>()) {
+            Some(e) if e.is_parse_too_large() => {
+                stats.heads_too_large.fetch_add(1, Relaxed);
+                Some((431, "request.headersTooLarge"))
             }
-            Some(Expiry::Idle) => {
-                self.stats.idle_closed.fetch_add(1, Relaxed);
-                debug!(%peer, "idle connection closed");
+            _ => {
+                if let Some(e) = error {
+                    debug!(%peer, error = %e, "connection ended with an error");
+                }
                 None
             }
-            None => match error.and_then(|e| e.downcast_ref::<hyper::Error>()) {
-                Some(e) if e.is_parse_too_large() => {
-                    self.stats.heads_too_large.fetch_add(1, Relaxed);
-                    Some((431, "request.headersTooLarge"))
-                }
-                _ => {
-                    if let Some(e) = error {
-                        debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                    None
-                }
-            },
-        };
-        if let Some((status, code)) = refused {
-            info!(code, %peer, status, "request head refused");
-            if let Some(log) = &self.access_log {
-                log.log_connection(peer, status, code);
-            }
+        },
+    };
+    if let Some((status, code)) = refused {
+        info!(code, %peer, status, "request head refused");
+        if let Some(log) = &setup.access_log {
+            log.log_connection(peer, status, code);
         }
     }
 }
@@ -304,17 +344,16 @@ fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 /// Answers a connection over a limit with 503 and closes it, without waiting on the client
-/// for more than a moment.
-async fn refuse(
-    mut stream: impl AsyncRead + AsyncWrite + Unpin,
-    peer: SocketAddr,
-    limit: Limit,
-    access_log: Option<Arc<JsonAccessLog>>,
-) {
+/// for more than a moment. A TLS listener closes it without a handshake: completing one for
+/// a client the gateway has no room for would spend what the limit protects.
+async fn refuse(mut stream: TcpStream, peer: SocketAddr, limit: Limit, setup: Listener) {
     let code = "request.serviceUnavailable";
     info!(code, %peer, ?limit, "connection refused: too many connections");
-    if let Some(log) = &access_log {
+    if let Some(log) = &setup.access_log {
         log.log_connection(peer, 503, code);
+    }
+    if setup.tls.is_some() {
+        return;
     }
     let answer = async {
         stream.write_all(SERVICE_UNAVAILABLE).await?;

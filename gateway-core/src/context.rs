@@ -12,6 +12,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use http::{HeaderMap, Uri};
+use rustls::pki_types::CertificateDer;
 
 use crate::request_id::RequestId;
 use crate::router::Params;
@@ -21,6 +22,35 @@ use crate::vars::VarSource;
 /// The client's socket address; the server inserts it into each request's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
+
+/// The certificate chain a client presented in the TLS handshake, leaf first; the server
+/// inserts it into each request of the connection.
+///
+/// The TLS layer only checks that the client holds the leaf's key: whether the chain is
+/// trusted is decided per deployment by the `mutualTls` policy, so that an untrusted
+/// certificate gets OCI's 401 rather than a TLS alert, and deployments without the policy
+/// ignore it. Shared, so that every request of a connection clones an `Arc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate(Arc<[CertificateDer<'static>]>);
+
+impl ClientCertificate {
+    /// The chain as presented; `None` when it is empty, since a chain without a leaf is no
+    /// certificate at all.
+    pub fn new(chain: Vec<CertificateDer<'static>>) -> Option<Self> {
+        (!chain.is_empty()).then(|| Self(chain.into()))
+    }
+
+    /// The client's own certificate.
+    pub fn leaf(&self) -> &CertificateDer<'static> {
+        // `new` refuses an empty chain.
+        &self.0[0]
+    }
+
+    /// The certificates after the leaf, as the client sent them.
+    pub fn intermediates(&self) -> &[CertificateDer<'static>] {
+        &self.0[1..]
+    }
+}
 
 /// Who the caller is, once an authentication policy has accepted it.
 ///
@@ -47,6 +77,8 @@ pub struct RequestContext {
     params: Params,
     auth: Option<Arc<AuthContext>>,
     usage_plan: Option<Arc<str>>,
+    /// `request.cert[client_base64]`, once the `mutualTls` policy has verified the certificate.
+    client_cert_base64: Option<Arc<str>>,
 }
 
 impl RequestContext {
@@ -67,6 +99,7 @@ impl RequestContext {
             params,
             auth: None,
             usage_plan: None,
+            client_cert_base64: None,
         }
     }
 
@@ -84,6 +117,17 @@ impl RequestContext {
     /// Records the caller's usage plan; set by the usage-plans layer.
     pub fn set_usage_plan(&mut self, plan: Arc<str>) {
         self.usage_plan = Some(plan);
+    }
+
+    /// The verified client certificate as standard Base64 of its DER
+    /// (`request.cert[client_base64]`).
+    pub fn client_cert_base64(&self) -> Option<&str> {
+        self.client_cert_base64.as_deref()
+    }
+
+    /// Records the verified client certificate; set by the `mutualTls` layer.
+    pub fn set_client_cert_base64(&mut self, base64: Arc<str>) {
+        self.client_cert_base64 = Some(base64);
     }
 
     /// Records the authenticated caller; set by the authentication layer.
@@ -187,8 +231,10 @@ impl VarSource for RequestVars<'_> {
         self.header("host").or_else(|| self.ctx.uri.host())
     }
 
-    fn cert(&self, _key: &str) -> Option<&str> {
-        None
+    fn cert(&self, key: &str) -> Option<&str> {
+        (key == "client_base64")
+            .then(|| self.ctx.client_cert_base64())
+            .flatten()
     }
 
     fn usage_plan(&self, key: &str) -> Option<&str> {

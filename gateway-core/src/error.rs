@@ -107,6 +107,11 @@ pub enum GatewayError {
         reason: String,
     },
 
+    /// The `mutualTls` policy refused the client certificate, or its absence (reference 4.6):
+    /// 401. `code` is the `mutualTls.*` execution-log code saying why.
+    #[error("the client certificate was refused ({code})")]
+    ClientCertificate { code: &'static str },
+
     /// The authenticated caller has none of the route's `ANY_OF` scopes: OCI answers 404,
     /// not 403, so the route's existence is not revealed.
     #[error("the caller has none of the route's allowed scopes")]
@@ -149,7 +154,9 @@ impl GatewayError {
             Self::Function(e) => e.status(),
             Self::HttpBackend(e) => e.status(),
             Self::NoRoutingBackend => StatusCode::NOT_FOUND,
-            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated { .. } | Self::ClientCertificate { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::ScopeNotAllowed => StatusCode::NOT_FOUND,
             Self::AuthorizerFailed(_) => StatusCode::BAD_GATEWAY,
             Self::AuthUnavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -165,6 +172,7 @@ impl GatewayError {
             Self::TooManyRequests { log_code, .. }
             | Self::LimitStoreUnavailable { log_code }
             | Self::UsagePlanUnauthorized { log_code } => log_code,
+            Self::ClientCertificate { code } => code,
             Self::PayloadTooLarge { .. } => "request.bodyTooLarge",
             Self::HeadersTooLarge { .. } => "request.headersTooLarge",
             Self::ClientTimeout(_) => "request.clientTimeout",

@@ -28,6 +28,6 @@ mod testing;
 pub mod vars;
 
 pub use body::{Body, BoxError};
-pub use context::{AuthContext, ClientAddr, RequestContext};
+pub use context::{AuthContext, ClientAddr, ClientCertificate, RequestContext};
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayService};

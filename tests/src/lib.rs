@@ -174,7 +174,10 @@ enum Announced {
 fn forward_stdout(stdout: ChildStdout, tx: mpsc::Sender<Announced>) {
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { return };
-        let announced = if let Some(addr) = line.strip_prefix("listening on http://") {
+        let public = line
+            .strip_prefix("listening on http://")
+            .or_else(|| line.strip_prefix("listening on https://"));
+        let announced = if let Some(addr) = public {
             addr.trim().parse().ok().map(Announced::Public)
         } else if let Some(addr) = line.strip_prefix("admin listening on http://") {
             addr.trim().parse().ok().map(Announced::Admin)

@@ -190,16 +190,21 @@ fn unsupported_features_are_named_and_refused_unless_allowed() {
 }
 
 #[test]
-fn deployment_level_unsupported_policies_close_every_route() {
-    let dir = TempDir::new("unsupported-deployment");
+fn mutual_tls_without_client_cas_is_refused_even_when_unsupported_features_are_allowed() {
+    let dir = TempDir::new("mtls-without-cas");
     let with_mtls = UNSUPPORTED.replacen(
         "{ \"routes\"",
         "{ \"requestPolicies\": { \"mutualTls\": { \"isVerifiedCertificateRequired\": true } }, \"routes\"",
         1,
     );
     let spec = dir.write("spec.json", &with_mtls);
-    let gw = Gateway::serve(&[&spec, "--allow-unsupported"]);
-    assert_eq!(gw.get("/stock").status, 501);
+    // mutualTls is enforced, so --allow-unsupported does not turn it into 501 routes: without
+    // CA bundles to verify against, the deployment is not served at all.
+    let err = Gateway::try_serve(&[&spec, "--allow-unsupported"]).expect_err("refused");
+    assert!(
+        err.contains("requestPolicies.mutualTls") && err.contains("client_ca"),
+        "{err}"
+    );
 }
 
 #[test]

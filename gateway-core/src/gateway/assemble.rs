@@ -2,6 +2,8 @@
 //!
 //! Order, outer to inner, and why:
 //!
+//! 0. `mutualTls` — the client certificate belongs to the connection, and OCI checks it before
+//!    anything else (reference 1.7): a refused certificate gets 401 even for a pre-flight.
 //! 1. CORS — answers pre-flight requests before anything can reject them, and adds the CORS
 //!    headers to every answer below it, errors included.
 //! 2. Rate limiting and usage plans — cheap rejections before any expensive work (a usage
@@ -39,6 +41,7 @@ use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
 use crate::limit::{RateLimitLayer, RateLimiter, UsagePlanLimiter, UsagePlansLayer};
 use crate::policy::cors::CorsLayer;
+use crate::policy::mtls::MutualTlsLayer;
 use crate::policy::transform::{RequestTransformLayer, ResponseHeaderTransformLayer};
 use crate::policy::validate::ValidationLayer;
 use crate::router::PathTemplate;
@@ -53,6 +56,7 @@ pub(crate) type RouteService = BoxCloneSyncService<Request<Body>, Response<Body>
 #[derive(Debug, Clone)]
 pub(crate) struct DeploymentLayers {
     name: Arc<str>,
+    mtls: Option<MutualTlsLayer>,
     cors: Option<CorsLayer>,
     /// One limiter per deployment: OCI applies the limit to the deployment as a whole.
     rate_limit: Option<RateLimitLayer>,
@@ -104,6 +108,16 @@ impl DeploymentLayers {
             });
         Self {
             name: Arc::from(name),
+            mtls: policies
+                .and_then(|p| p.mutual_tls.as_ref())
+                .and_then(|mtls| {
+                    MutualTlsLayer::compile(
+                        mtls,
+                        &resources.client_ca,
+                        "requestPolicies.mutualTls",
+                        diags,
+                    )
+                }),
             cors: policies
                 .and_then(|p| p.cors.as_ref())
                 .map(|cors| CorsLayer::compile(cors, "requestPolicies.cors", diags)),
@@ -236,6 +250,7 @@ pub(crate) fn route_stack(
     };
     let has_cors = cors.is_some();
     let stack = ServiceBuilder::new()
+        .option_layer(deployment.mtls.clone())
         .option_layer(cors)
         .option_layer(deployment.rate_limit.clone())
         .option_layer(usage_before_auth)

@@ -11,6 +11,7 @@ use crate::cache::ResponseCacheStore;
 use crate::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
 use crate::function::{FunctionRegistry, RegisteredFunction};
 use crate::limit::{LimitSettings, UsagePlans};
+use crate::policy::mtls::ClientCaBundles;
 use crate::request_limits::RequestLimits;
 use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, RouterBuilder};
 use crate::routes::RouteInfo;
@@ -73,6 +74,9 @@ pub struct Resources {
     pub response_cache: Arc<dyn ResponseCacheStore>,
     /// What a client may send: head and body sizes, body read timeout.
     pub request_limits: RequestLimits,
+    /// The CAs client certificates are verified against for `mutualTls`; empty by default, and
+    /// then a deployment with that policy is refused.
+    pub client_ca: Arc<ClientCaBundles>,
 }
 
 impl Default for Resources {
@@ -85,6 +89,7 @@ impl Default for Resources {
             usage_plans: Arc::new(UsagePlans::default()),
             response_cache: Arc::new(MemoryCacheStore::new(DEFAULT_CAPACITY)),
             request_limits: RequestLimits::default(),
+            client_ca: Arc::new(ClientCaBundles::default()),
         }
     }
 }
@@ -576,6 +581,7 @@ fn support(feature: &Feature) -> Support {
         | Feature::AnyOfAuthorization
         | Feature::RateLimiting
         | Feature::UsagePlans
+        | Feature::MutualTls
         | Feature::ResponseCacheLookup
         | Feature::ResponseCacheStore
         | Feature::AccessLog
@@ -695,6 +701,12 @@ impl GatewayBuilder {
     /// Uses `client` for HTTP backends (extra root certificates, pool settings).
     pub fn http_client(mut self, client: HttpClient) -> Self {
         self.resources.http = client;
+        self
+    }
+
+    /// Verifies `mutualTls` client certificates against `cas`.
+    pub fn client_ca(mut self, cas: ClientCaBundles) -> Self {
+        self.resources.client_ca = Arc::new(cas);
         self
     }
 

@@ -1,5 +1,6 @@
 //! Route policies compiled once from the specification into tower layers.
 //!
+//! * [`mtls`] — the client certificate a deployment requires (reference 4.6);
 //! * [`cors`] — answers pre-flights and adds the CORS response headers (reference 4.3);
 //! * [`validate`] — required headers, query parameters and body, the body's media type (4.8);
 //! * [`transform`] — set, rename and filter request headers and query parameters, and
@@ -12,6 +13,7 @@
 //! stack, and why, is documented in `gateway::assemble`.
 
 pub mod cors;
+pub mod mtls;
 pub mod transform;
 pub mod validate;
 
