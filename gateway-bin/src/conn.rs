@@ -7,7 +7,7 @@
 //! gateway reports each finished response through [`ResponseWatcher`]); while one is, the
 //! connection has no deadline of its own (the request body's read timeout applies). With none
 //! in flight, a connection that has sent part of a request head must finish it within the
-//! header timeout or gets `408 Request Timeout`; one that has sent nothing is closed quietly
+//! header timeout of its first byte or gets `408 Request Timeout`; one that has sent nothing is closed quietly
 //! after the idle timeout.
 
 use std::future::Future;
@@ -95,8 +95,8 @@ pin_project! {
         state: Arc<ConnState>,
         timeouts: ConnTimeouts,
         last_progress: Instant,
-        // `finished` when the current request head began, if one has.
-        head_began: Option<u64>,
+        // `finished` when the current request head began, and when, if one has.
+        head_began: Option<(u64, Instant)>,
         // Decided by the first bytes the client sends.
         http2: Option<bool>,
         timer: Option<Pin<Box<Sleep>>>,
@@ -136,7 +136,8 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
                         *this.http2 = Some(read.starts_with(H2_PREFACE));
                     }
                     if this.state.in_flight.load(Relaxed) == 0 && this.head_began.is_none() {
-                        *this.head_began = Some(this.state.finished.load(Relaxed));
+                        *this.head_began =
+                            Some((this.state.finished.load(Relaxed), *this.last_progress));
                     }
                 }
                 Poll::Ready(Ok(()))
@@ -148,16 +149,20 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
                     return Poll::Pending;
                 }
                 let finished = this.state.finished.load(Relaxed);
-                if this.head_began.is_some_and(|began| began != finished) {
+                if this.head_began.is_some_and(|(began, _)| began != finished) {
                     *this.head_began = None;
                 }
-                let in_head = this.head_began.is_some() && *this.http2 != Some(true);
-                let deadline = *this.last_progress
-                    + if in_head {
-                        this.timeouts.header_read
-                    } else {
-                        this.timeouts.idle
-                    };
+                // The head's whole time counts, not the pause since the last byte: a client
+                // that dribbles a byte at a time is cut off all the same.
+                let head_start = this
+                    .head_began
+                    .filter(|_| *this.http2 != Some(true))
+                    .map(|(_, at)| at);
+                let in_head = head_start.is_some();
+                let deadline = match head_start {
+                    Some(at) => at + this.timeouts.header_read,
+                    None => *this.last_progress + this.timeouts.idle,
+                };
                 let timer = this
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
