@@ -11,10 +11,12 @@
 //! while a reload runs is served by one more reload after it.
 
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch, Mutex};
 use tracing::{error, info, warn};
 
@@ -128,7 +130,16 @@ impl Reloader {
                         causes.push(more);
                     }
                 }
-                self.reload(&causes).await;
+                // A bug that panics while loading must not end reloading for the process's
+                // life: the attempt is refused like an invalid configuration, and the state it
+                // would have replaced is only ever swapped at the end of a successful one.
+                if AssertUnwindSafe(self.reload(&causes))
+                    .catch_unwind()
+                    .await
+                    .is_err()
+                {
+                    error!("reload refused; the running configuration is unchanged: the reload failed unexpectedly (see the panic above)");
+                }
             }
         });
         sender

@@ -37,6 +37,11 @@ pub enum GatewayError {
     #[error("the request target is not an absolute path")]
     BadTarget,
 
+    /// More than one `Host` header: which one a backend believes is anybody's guess (RFC 9112
+    /// §3.2 says 400).
+    #[error("the request has more than one Host header")]
+    DuplicateHost,
+
     /// The request body is larger than the route accepts.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: u64 },
@@ -51,7 +56,7 @@ pub enum GatewayError {
 
     /// The request body could not be read (the client went away or broke the framing).
     #[error("the request body could not be read: {0}")]
-    BodyRead(String),
+    BodyRead(RequestBodyError),
 
     /// A function call failed; the reason is logged, the client sees only the status.
     #[error(transparent)]
@@ -131,6 +136,7 @@ impl From<RequestBodyError> for GatewayError {
         match error {
             RequestBodyError::TooLarge { limit } => Self::PayloadTooLarge { limit },
             RequestBodyError::Timeout(after) => Self::ClientTimeout(after),
+            RequestBodyError::Malformed | RequestBodyError::ClientGone => Self::BodyRead(error),
         }
     }
 }
@@ -140,7 +146,7 @@ impl GatewayError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::BadPath(_) | Self::BadTarget => StatusCode::BAD_REQUEST,
+            Self::BadPath(_) | Self::BadTarget | Self::DuplicateHost => StatusCode::BAD_REQUEST,
             Self::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::LimitStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -167,7 +173,7 @@ impl GatewayError {
     pub fn log_code(&self) -> &'static str {
         match self {
             Self::NotFound | Self::MethodNotAllowed { .. } => "request.routeNotFound",
-            Self::BadPath(_) | Self::BadTarget => "request.badRequest",
+            Self::BadPath(_) | Self::BadTarget | Self::DuplicateHost => "request.badRequest",
             Self::Unsupported { .. } => "request.internalServiceError",
             Self::TooManyRequests { log_code, .. }
             | Self::LimitStoreUnavailable { log_code }
@@ -176,7 +182,8 @@ impl GatewayError {
             Self::PayloadTooLarge { .. } => "request.bodyTooLarge",
             Self::HeadersTooLarge { .. } => "request.headersTooLarge",
             Self::ClientTimeout(_) => "request.clientTimeout",
-            Self::BodyRead(_) => "request.clientEof",
+            Self::BodyRead(RequestBodyError::ClientGone) => "request.clientEof",
+            Self::BodyRead(_) => "request.badRequest",
             Self::RequestValidation { .. } => "requestValidation.validationError",
             Self::TransformationFailed => "queryParameterTransformation.badParameterValue",
             Self::Function(e) => e.log_code(),
@@ -195,7 +202,10 @@ impl GatewayError {
         let reason = self.status().canonical_reason().unwrap_or("Error");
         match self {
             Self::BadPath(e) => format!("{reason}: {e}"),
-            Self::BadTarget | Self::PayloadTooLarge { .. } | Self::HeadersTooLarge { .. } => {
+            Self::BadTarget
+            | Self::DuplicateHost
+            | Self::PayloadTooLarge { .. }
+            | Self::HeadersTooLarge { .. } => {
                 format!("{reason}: {self}")
             }
             Self::RequestValidation { reason: what } => format!("{reason}: {what}"),
@@ -203,10 +213,23 @@ impl GatewayError {
         }
     }
 
+    /// True when the client closed its connection mid-body: nobody reads the answer, and logs
+    /// and metrics record the request as the client's, not as a backend failure.
+    fn client_left(&self) -> bool {
+        matches!(
+            self,
+            Self::BodyRead(RequestBodyError::ClientGone)
+                | Self::HttpBackend(HttpBackendError::ClientBody(RequestBodyError::ClientGone))
+        )
+    }
+
     /// The response the client sees.
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
         let mut res = json_error(status, &self.client_message());
+        if self.client_left() {
+            res.extensions_mut().insert(ClientLeft);
+        }
         if let Self::TooManyRequests { retry_after, .. } = &self {
             crate::limit::headers::set_retry_after(res.headers_mut(), *retry_after);
         }
@@ -225,6 +248,11 @@ impl GatewayError {
         res
     }
 }
+
+/// Marks a response answered to a client that had already gone (see
+/// [`GatewayError::client_left`]), so that logs and metrics record 499 rather than its status.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientLeft;
 
 /// OCI's error body for `status` with `message`.
 pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {

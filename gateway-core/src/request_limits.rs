@@ -51,13 +51,19 @@ impl Default for RequestLimits {
     }
 }
 
-/// Why a request body could not be read whole.
+/// Why a request body could not be read whole. Every variant is the client's doing, so a
+/// backend that fails because of one answers for the client (4xx), never as a backend failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestBodyError {
     /// The body is longer than the route accepts: 413.
     TooLarge { limit: u64 },
     /// The client paused longer than the read timeout: 408.
     Timeout(Duration),
+    /// The body's framing is invalid (a malformed chunk size, say): 400.
+    Malformed,
+    /// The client closed the connection before the body was complete: 400, logged as 499
+    /// since nobody is left to read the answer.
+    ClientGone,
 }
 
 impl fmt::Display for RequestBodyError {
@@ -65,6 +71,8 @@ impl fmt::Display for RequestBodyError {
         match self {
             Self::TooLarge { limit } => write!(f, "the request body is larger than {limit} bytes"),
             Self::Timeout(after) => write!(f, "the client sent no body data for {after:?}"),
+            Self::Malformed => f.write_str("the request body is not valid HTTP framing"),
+            Self::ClientGone => f.write_str("the client closed the connection mid-body"),
         }
     }
 }
@@ -86,6 +94,36 @@ impl RequestBodyError {
     }
 }
 
+impl RequestBodyError {
+    /// Classifies an error of reading the client's own body.
+    pub(crate) fn of_client_body(error: &(dyn StdError + 'static)) -> Self {
+        if let Some(found) = Self::find(error) {
+            return found;
+        }
+        // hyper reports a body cut short as an I/O error (an early EOF, a reset) behind its
+        // own; anything else (an invalid chunk size) is a framing error.
+        let mut source = Some(error);
+        while let Some(e) = source {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind::*;
+                if matches!(
+                    io.kind(),
+                    UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+                ) {
+                    return Self::ClientGone;
+                }
+            }
+            if let Some(e) = e.downcast_ref::<hyper::Error>() {
+                if e.is_incomplete_message() || e.is_canceled() {
+                    return Self::ClientGone;
+                }
+            }
+            source = e.source();
+        }
+        Self::Malformed
+    }
+}
+
 /// Reads the whole body, refusing one longer than `limit` with 413 (and one the client
 /// stalls on with 408).
 pub(crate) async fn read_whole(body: Body, limit: u64) -> Result<Bytes, GatewayError> {
@@ -93,10 +131,7 @@ pub(crate) async fn read_whole(body: Body, limit: u64) -> Result<Bytes, GatewayE
     match Limited::new(body, bound).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(GatewayError::PayloadTooLarge { limit }),
-        Err(e) => match RequestBodyError::find(&*e) {
-            Some(client) => Err(client.into()),
-            None => Err(GatewayError::BodyRead(e.to_string())),
-        },
+        Err(e) => Err(RequestBodyError::of_client_body(&*e).into()),
     }
 }
 
@@ -177,7 +212,11 @@ where
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            // The inner body is the client's: whatever fails there is the client's fault.
+            Poll::Ready(Some(Err(e))) => {
+                let e: BoxError = e.into();
+                Poll::Ready(Some(Err(RequestBodyError::of_client_body(&*e).into())))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 let timeout = *this.timeout;

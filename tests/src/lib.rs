@@ -339,6 +339,60 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// An HTTP/1.1 upstream on loopback that answers each request with its request line and header
+/// lines exactly as they arrived (`text/plain`), once it has read the body (`Content-Length` or
+/// chunked). One request per connection; it runs as long as the test process.
+pub fn raw_echo_upstream() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+    let addr = listener.local_addr().expect("upstream address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || echo_head(stream));
+        }
+    });
+    addr
+}
+
+fn echo_head(mut stream: TcpStream) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let lower = head.to_ascii_lowercase();
+    let length = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let chunked = lower.contains("transfer-encoding: chunked");
+    let body_done = |data: &[u8]| {
+        let body = &data[head_end + 4..];
+        match length {
+            Some(n) => body.len() >= n,
+            None if chunked => body.ends_with(b"0\r\n\r\n"),
+            None => true,
+        }
+    };
+    while !body_done(&data) {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        head.len()
+    );
+    let _ = stream.write_all(answer.as_bytes());
+}
+
 /// Runs `gateway ARGS` to completion and returns (exit code, stdout, stderr).
 pub fn run_gateway(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(gateway_bin())

@@ -289,8 +289,18 @@ pub(crate) enum Cond {
     TagExists { var_text: String, col: usize },
 }
 
+/// How deeply `ALL {…}`/`ANY {…}` groups may nest. Real rules and conditions use two or three
+/// levels; the bound keeps the recursive parser (and every walk over the tree it builds:
+/// evaluation, traces, printing) far from the stack's end, whatever a config file holds.
+pub(crate) const MAX_NESTING: usize = 32;
+
 /// Parse one condition (possibly a nested group) at the cursor.
 pub(crate) fn parse_condition(cur: &mut Cursor, ctx: Ctx) -> Result<Cond, SyntaxError> {
+    parse_nested(cur, ctx, 0)
+}
+
+/// [`parse_condition`] inside `depth` enclosing groups.
+fn parse_nested(cur: &mut Cursor, ctx: Ctx, depth: usize) -> Result<Cond, SyntaxError> {
     let t = cur.peek().clone();
     let group = if t.is_kw("all") {
         Some(GroupKind::All)
@@ -300,8 +310,15 @@ pub(crate) fn parse_condition(cur: &mut Cursor, ctx: Ctx) -> Result<Cond, Syntax
         None
     };
     if let Some(kind) = group {
+        if depth == MAX_NESTING {
+            return Err(SyntaxError::new(
+                t.col,
+                format!("ALL/ANY groups nested deeper than {MAX_NESTING} levels"),
+            )
+            .hint("flatten the condition: ALL {a, ALL {b, c}} is ALL {a, b, c}"));
+        }
         cur.bump();
-        return parse_group(cur, ctx, kind, &t);
+        return parse_group(cur, ctx, kind, &t, depth + 1);
     }
     if let Tok::LBrace = t.tok {
         return Err(SyntaxError::new(t.col, "`{` without ALL or ANY")
@@ -315,6 +332,7 @@ fn parse_group(
     ctx: Ctx,
     kind: GroupKind,
     kw: &Token,
+    depth: usize,
 ) -> Result<Cond, SyntaxError> {
     let open = cur.peek().clone();
     if !cur.eat(&Tok::LBrace) {
@@ -336,7 +354,7 @@ fn parse_group(
     }
     let mut items = Vec::new();
     loop {
-        items.push(parse_condition(cur, ctx)?);
+        items.push(parse_nested(cur, ctx, depth)?);
         let t = cur.bump();
         match t.tok {
             Tok::Comma => continue,
@@ -573,6 +591,24 @@ mod tests {
         assert!(
             matches!(&items[0], Cond::Group { kind: GroupKind::All, items, .. } if items.len() == 2)
         );
+    }
+
+    #[test]
+    fn nesting_is_bounded_with_a_clear_error() {
+        let nested = |n: usize| {
+            let mut s = "ALL {".repeat(n);
+            s.push_str("resource.type = 'fnfunc'");
+            s.push_str(&"}".repeat(n));
+            s
+        };
+        assert!(parse(&nested(MAX_NESTING), Ctx::Rule).is_ok());
+        for n in [MAX_NESTING + 1, 9_000, 100_000] {
+            let err = parse(&nested(n), Ctx::Rule).expect_err("too deep");
+            assert!(err.message.contains("nested deeper than 32"), "{err:?}");
+            assert_eq!(err.col, 5 * MAX_NESTING + 1);
+        }
+        let unclosed = "ANY {".repeat(50_000);
+        assert!(parse(&unclosed, Ctx::Statement).is_err());
     }
 
     #[test]

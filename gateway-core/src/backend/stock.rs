@@ -47,7 +47,7 @@ impl StockResponse {
             StatusCode::INTERNAL_SERVER_ERROR
         });
         let specified = spec.headers.as_deref().unwrap_or_default();
-        let mut headers = HeaderMap::with_capacity(specified.len());
+        let mut headers = HeaderMap::new();
         for (i, h) in specified.iter().enumerate() {
             let at = format!("{path}.headers[{i}]");
             let (Ok(name), Ok(value)) = (
@@ -67,7 +67,18 @@ impl StockResponse {
                     .hint("remove it from the stock response");
                 continue;
             }
-            headers.append(name, value);
+            if headers.try_append(name, value).is_err() {
+                diags
+                    .error(
+                        format!("{path}.headers"),
+                        format!(
+                            "{} headers: more than one HTTP response can carry",
+                            specified.len()
+                        ),
+                    )
+                    .hint("OCI allows 50 headers in a stock response");
+                break;
+            }
         }
         Self {
             status,

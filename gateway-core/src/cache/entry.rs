@@ -98,7 +98,8 @@ impl CachedResponse {
         let status =
             StatusCode::from_u16(fixed.get_u16()).map_err(|_| DecodeError("bad status"))?;
         let count = fixed.get_u16();
-        let mut headers = HeaderMap::with_capacity(usize::from(count));
+        // The count comes from the store: a corrupt entry must not size the map by itself.
+        let mut headers = HeaderMap::new();
         for _ in 0..count {
             let len = take(&mut bytes, 2, "truncated header")?.get_u16();
             let name = take(&mut bytes, usize::from(len), "truncated header name")?;
@@ -107,7 +108,9 @@ impl CachedResponse {
             let value = take(&mut bytes, len as usize, "truncated header value")?;
             let value = HeaderValue::from_maybe_shared(value)
                 .map_err(|_| DecodeError("bad header value"))?;
-            headers.append(name, value);
+            headers
+                .try_append(name, value)
+                .map_err(|_| DecodeError("too many headers"))?;
         }
         let len = take(&mut bytes, 8, "truncated body")?.get_u64();
         let len = usize::try_from(len).map_err(|_| DecodeError("body too long"))?;
@@ -180,5 +183,13 @@ mod tests {
         let mut extra = good.clone();
         extra.push(0);
         assert!(CachedResponse::decode(Bytes::from(extra)).is_err());
+    }
+
+    #[test]
+    fn a_corrupt_header_count_is_an_error_not_a_panic() {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&200u16.to_be_bytes());
+        bytes.extend_from_slice(&u16::MAX.to_be_bytes());
+        assert!(CachedResponse::decode(Bytes::from(bytes)).is_err());
     }
 }

@@ -299,14 +299,10 @@ fn branch_backend(
             // Reported as an unknown functionId; the deployment is not served.
             None => refuse("ORACLE_FUNCTIONS_BACKEND"),
         },
-        Backend::Http(http) => BoxCloneSyncService::new(HttpBackendService::compile_with(
-            &resources.http,
-            http,
-            path,
-            template,
-            host,
-            diags,
-        )),
+        Backend::Http(http) => BoxCloneSyncService::new(
+            HttpBackendService::compile_with(&resources.http, http, path, template, host, diags)
+                .trusted_proxies(resources.limits.trusted_proxies.clone()),
+        ),
         Backend::DynamicRouting(dynamic) => BoxCloneSyncService::new(DynamicRouting::compile(
             dynamic,
             path,

@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use http::header::HOST;
 use http::uri::PathAndQuery;
-use http::{Request, Response, Uri};
+use http::{HeaderValue, Request, Response, Uri};
 use pin_project_lite::pin_project;
 use tower::util::Oneshot;
 use tower::{Layer, Service, ServiceExt};
@@ -22,6 +23,7 @@ use tracing::{info, Instrument};
 use crate::body::{Body, BoxError};
 use crate::context::{ClientAddr, RequestContext};
 use crate::error::GatewayError;
+use crate::headers::remove_hop_by_hop;
 use crate::observe::{AccessFields, Closing, Exchange, Observer, WatchResponse};
 use crate::policy::cors::preflight_method;
 use crate::request_id::{RequestId, RequestIdLayer, SetRequestId};
@@ -102,7 +104,10 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        // What the client's `Connection` names describes its connection to the gateway and ends
+        // here, before the request id, transformations or backends add headers it might name.
+        remove_hop_by_hop(req.headers_mut());
         self.inner.call(req)
     }
 }
@@ -225,6 +230,17 @@ fn route<'g>(
     if !parts.uri.path().starts_with('/') {
         return Err(GatewayError::BadTarget);
     }
+    let mut hosts = parts.headers.get_all(HOST).iter();
+    if hosts.next().is_some() && hosts.next().is_some() {
+        return Err(GatewayError::DuplicateHost);
+    }
+    // An absolute-form target (or HTTP/2's `:authority`) names the host; a `Host` header
+    // that says otherwise is ignored (RFC 9112 §3.2.2), so every later stage sees one host.
+    if let Some(authority) = parts.uri.authority() {
+        if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+            parts.headers.insert(HOST, host);
+        }
+    }
     if let Cow::Owned(normal) = normalize_path(parts.uri.path())? {
         parts.uri = with_path(&parts.uri, &normal)?;
     }
@@ -319,7 +335,7 @@ impl Future for DispatchFuture {
         Poll::Ready(Ok(match closing.take() {
             Some(closing) => {
                 let (parts, body) = response.into_parts();
-                let body = closing.observe(parts.status, body);
+                let body = closing.observe(&parts, body);
                 Response::from_parts(parts, body)
             }
             None => response,

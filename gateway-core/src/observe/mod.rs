@@ -28,6 +28,7 @@ use http::Method;
 use http_body::{Frame, SizeHint};
 
 use crate::body::{Body, BoxError};
+use crate::error::ClientLeft;
 
 pub(crate) use access::AccessFields;
 pub use access::{AccessEntry, AccessLog, GatewayIdentity};
@@ -140,10 +141,14 @@ pub(crate) struct Closing {
 
 impl Closing {
     /// Wraps the response body so that the exchange is closed when it ends.
-    pub(crate) fn observe(self, status: http::StatusCode, body: Body) -> Body {
+    pub(crate) fn observe(self, response: &http::response::Parts, body: Body) -> Body {
+        let status = match response.extensions.get::<ClientLeft>() {
+            Some(_) => CLIENT_CLOSED_REQUEST,
+            None => response.status.as_u16(),
+        };
         Body::new(ObservedBody {
             inner: body,
-            status: status.as_u16(),
+            status,
             bytes_sent: 0,
             closing: self,
         })

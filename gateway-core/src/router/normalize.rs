@@ -36,7 +36,8 @@ pub enum PathError {
     /// `//`: an empty segment, which backends collapse inconsistently.
     #[error("empty segment (//) in path")]
     EmptySegment { offset: usize },
-    /// A `.` or `..` segment, however it is spelled (`%2e`, `%2E%2e`, ...).
+    /// A `.` or `..` segment, however it is spelled (`%2e`, `%2E%2e`, ...), also with path
+    /// parameters (`..;x`), which servlet containers strip before resolving the dots.
     #[error("dot segment ('.' or '..') in path")]
     DotSegment { offset: usize },
 }
@@ -54,6 +55,9 @@ enum Class {
     /// legal raw in a segment but *not* equivalent to their escapes (a backend may give `;` or
     /// `=` meaning), so `%3B` and `;` both stay as they are.
     Plain,
+    /// `;`: plain, but what comes before it in a segment is the segment's name to servlet
+    /// containers (`..;x` is `..`).
+    Param,
     Dot,
     Slash,
     Percent,
@@ -68,10 +72,12 @@ const fn class_of(b: u8) -> Class {
         b'.' => Class::Dot,
         b'/' => Class::Slash,
         b'%' => Class::Percent,
+        b';' => Class::Param,
         b'\\' | 0x00..=0x1F | 0x7F => Class::Reject,
         b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'~' => Class::Plain,
-        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':'
-        | b'@' => Class::Plain,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@' => {
+            Class::Plain
+        }
         _ => Class::Encode,
     }
 }
@@ -205,6 +211,13 @@ pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, PathError> {
             Class::Plain => {}
             Class::Dot => {
                 seg_dots = seg_dots.saturating_add(1);
+                i += 1;
+            }
+            Class::Param => {
+                if !seg_plain && seg_dots > 0 {
+                    check_segment(seg_dots, seg_start, i)?;
+                }
+                seg_plain = true;
                 i += 1;
             }
             Class::Slash => {
@@ -416,6 +429,27 @@ mod tests {
             assert!(matches!(norm(p), Err(PathError::DotSegment { .. })), "{p}");
         }
         assert_eq!(norm("/a/./b"), Err(PathError::DotSegment { offset: 3 }));
+    }
+
+    #[test]
+    fn dot_segments_with_path_parameters() {
+        for p in [
+            "/public/..;/admin/x",
+            "/public/%2e%2e;/admin",
+            "/public/.;/x",
+            "/public/..;jsessionid=1/x",
+            "/a/.%2e;x",
+            "/..;",
+        ] {
+            assert!(matches!(norm(p), Err(PathError::DotSegment { .. })), "{p}");
+        }
+        assert_eq!(
+            norm("/public/..;/admin"),
+            Err(PathError::DotSegment { offset: 8 })
+        );
+        for p in ["/a;x", "/;x/b", "/a/...;x", "/a/b.;x", "/a/x;..", "/a;/..b"] {
+            assert_eq!(norm(p).as_deref(), Ok(p), "{p}");
+        }
     }
 
     #[test]

@@ -348,6 +348,13 @@ fn reference_normalize(input: &str) -> Result<String, PathError> {
                 v => seg.push_str(&format!("%{v:02X}")),
             }
             i += 3;
+        } else if c == b';' {
+            // Servlet containers strip path parameters: `..;x` names `..`.
+            if seg == "." || seg == ".." {
+                return Err(PathError::DotSegment { offset: seg_start });
+            }
+            seg.push(';');
+            i += 1;
         } else if c == b'\\' {
             return Err(PathError::Backslash { offset: i });
         } else if c < 0x20 || c == 0x7F {

@@ -20,6 +20,11 @@ pub enum HttpBackendError {
     #[error("the backend URL is invalid: {0}")]
     UrlInvalid(String),
 
+    /// A context variable's value would take the URL out of the configured path (`..`): the
+    /// client's doing, answered with 400 and never sent.
+    #[error("the backend URL would leave its path: {0}")]
+    UnsafePathValue(String),
+
     /// No connection within `connectTimeoutInSeconds`.
     #[error("no connection to the backend within {0:?}")]
     ConnectTimeout(std::time::Duration),
@@ -47,13 +52,15 @@ pub enum HttpBackendError {
 }
 
 impl HttpBackendError {
-    /// 504 for timeouts, 502 for everything else the backend did or failed to do.
+    /// 504 for timeouts, 502 for everything else the backend did or failed to do, 4xx for what
+    /// the client did.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::ConnectTimeout(_) | Self::SendTimeout(_) | Self::ReadTimeout(_) => {
                 StatusCode::GATEWAY_TIMEOUT
             }
             Self::UrlInvalid(_) | Self::Connect(_) | Self::Request(_) => StatusCode::BAD_GATEWAY,
+            Self::UnsafePathValue(_) => StatusCode::BAD_REQUEST,
             Self::ClientBody(e) => GatewayError::from(*e).status(),
         }
     }
@@ -61,7 +68,7 @@ impl HttpBackendError {
     /// OCI's execution-log code for this failure.
     pub fn log_code(&self) -> &'static str {
         match self {
-            Self::UrlInvalid(_) => "httpBackend.urlInvalid",
+            Self::UrlInvalid(_) | Self::UnsafePathValue(_) => "httpBackend.urlInvalid",
             Self::ClientBody(e) => GatewayError::from(*e).log_code(),
             _ => "httpBackend.requestError",
         }
@@ -71,6 +78,7 @@ impl HttpBackendError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::UrlInvalid(_) => "url_invalid",
+            Self::UnsafePathValue(_) => "unsafe_path_value",
             Self::ConnectTimeout(_) => "connect_timeout",
             Self::Connect(_) => "connect_failed",
             Self::SendTimeout(_) => "send_timeout",

@@ -12,29 +12,45 @@ use bytes::{BufMut, BytesMut};
 use http::header::{EXPECT, FORWARDED, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::headers::remove_hop_by_hop;
+use crate::headers::{remove_hop_by_hop, remove_standard_hop_by_hop};
 
 pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// What the gateway knows about the client side of the request.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientSide {
     pub(crate) addr: Option<SocketAddr>,
+    /// The client's address as far as the gateway can tell: the peer, or what a trusted
+    /// proxy in front of the gateway says the client was.
+    pub(crate) real_ip: Option<IpAddr>,
     /// `http` or `https`: how the client reached the gateway.
     pub(crate) proto: &'static str,
     /// The `Host` the client asked for.
     pub(crate) host: Option<HeaderValue>,
 }
 
-/// Rewrites the client's headers for the upstream.
+/// Rewrites the client's headers for the upstream. What the client's `Connection` named is
+/// already gone (see [`crate::GatewayService`]); a `Connection` a transformation set goes too.
 pub(crate) fn request_headers(headers: &mut HeaderMap, client: &ClientSide, host: HeaderValue) {
-    remove_hop_by_hop(headers);
+    remove_standard_hop_by_hop(headers);
     // The gateway has answered `Expect: 100-continue` itself; the body is sent regardless.
     headers.remove(EXPECT);
     headers.insert(HOST, host);
 
+    // The client's own `X-Real-IP` is never believed: it is the address the gateway saw.
+    match client.real_ip {
+        Some(ip) => {
+            if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
+                headers.insert(X_REAL_IP.clone(), v);
+            }
+        }
+        None => {
+            headers.remove(&X_REAL_IP);
+        }
+    }
     if let Some(addr) = client.addr {
         append_list(headers, &X_FORWARDED_FOR, addr.ip().to_string().as_bytes());
     }
@@ -116,6 +132,7 @@ mod tests {
     fn client(addr: &str, host: Option<&'static str>) -> ClientSide {
         ClientSide {
             addr: addr.parse().ok(),
+            real_ip: addr.parse::<SocketAddr>().ok().map(|a| a.ip()),
             proto: "https",
             host: host.map(HeaderValue::from_static),
         }
@@ -149,8 +166,9 @@ mod tests {
             X_FORWARDED_PROTO.clone(),
             HeaderValue::from_static("gopher"),
         );
-        h.insert("connection", HeaderValue::from_static("x-private"));
-        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("connection", HeaderValue::from_static("x-added"));
+        h.insert("x-added", HeaderValue::from_static("1"));
+        h.insert("x-real-ip", HeaderValue::from_static("10.9.9.9"));
         request_headers(
             &mut h,
             &client("198.51.100.7:1234", Some("client.example")),
@@ -169,7 +187,8 @@ mod tests {
             "for=203.0.113.2, for=198.51.100.7;host=client.example;proto=https"
         );
         assert!(h.get(EXPECT).is_none());
-        assert!(h.get("x-private").is_none());
+        assert_eq!(h["x-real-ip"], "198.51.100.7");
+        assert_eq!(h["x-added"], "1");
         assert!(h.get("connection").is_none());
     }
 }

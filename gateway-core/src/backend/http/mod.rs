@@ -49,6 +49,7 @@ use crate::body::Body;
 use crate::context::{ClientAddr, RequestContext};
 use crate::diagnostics::{Diagnostics, Kind};
 use crate::error::GatewayError;
+use crate::limit::TrustedProxies;
 use crate::request_id::RequestId;
 use crate::router::PathTemplate;
 use crate::spec;
@@ -83,6 +84,8 @@ pub struct HttpBackendService {
     /// request then fails with `httpBackend.urlInvalid`.
     url: Option<Arc<UrlTemplate>>,
     timeouts: Timeouts,
+    /// Peers whose `X-Forwarded-For` names the client, for `X-Real-IP`.
+    trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl std::fmt::Debug for HttpBackendService {
@@ -142,7 +145,15 @@ impl HttpBackendService {
             client: client.pool(verify).clone(),
             url,
             timeouts,
+            trusted_proxies: Arc::default(),
         }
+    }
+
+    /// Believes `X-Forwarded-For` from these peers when telling the upstream the client's
+    /// address in `X-Real-IP` (by default, the socket peer is the client).
+    pub fn trusted_proxies(mut self, proxies: Arc<TrustedProxies>) -> Self {
+        self.trusted_proxies = proxies;
+        self
     }
 
     pub fn timeouts(&self) -> Timeouts {
@@ -158,7 +169,7 @@ impl HttpBackendService {
         let target = with_vars(&parts, |vars| url.render(vars, parts.uri.query()))?;
         let context = parts.extensions.get::<RequestContext>();
         let request_id = context.map(|c| c.request_id().clone());
-        let client = client_side(&parts, context);
+        let client = client_side(&parts, context, &self.trusted_proxies);
         let mut headers = std::mem::take(&mut parts.headers);
         forward::request_headers(&mut headers, &client, target.host);
 
@@ -233,6 +244,17 @@ impl Service<Request<Body>> for HttpBackendService {
                         "backend answered"
                     );
                     res
+                }
+                // What the client did (a broken body, an unsafe value) is not a backend failure.
+                Err(e) if e.status().is_client_error() => {
+                    info!(
+                        code = e.log_code(),
+                        opc_request_id,
+                        reason = e.reason(),
+                        error = %e,
+                        "the client's request could not be forwarded"
+                    );
+                    GatewayError::from(e).into_response()
                 }
                 Err(e) => {
                     warn!(
@@ -331,10 +353,15 @@ fn answer(
 }
 
 /// Who the client is, for the forwarding headers.
-fn client_side(parts: &Parts, context: Option<&RequestContext>) -> ClientSide {
+fn client_side(
+    parts: &Parts,
+    context: Option<&RequestContext>,
+    trusted: &TrustedProxies,
+) -> ClientSide {
     let addr = context
         .and_then(RequestContext::client_addr)
         .or_else(|| parts.extensions.get::<ClientAddr>().map(|a| a.0));
+    let real_ip = trusted.client_ip(addr.map(|a| a.ip()), &parts.headers);
     // A TLS listener says so with a `Scheme` extension; HTTP/2 requests carry `:scheme`.
     let https = parts
         .extensions
@@ -349,6 +376,7 @@ fn client_side(parts: &Parts, context: Option<&RequestContext>) -> ClientSide {
     });
     ClientSide {
         addr,
+        real_ip,
         proto: if https { "https" } else { "http" },
         host,
     }

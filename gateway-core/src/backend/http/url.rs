@@ -6,19 +6,25 @@
 //! query string (after query transformations) is appended to the configured one.
 //!
 //! Values are substituted as received, keeping their percent-encoding (OCI never decodes
-//! them). Only bytes that cannot appear in a URL path at all — spaces, non-ASCII, `?`, `#` and
-//! the like, which a header value may hold — are percent-encoded, so a value can never end the
-//! path early or inject a query. A value in the host must be a plain host label, or the
+//! them). Bytes that cannot appear in a URL path at all — spaces, non-ASCII, `?`, `#` and the
+//! like, which a header value may hold — are percent-encoded, so a value can never end the
+//! path early or inject a query. A value stays inside the segment it stands for: `/` and `\`
+//! are encoded (except in `request.path` values: a `{p*}` parameter spans segments, and the
+//! router has refused unsafe ones), and a value that is, or decodes to, a `.` or `..` segment
+//! (also servlet-style `..;x`) is refused with 400, since an upstream would resolve it and
+//! climb out of the configured path. A value in the host must be a plain host label, or the
 //! request fails with `httpBackend.urlInvalid`: a host is where a request goes, and a value
 //! such as `evil.example/` must not be able to send it somewhere else.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use http::uri::Scheme;
 use http::{HeaderValue, Uri};
+use percent_encoding::percent_decode_str;
 
 use super::error::HttpBackendError;
-use crate::vars::{Part, Selector, TableSet, Template, VarRef, VarSource};
+use crate::vars::{Part, Selector, Table, TableSet, Template, VarRef, VarSource};
 
 /// Where an HTTP backend sits, which decides whether its host may hold a variable.
 #[derive(Debug, Clone, Copy)]
@@ -225,7 +231,9 @@ impl UrlTemplate {
         for part in &self.path {
             match part {
                 Part::Literal(text) => base.push_str(text),
-                Part::Var(var) => push_path_value(&mut base, var.value(vars).unwrap_or_default()),
+                Part::Var(var) => {
+                    push_path_value(&mut base, var, var.value(vars).unwrap_or_default())?;
+                }
             }
         }
         if base.len() == start {
@@ -352,15 +360,33 @@ fn is_path_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b)
 }
 
-/// Appends a substituted value to a path, percent-encoding only what a path cannot hold.
-fn push_path_value(out: &mut String, value: &str) {
+/// Appends a substituted value to a path, percent-encoding what a path cannot hold and what
+/// would take the value out of its segment; a value that would climb the path is an error.
+fn push_path_value(out: &mut String, var: &VarRef, value: &str) -> Result<(), HttpBackendError> {
+    if has_dot_segment(value) {
+        return Err(HttpBackendError::UnsafePathValue(format!(
+            "${{{var}}} = {value:?} holds a `.` or `..` path segment"
+        )));
+    }
+    let spans_segments = var.table == Table::Path;
     for b in value.bytes() {
-        if is_path_byte(b) {
+        if is_path_byte(b) && (b != b'/' || spans_segments) {
             out.push(char::from(b));
         } else {
             let _ = write!(out, "%{b:02X}");
         }
     }
+    Ok(())
+}
+
+/// Whether `value`, as written or percent-decoded, has a segment an upstream reads as `.` or
+/// `..`: split at `/` and `\`, and with servlet path parameters (`..;jsessionid=x`) ignored.
+fn has_dot_segment(value: &str) -> bool {
+    let decoded: Cow<'_, [u8]> = percent_decode_str(value).into();
+    decoded
+        .split(|b| *b == b'/' || *b == b'\\')
+        .map(|segment| segment.split(|b| *b == b';').next().unwrap_or_default())
+        .any(|name| name == b"." || name == b"..")
 }
 
 #[cfg(test)]
@@ -446,8 +472,48 @@ mod tests {
                 Some("q=1")
             )
             .map(|r| r.0),
-            Ok("https://api.example.gov/west%20coast/San+Jos%C3%A9/a%20b%3Fc%23d/%C3%A9/?q=1".into())
+            Ok("https://api.example.gov/west%20coast/San+Jos%C3%A9/a%20b%3Fc%23d%2F%C3%A9/?q=1".into())
         );
+    }
+
+    #[test]
+    fn values_stay_inside_their_segment() {
+        let url = "http://up/public/${request.query[q]}/end";
+        let with = |q: &'static str| render(url, Vars(vec![("query:q", q)]), None).map(|r| r.0);
+        assert_eq!(with("a/b\\c"), Ok("http://up/public/a%2Fb%5Cc/end".into()));
+        assert_eq!(with("x?y#z"), Ok("http://up/public/x%3Fy%23z/end".into()));
+        assert_eq!(with("...").as_deref(), Ok("http://up/public/.../end"));
+        assert_eq!(with("a..b").as_deref(), Ok("http://up/public/a..b/end"));
+        for attack in [
+            "..",
+            ".",
+            "../admin/secret",
+            "%2e%2e",
+            "%2E%2e/admin",
+            "..%2Fadmin",
+            "a/../../admin",
+            "..\\admin",
+            "..;/admin",
+            "%2e%2e;x",
+            ".;",
+        ] {
+            let err = with(attack).expect_err(attack);
+            assert!(err.contains("path segment"), "{attack}: {err}");
+        }
+        let t = UrlTemplate::parse(url, HostRule::Literal).expect("url");
+        let err = t
+            .render(&Vars(vec![("query:q", "..")]), None)
+            .expect_err("refused");
+        assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn path_parameters_may_span_segments_but_not_climb() {
+        let url = "http://up/files/${request.path[rest]}";
+        let with = |v: &'static str| render(url, Vars(vec![("path:rest", v)]), None).map(|r| r.0);
+        assert_eq!(with("a/b/c").as_deref(), Ok("http://up/files/a/b/c"));
+        assert!(with("a/../b").is_err());
+        assert!(with("a/..;x/b").is_err());
     }
 
     #[test]

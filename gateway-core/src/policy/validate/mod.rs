@@ -43,6 +43,7 @@ use tower::{Layer, Service};
 use crate::body::Body;
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
+use crate::request_limits::RequestBodyError;
 use crate::spec::RouteRequestPolicies;
 use peek::Peek;
 use rules::{Rules, Step};
@@ -188,7 +189,10 @@ where
                     };
                     match peeked {
                         Err(e) => ValidationFuture::Ready {
-                            response: Some(GatewayError::BodyRead(e.to_string()).into_response()),
+                            response: Some(
+                                GatewayError::from(RequestBodyError::of_client_body(&*e))
+                                    .into_response(),
+                            ),
                         },
                         Ok((non_empty, body)) => {
                             match rules.after_peek(non_empty, content, &parts.extensions) {
