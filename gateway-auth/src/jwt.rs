@@ -104,6 +104,14 @@ impl Authenticator for JwtAuthenticator {
         if header.alg.family() == AlgorithmFamily::Hmac {
             return ready(self.reject(format!("{:?} tokens are never accepted", header.alg)));
         }
+        // RFC 7515 §4.1.11: extensions a recipient must understand, and this one implements
+        // none.
+        if let Some(crit) = &header.crit {
+            return ready(self.reject(format!(
+                "critical header parameters {crit:?} are not understood"
+            )));
+        }
+
         let (alg, kid) = (header.alg, header.kid);
         let keys = self.keys.clone();
         let checks = self.checks.clone();

@@ -343,3 +343,61 @@ fn an_oauth2_failure_policy_is_reported_unsupported() {
     );
     assert!(diags.has_errors());
 }
+
+/// The P-256 group order, big-endian.
+const P256_ORDER: [u8; 32] = [
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
+];
+
+/// `P256_ORDER - s`, big-endian.
+fn negate(s: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut d = i16::from(P256_ORDER[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(d < 0);
+        if d < 0 {
+            d += 256;
+        }
+        out[i] = d as u8;
+    }
+    out
+}
+
+/// Both `(r, s)` and `(r, n - s)` verify. ECDSA signers (OpenSSL, Go, aws-lc) produce either
+/// form at random, so refusing the high-S twin would refuse half of an issuer's valid tokens.
+/// Both are accepted as the same caller: nothing in the gateway keys on a JWT's exact bytes.
+#[tokio::test]
+async fn both_ecdsa_signature_forms_are_accepted_as_the_same_caller() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let ec = Signer::ec();
+    let spec = token_auth_spec(
+        &json!({"format": "PEM", "kid": "ec", "key": ec.pem()}).to_string(),
+        r#""tokenHeader": "Authorization", "tokenAuthScheme": "Bearer""#,
+    );
+    let gate = gate(&spec, &factory());
+    let token = ec.token("ec", &claims());
+    let (message, signature) = token.rsplit_once('.').expect("three parts");
+    let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
+    let (r, s) = signature.split_at(32);
+    for s in [s.to_vec(), negate(s)] {
+        let twin = format!("{message}.{}", URL_SAFE_NO_PAD.encode([r, &s].concat()));
+        let reply = gate.bearer(&twin).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.json()["principal"], "jdoe");
+    }
+}
+
+#[tokio::test]
+async fn attack_critical_header_parameters_are_refused() {
+    let gate = gate(&jwt_spec(""), &factory());
+    let header = json!({ "alg": "RS256", "typ": "JWT", "kid": "k1", "crit": ["exp"] });
+    let token = rsa().token_with_header(&header, &claims());
+    assert_refused(&gate.bearer(&token).await, "crit");
+    let header =
+        json!({ "alg": "RS256", "typ": "JWT", "kid": "k1", "b64": false, "crit": ["b64"] });
+    let token = rsa().token_with_header(&header, &claims());
+    assert_refused(&gate.bearer(&token).await, "crit b64");
+}

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -23,10 +23,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use gateway_core::observe::ResponseWatcher;
+use gateway_core::GatewayError;
 
 /// What an HTTP/1.1 client that stalled in its request head is told before the connection
 /// closes.
-const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: 40\r\nconnection: close\r\n\r\n{\"code\":408,\"message\":\"Request Timeout\"}";
+static REQUEST_TIMEOUT: LazyLock<Vec<u8>> =
+    LazyLock::new(|| GatewayError::HeadTimeout.to_http1_close());
 
 /// The first bytes of every HTTP/2 connection: such a connection never gets an HTTP/1 answer.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
@@ -176,7 +178,7 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
                 if in_head {
                     this.state.expire(Expiry::HeadTimeout);
                     // Best effort: a client too slow to send its head may be too slow to read.
-                    let _ = this.inner.as_mut().poll_write(cx, REQUEST_TIMEOUT);
+                    let _ = this.inner.as_mut().poll_write(cx, &REQUEST_TIMEOUT);
                     let _ = this.inner.as_mut().poll_flush(cx);
                     Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -21,7 +21,7 @@ use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
 use gateway_core::observe::WatchResponse;
-use gateway_core::{ClientAddr, ClientCertificate, GatewayService};
+use gateway_core::{ClientAddr, ClientCertificate, GatewayError, GatewayService};
 
 use crate::access_log::JsonAccessLog;
 use crate::config::LimitsSection;
@@ -29,7 +29,8 @@ use crate::conn::{ConnState, ConnTimeouts, Expiry, Watched};
 use crate::tls::TlsAcceptor;
 
 /// What a client over the connection limits is told before the connection closes.
-const SERVICE_UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 48\r\nconnection: close\r\n\r\n{\"code\":503,\"message\":\"Service Unavailable\"}";
+static SERVICE_UNAVAILABLE: LazyLock<Vec<u8>> =
+    LazyLock::new(|| GatewayError::TooManyConnections.to_http1_close());
 
 /// Connections refused, cut off or closed by the listener's own limits, for `/metrics`.
 #[derive(Debug, Default)]
@@ -228,7 +229,7 @@ fn report(
     let refused = match state.expiry() {
         Some(Expiry::HeadTimeout) => {
             stats.head_timeouts.fetch_add(1, Relaxed);
-            Some((408, "request.clientTimeout"))
+            Some((408, GatewayError::HeadTimeout.log_code()))
         }
         Some(Expiry::Idle) => {
             stats.idle_closed.fetch_add(1, Relaxed);
@@ -347,7 +348,7 @@ fn client_key(ip: IpAddr) -> IpAddr {
 /// for more than a moment. A TLS listener closes it without a handshake: completing one for
 /// a client the gateway has no room for would spend what the limit protects.
 async fn refuse(mut stream: TcpStream, peer: SocketAddr, limit: Limit, setup: Listener) {
-    let code = "request.serviceUnavailable";
+    let code = GatewayError::TooManyConnections.log_code();
     info!(code, %peer, ?limit, "connection refused: too many connections");
     if let Some(log) = &setup.access_log {
         log.log_connection(peer, 503, code);
@@ -356,7 +357,7 @@ async fn refuse(mut stream: TcpStream, peer: SocketAddr, limit: Limit, setup: Li
         return;
     }
     let answer = async {
-        stream.write_all(SERVICE_UNAVAILABLE).await?;
+        stream.write_all(&SERVICE_UNAVAILABLE).await?;
         stream.shutdown().await
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;

@@ -50,6 +50,16 @@ pub enum GatewayError {
     #[error("the request headers are larger than {limit} bytes")]
     HeadersTooLarge { limit: usize },
 
+    /// The request head did not arrive in full within the head timeout: answered on the raw
+    /// connection before HTTP serving gets a request (see [`GatewayError::to_http1_close`]).
+    #[error("the request head was not received in time")]
+    HeadTimeout,
+
+    /// A connection limit is reached: the connection is answered and closed before it is
+    /// served (see [`GatewayError::to_http1_close`]).
+    #[error("too many connections")]
+    TooManyConnections,
+
     /// The client stopped sending the request body for longer than the read timeout.
     #[error("the client sent no request body data for {0:?}")]
     ClientTimeout(Duration),
@@ -153,7 +163,8 @@ impl GatewayError {
             Self::UsagePlanUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::ClientTimeout(_) | Self::HeadTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             Self::BodyRead(_) => StatusCode::BAD_REQUEST,
             Self::RequestValidation { .. } => StatusCode::BAD_REQUEST,
             Self::TransformationFailed => StatusCode::INTERNAL_SERVER_ERROR,
@@ -181,7 +192,8 @@ impl GatewayError {
             Self::ClientCertificate { code } => code,
             Self::PayloadTooLarge { .. } => "request.bodyTooLarge",
             Self::HeadersTooLarge { .. } => "request.headersTooLarge",
-            Self::ClientTimeout(_) => "request.clientTimeout",
+            Self::ClientTimeout(_) | Self::HeadTimeout => "request.clientTimeout",
+            Self::TooManyConnections => "request.serviceUnavailable",
             Self::BodyRead(RequestBodyError::ClientGone) => "request.clientEof",
             Self::BodyRead(_) => "request.badRequest",
             Self::RequestValidation { .. } => "requestValidation.validationError",
@@ -254,9 +266,32 @@ impl GatewayError {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientLeft;
 
+impl GatewayError {
+    /// The response as complete HTTP/1.1 bytes that close the connection: for answers a
+    /// listener writes on a raw connection that HTTP serving never gets (a connection over a
+    /// limit, a stalled request head). The same status, body and framing as every other
+    /// gateway-made response.
+    pub fn to_http1_close(&self) -> Vec<u8> {
+        let status = self.status();
+        let body = json_body(status, &self.client_message());
+        format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            status.as_str(),
+            status.canonical_reason().unwrap_or("Error"),
+            body.len(),
+        )
+        .into_bytes()
+    }
+}
+
+/// OCI's error body: `{"code": N, "message": "…"}`.
+fn json_body(status: StatusCode, message: &str) -> String {
+    serde_json::json!({ "code": status.as_u16(), "message": message }).to_string()
+}
+
 /// OCI's error body for `status` with `message`.
 pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
-    let body = serde_json::json!({ "code": status.as_u16(), "message": message }).to_string();
+    let body = json_body(status, message);
     let mut res = Response::new(Body::full(body));
     *res.status_mut() = status;
     res.headers_mut()
@@ -272,6 +307,27 @@ mod tests {
     async fn body_json(res: Response<Body>) -> serde_json::Value {
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
         serde_json::from_slice(&bytes).expect("json body")
+    }
+
+    #[test]
+    fn raw_answers_are_framed_by_their_body() {
+        for error in [GatewayError::TooManyConnections, GatewayError::HeadTimeout] {
+            let raw = error.to_http1_close();
+            let mut headers = [httparse::EMPTY_HEADER; 8];
+            let mut res = httparse::Response::new(&mut headers);
+            let httparse::Status::Complete(head) = res.parse(&raw).expect("parses") else {
+                panic!("incomplete head");
+            };
+            assert_eq!(res.code, Some(error.status().as_u16()));
+            let length = res
+                .headers
+                .iter()
+                .find(|h| h.name == "content-length")
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.parse::<usize>().ok());
+            assert_eq!(length, Some(raw.len() - head));
+            let body: serde_json::Value = serde_json::from_slice(&raw[head..]).expect("json");
+            assert_eq!(body["code"], error.status().as_u16());
+        }
     }
 
     #[tokio::test]

@@ -344,3 +344,24 @@ fn a_clients_broken_body_is_the_clients_error_not_the_backends() {
     let log = gw.stderr();
     assert!(!log.contains("httpBackend.requestError"), "{log}");
 }
+
+#[test]
+fn a_key_written_twice_is_an_error_not_a_silent_override() {
+    let dir = TempDir::new("duplicate-keys");
+    let spec = dir.write(
+        "spec.json",
+        r#"{ "requestPolicies": { "authentication": { "type": "JWT_AUTHENTICATION",
+      "tokenHeader": "Authorization", "tokenAuthScheme": "Bearer",
+      "issuers": ["https://idp.example"], "audiences": ["api"],
+      "publicKeys": { "type": "REMOTE_JWKS", "uri": "https://idp.example/jwks" } } },
+  "routes": [ { "path": "/x", "methods": ["GET"],
+    "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200, "body": "secret" } } ],
+  "requestPolicies": {} }"#,
+    );
+    let (code, out, err) = run_gateway(&["validate", &spec]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("error: requestPolicies: the key appears twice"),
+        "{out}{err}"
+    );
+}

@@ -327,6 +327,10 @@ fn connections_over_the_per_client_limit_get_503() {
     let refused = gw.get("/ops/hello");
     assert_eq!(refused.status, 503);
     assert_eq!(refused.json()["code"], 503);
+    assert_eq!(
+        refused.header("content-length"),
+        Some(refused.body.len().to_string().as_str())
+    );
     drop(held);
     assert!(eventually(Duration::from_secs(10), || {
         gw.get("/ops/hello").status == 200

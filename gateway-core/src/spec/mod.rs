@@ -38,6 +38,7 @@
 mod cache_details;
 mod checks;
 mod decode;
+mod duplicates;
 mod features;
 mod model;
 mod validate;
@@ -97,6 +98,14 @@ pub fn load_spec(text: &str) -> SpecLoad {
         MAX_SPEC_BYTES,
         "bytes",
     );
+    for path in duplicates::duplicate_keys(text) {
+        diagnostics
+            .error(
+                path,
+                "the key appears twice in its object; only the last would count",
+            )
+            .hint("merge the two into one");
+    }
     let spec = ApiSpecification::from_json(&value, "", &mut diagnostics);
     SpecLoad::finish(spec, diagnostics)
 }
