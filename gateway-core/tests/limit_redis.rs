@@ -194,6 +194,39 @@ async fn a_flushed_script_cache_falls_back_to_eval() {
     assert_eq!(send(&mut svc, "192.0.2.1:1").await.status(), 200);
 }
 
+/// A replica that starts while its Redis connection is still being made (here: a server that
+/// accepts but does not answer yet) must not refuse its first requests: until the server has
+/// answered once, the connect timeout counts too.
+#[tokio::test]
+async fn a_starting_connection_does_not_refuse_the_first_requests() {
+    let server = RedisServer::start();
+    server.signal("STOP");
+    let conn = RedisConnection::open(
+        &server.url(),
+        RedisOptions {
+            connect_timeout: Duration::from_secs(5),
+            op_timeout: Duration::from_millis(200),
+            retry_interval: Duration::from_millis(100),
+        },
+    )
+    .expect("url");
+    let mut settings = LimitSettings::with_store(Arc::new(RedisLimitStore::new(conn)));
+    settings.on_unavailable = OnUnavailable::Closed;
+    let policy = RateLimitingPolicy {
+        rate_in_requests_per_second: 100,
+        rate_key: RateKey::Total,
+    };
+    let limiter = Arc::new(RateLimiter::new("orders", &policy, settings));
+    let mut svc = RateLimitLayer::new(limiter).layer(counting(Arc::default(), "ok"));
+    let resume = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        server.signal("CONT");
+        server
+    });
+    assert_eq!(send(&mut svc, "192.0.2.1:1").await.status(), 200);
+    drop(resume.await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopping_fails_open_or_closed_and_recovers() {
     let mut server = RedisServer::start();

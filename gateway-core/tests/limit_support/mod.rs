@@ -60,6 +60,17 @@ impl RedisServer {
         self.port
     }
 
+    /// Sends `signal` (`"STOP"`, `"CONT"`) to the server: a stopped server accepts connections
+    /// (the kernel does) but answers nothing, like one still starting on a busy machine.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), pid.as_str()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
