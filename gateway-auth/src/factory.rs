@@ -303,7 +303,12 @@ fn static_keys(keys: &[StaticKey], path: &str, diags: &mut Diagnostics) -> Optio
     let mut ok = true;
     for (i, key) in keys.iter().enumerate() {
         match VerifyKey::from_static(key) {
-            Ok(k) => usable.push(k),
+            Ok(k) => {
+                if let Some((bits, exponent)) = k.rsa_size() {
+                    warn_weak_rsa(&format!("{path}[{i}]"), bits, exponent, diags);
+                }
+                usable.push(k);
+            }
             Err(e) => {
                 diags.error(format!("{path}[{i}]"), e.to_string());
                 ok = false;
@@ -311,6 +316,37 @@ fn static_keys(keys: &[StaticKey], path: &str, diags: &mut Diagnostics) -> Optio
         }
     }
     ok.then(|| Keys::Static(Arc::new(KeySet::new(usable))))
+}
+
+/// Warns about an RSA key that no token should be trusted with, or that the verifier refuses
+/// outright (every token would get 401).
+fn warn_weak_rsa(path: &str, bits: u64, exponent: u64, diags: &mut Diagnostics) {
+    if bits < 2048 {
+        diags
+            .warning(
+                Kind::Invalid,
+                path,
+                format!(
+                    "the RSA key has a {bits}-bit modulus: no token signed with it will verify"
+                ),
+            )
+            .hint("use a key of 2048 to 8192 bits");
+    } else if bits > 8192 {
+        diags.warning(
+            Kind::Invalid,
+            path,
+            format!("the RSA key has a {bits}-bit modulus: no token signed with it will verify (at most 8192 bits)"),
+        );
+    }
+    if exponent < 65537 || exponent % 2 == 0 {
+        diags
+            .warning(
+                Kind::Invalid,
+                path,
+                format!("the RSA key's public exponent is {exponent}"),
+            )
+            .hint("a small or even exponent is weak or invalid; keys use 65537");
+    }
 }
 
 fn checks(

@@ -9,8 +9,9 @@
 use std::sync::Arc;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 use serde_json::Value;
+use simple_asn1::{ASN1Block, BigUint};
 
 use gateway_core::spec::StaticKey;
 
@@ -61,6 +62,30 @@ impl VerifyKey {
 
     pub(crate) fn decoding_key(&self) -> &DecodingKey {
         &self.key
+    }
+
+    /// For an RSA key, its modulus size in bits and its public exponent (saturated at
+    /// `u64::MAX`): what the loader warns about when a key is too weak to trust or too small
+    /// for the verifier (which accepts 2048 to 8192 bits).
+    pub fn rsa_size(&self) -> Option<(u64, u64)> {
+        match self.key.kind() {
+            DecodingKeyKind::RsaModulusExponent { n, e } => Some((
+                BigUint::from_bytes_be(n).bits(),
+                saturating_u64(&BigUint::from_bytes_be(e)),
+            )),
+            DecodingKeyKind::SecretOrDer(der) if self.key.family() == AlgorithmFamily::Rsa => {
+                // PKCS#1 RSAPublicKey: SEQUENCE { modulus INTEGER, publicExponent INTEGER }.
+                let blocks = simple_asn1::from_der(der).ok()?;
+                let [ASN1Block::Sequence(_, fields)] = blocks.as_slice() else {
+                    return None;
+                };
+                let [ASN1Block::Integer(_, n), ASN1Block::Integer(_, e)] = fields.as_slice() else {
+                    return None;
+                };
+                Some((n.bits(), e.to_biguint().map_or(0, |e| saturating_u64(&e))))
+            }
+            DecodingKeyKind::SecretOrDer(_) => None,
+        }
     }
 
     /// A key from the spec's `STATIC_KEYS`.
@@ -138,6 +163,10 @@ impl VerifyKey {
             algorithms,
         })
     }
+}
+
+fn saturating_u64(n: &BigUint) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 const RSA_ALGORITHMS: &[Algorithm] = &[Algorithm::RS256, Algorithm::RS384, Algorithm::RS512];

@@ -401,3 +401,41 @@ async fn attack_critical_header_parameters_are_refused() {
     let token = rsa().token_with_header(&header, &claims());
     assert_refused(&gate.bearer(&token).await, "crit b64");
 }
+
+/// A 1024-bit RSA public key with exponent 3 (`openssl genrsa -3 1024`).
+const WEAK_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MIGdMA0GCSqGSIb3DQEBAQUAA4GLADCBhwKBgQDawyAmD6cYRH10Scjc8RlmOH/o
+4nu5hYSAv8LjB0i315RkszbtpQDU0WZg4PAc2oZ4O8ndVtJTJIE3EolA0RNCpeGn
+jf+fel9n27oHot9sqK2P3EiMAAW27T6DHXkwIZnIoSTkZLPezE2kV4B6EsIZZi3y
+TKMEFjrIrgLo+J1JqwIBAw==
+-----END PUBLIC KEY-----";
+
+#[tokio::test]
+async fn weak_rsa_keys_are_warned_about() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    // A 1024-bit modulus with exponent 3, as a JWK and as PEM; and a sound key (no warning).
+    let mut n = vec![0xC5u8; 128];
+    n[127] = 0x01;
+    let weak = json!({ "format": "JSON_WEB_KEY", "kid": "weak", "kty": "RSA", "alg": "RS256",
+        "use": "sig", "n": URL_SAFE_NO_PAD.encode(&n), "e": URL_SAFE_NO_PAD.encode([3]) });
+    let weak_pem = json!({ "format": "PEM", "kid": "weak-pem", "key": WEAK_PEM });
+    let good = json!({ "format": "PEM", "kid": "p1", "key": rsa2().pem() });
+    let spec = token_auth_spec(
+        &format!("{weak}, {weak_pem}, {good}"),
+        r#""tokenHeader": "Authorization", "tokenAuthScheme": "Bearer""#,
+    );
+    let (enforced, diags) = build_errors(&spec, &factory());
+    assert!(enforced, "{diags}");
+    let warnings: Vec<String> = diags.warnings().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: requestPolicies.authentication.validationPolicy.keys[0]: the RSA key has a 1024-bit modulus: no token signed with it will verify (hint: use a key of 2048 to 8192 bits)",
+            "warning: requestPolicies.authentication.validationPolicy.keys[0]: the RSA key's public exponent is 3 (hint: a small or even exponent is weak or invalid; keys use 65537)",
+            "warning: requestPolicies.authentication.validationPolicy.keys[1]: the RSA key has a 1024-bit modulus: no token signed with it will verify (hint: use a key of 2048 to 8192 bits)",
+            "warning: requestPolicies.authentication.validationPolicy.keys[1]: the RSA key's public exponent is 3 (hint: a small or even exponent is weak or invalid; keys use 65537)",
+        ],
+        "{diags}"
+    );
+}

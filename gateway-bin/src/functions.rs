@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_core::diagnostics::Diagnostics;
+use gateway_core::diagnostics::{Diagnostics, Kind};
 use gateway_core::function::{
     BoxFuture, FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RegisteredFunction,
 };
-use gateway_fn_backend::local::DEFAULT_TIMEOUT;
+use gateway_fn_backend::local::{DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT};
 use gateway_fn_backend::{
     print_progress, Credentials, FuncFile, LocalFunction, LocalFunctionConfig, OciFunction,
     OciFunctionConfig, OciHttpClient,
@@ -61,6 +61,18 @@ pub(crate) async fn registry(
             if let Err(message) = check(function, &name) {
                 problems.error(at, message);
                 continue;
+            }
+            let max_concurrency = function.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
+            if function.min_idle.is_some_and(|n| n > max_concurrency) {
+                problems
+                    .warning(
+                        Kind::Invalid,
+                        format!("{at}.min_idle"),
+                        format!(
+                            "function {name}: min_idle is above max_concurrency ({max_concurrency}); only {max_concurrency} processes are kept warm"
+                        ),
+                    )
+                    .hint("lower min_idle or raise max_concurrency");
             }
             // As in OCI, a function the gateway may not invoke is still served: its routes answer
             // 500 and the log says why.

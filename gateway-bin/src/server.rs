@@ -21,6 +21,7 @@ use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
 use gateway_core::observe::WatchResponse;
+use gateway_core::request_limits::MAX_HEADER_COUNT;
 use gateway_core::{ClientAddr, ClientCertificate, GatewayError, GatewayService};
 
 use crate::access_log::JsonAccessLog;
@@ -106,7 +107,8 @@ pub(crate) async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(None);
+        .header_read_timeout(None)
+        .max_headers(MAX_HEADER_COUNT);
     builder.http2().timer(TokioTimer::new());
     let timeouts = ConnTimeouts {
         header_read: Duration::from_secs(setup.limits.header_read_timeout_seconds),

@@ -60,6 +60,10 @@ pub enum GatewayError {
     #[error("too many connections")]
     TooManyConnections,
 
+    /// The request has more header lines than the gateway accepts.
+    #[error("the request has more than {limit} header lines")]
+    TooManyHeaders { limit: usize },
+
     /// The client stopped sending the request body for longer than the read timeout.
     #[error("the client sent no request body data for {0:?}")]
     ClientTimeout(Duration),
@@ -162,7 +166,9 @@ impl GatewayError {
             Self::LimitStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::UsagePlanUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::HeadersTooLarge { .. } | Self::TooManyHeaders { .. } => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
             Self::ClientTimeout(_) | Self::HeadTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             Self::BodyRead(_) => StatusCode::BAD_REQUEST,
@@ -191,7 +197,7 @@ impl GatewayError {
             | Self::UsagePlanUnauthorized { log_code } => log_code,
             Self::ClientCertificate { code } => code,
             Self::PayloadTooLarge { .. } => "request.bodyTooLarge",
-            Self::HeadersTooLarge { .. } => "request.headersTooLarge",
+            Self::HeadersTooLarge { .. } | Self::TooManyHeaders { .. } => "request.headersTooLarge",
             Self::ClientTimeout(_) | Self::HeadTimeout => "request.clientTimeout",
             Self::TooManyConnections => "request.serviceUnavailable",
             Self::BodyRead(RequestBodyError::ClientGone) => "request.clientEof",
@@ -217,7 +223,8 @@ impl GatewayError {
             Self::BadTarget
             | Self::DuplicateHost
             | Self::PayloadTooLarge { .. }
-            | Self::HeadersTooLarge { .. } => {
+            | Self::HeadersTooLarge { .. }
+            | Self::TooManyHeaders { .. } => {
                 format!("{reason}: {self}")
             }
             Self::RequestValidation { reason: what } => format!("{reason}: {what}"),

@@ -27,6 +27,12 @@ use crate::error::GatewayError;
 use crate::function::MAX_FUNCTION_BODY;
 use crate::observe::Exchange;
 
+/// The most header lines a request may have, whatever its protocol. HTTP/1 servers refuse
+/// more (hyper's default, which the listener sets explicitly from this); HTTP/2 only bounds the
+/// header list's size, so the gateway counts there too, and both protocols refuse the same
+/// requests with 431.
+pub const MAX_HEADER_COUNT: usize = 100;
+
 /// What a client may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestLimits {

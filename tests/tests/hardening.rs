@@ -365,3 +365,44 @@ fn a_key_written_twice_is_an_error_not_a_silent_override() {
         "{out}{err}"
     );
 }
+
+#[test]
+fn http1_and_http2_refuse_the_same_header_count() {
+    let dir = TempDir::new("header-count");
+    dir.write("spec.json", &stock_spec("one", 0));
+    let config = config(&dir, &nested_rule(1));
+    let gw = Gateway::serve(&["--config", &config]);
+    let names: Vec<String> = (0..120).map(|i| format!("x-h{i}")).collect();
+    let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    assert_eq!(gw.request("GET", "/s/hello", &many[..90], b"").status, 200);
+    assert_eq!(gw.request("GET", "/s/hello", &many, b"").status, 431);
+
+    let h2_status = |count: usize| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let stream = tokio::net::TcpStream::connect(gw.addr)
+                .await
+                .expect("connect");
+            let (mut sender, conn) = hyper::client::conn::http2::handshake(
+                hyper_util::rt::TokioExecutor::new(),
+                hyper_util::rt::TokioIo::new(stream),
+            )
+            .await
+            .expect("h2c handshake");
+            tokio::spawn(conn);
+            let mut req = http::Request::get(format!("http://{}/s/hello", gw.addr));
+            for name in &names[..count] {
+                req = req.header(name.as_str(), "v");
+            }
+            let req = req
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .expect("request");
+            sender.send_request(req).await.expect("response").status()
+        })
+    };
+    assert_eq!(h2_status(90), 200);
+    assert_eq!(h2_status(120), 431);
+}

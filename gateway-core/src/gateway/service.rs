@@ -27,7 +27,7 @@ use crate::headers::remove_hop_by_hop;
 use crate::observe::{AccessFields, Closing, Exchange, Observer, WatchResponse};
 use crate::policy::cors::preflight_method;
 use crate::request_id::{RequestId, RequestIdLayer, SetRequestId};
-use crate::request_limits::{declared_length, head_size, LimitedBody};
+use crate::request_limits::{declared_length, head_size, LimitedBody, MAX_HEADER_COUNT};
 use crate::router::{normalize_path, Lookup};
 
 use super::assemble::RouteService;
@@ -148,6 +148,7 @@ where
             (log.clone(), Box::new(fields))
         });
         let head_too_large = head_size(&parts) > gateway.limits.max_header_bytes;
+        let too_many_headers = parts.headers.len() > MAX_HEADER_COUNT;
         let routed = route(&gateway, &mut parts);
         let metrics = match &routed {
             Ok((_, route)) => route.info.metrics.get(),
@@ -170,6 +171,9 @@ where
         let refusal = match routed {
             _ if head_too_large => Err(GatewayError::HeadersTooLarge {
                 limit: gateway.limits.max_header_bytes,
+            }),
+            _ if too_many_headers => Err(GatewayError::TooManyHeaders {
+                limit: MAX_HEADER_COUNT,
             }),
             Ok((_, route))
                 if declared_length(&parts.headers).is_some_and(|n| n > route.max_body) =>

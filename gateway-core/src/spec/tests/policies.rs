@@ -96,6 +96,14 @@ fn custom_authentication() {
         "warning: requestPolicies.authentication: neither tokenHeader, tokenQueryParam nor parameters: the authorizer function receives no token",
         "error: requestPolicies.authentication.cacheKey: cacheKey needs parameters (hint: cacheKey lists names of the multi-argument parameters)",
     ]);
+    let auth = json!({ "type": "CUSTOM_AUTHENTICATION", "functionId": "ocid1.fnfunc.oc1..a",
+        "parameters": { "bearer": "request.headers[Authorization]", "tenant": "request.query[tenant]",
+                        "k": "request.headers[X-Api-Key]" },
+        "cacheKey": ["tenant"] });
+    assert_diags(with_deployment_policies(json!({ "authentication": auth })), &[
+        "warning: requestPolicies.authentication.cacheKey: cacheKey leaves out \"bearer\" (request.headers[Authorization]), which looks like a credential (hint: callers that differ only in \"bearer\" would share one cached authorizer result; add it to cacheKey)",
+        "warning: requestPolicies.authentication.cacheKey: cacheKey leaves out \"k\" (request.headers[X-Api-Key]), which looks like a credential (hint: callers that differ only in \"k\" would share one cached authorizer result; add it to cacheKey)",
+    ]);
 }
 
 #[test]

@@ -344,6 +344,20 @@ fn decode_custom(o: &mut Obj<'_, '_>) -> Option<CustomAuthentication> {
                 .hint(format!("parameters names: {}", known.join(", ")));
             }
         }
+        if !cache_key.is_empty() {
+            for (name, var) in params {
+                if !cache_key.contains(name) && looks_like_credential(name, var) {
+                    d.warning(
+                        Kind::Invalid,
+                        cache_path.as_str(),
+                        format!("cacheKey leaves out \"{name}\" ({var}), which looks like a credential"),
+                    )
+                    .hint(format!(
+                        "callers that differ only in \"{name}\" would share one cached authorizer result; add it to cacheKey"
+                    ));
+                }
+            }
+        }
     }
     Some(CustomAuthentication {
         function_id: function_id?,
@@ -354,6 +368,24 @@ fn decode_custom(o: &mut Obj<'_, '_>) -> Option<CustomAuthentication> {
         is_anonymous_access_allowed,
         validation_failure_policy,
     })
+}
+
+/// Whether an authorizer argument probably carries a credential, judged by its name and the
+/// context variable it reads (`request.headers[Authorization]`, a `token` query parameter, …).
+fn looks_like_credential(name: &str, var: &str) -> bool {
+    const WORDS: [&str; 9] = [
+        "auth",
+        "token",
+        "key",
+        "secret",
+        "password",
+        "session",
+        "cookie",
+        "credential",
+        "jwt",
+    ];
+    let (name, var) = (name.to_ascii_lowercase(), var.to_ascii_lowercase());
+    WORDS.iter().any(|w| name.contains(w) || var.contains(w))
 }
 
 fn decode_jwt(o: &mut Obj<'_, '_>) -> Option<JwtAuthentication> {
