@@ -16,9 +16,9 @@ static HOP_BY_HOP: [HeaderName; 8] = [
     TRANSFER_ENCODING,
 ];
 
-/// Removes hop-by-hop headers, including every header the `Connection` header names: for
-/// headers as they arrived from the other side of a connection (the client's request, an
-/// upstream's response), before the gateway adds any of its own.
+/// Removes hop-by-hop headers, including every header the `Connection` header names. The
+/// gateway strips a client's request on arrival, before it adds headers of its own (which a
+/// client's `Connection` must not be able to name), and again before a backend sees it.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
@@ -27,17 +27,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    for name in &named {
-        headers.remove(name);
-    }
-    remove_standard_hop_by_hop(headers);
-}
-
-/// Removes the standard hop-by-hop headers only. For a request about to leave the gateway:
-/// the client's `Connection` was honoured on arrival, and what the gateway added since (its
-/// request id, transformations) is not the client's to remove.
-pub fn remove_standard_hop_by_hop(headers: &mut HeaderMap) {
-    for name in &HOP_BY_HOP {
+    for name in named.iter().chain(&HOP_BY_HOP) {
         headers.remove(name);
     }
     headers.remove(UPGRADE);

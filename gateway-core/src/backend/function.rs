@@ -23,7 +23,7 @@ use crate::body::Body;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
 use crate::function::{FunctionCall, Intent, InvokeError, RegisteredFunction, MAX_FUNCTION_BODY};
-use crate::headers::{remove_hop_by_hop, remove_standard_hop_by_hop};
+use crate::headers::remove_hop_by_hop;
 use crate::observe::Exchange;
 use crate::request_limits::{declared_length, read_whole};
 
@@ -106,7 +106,7 @@ async fn invoke(
                 .to_owned(),
         ),
     };
-    remove_standard_hop_by_hop(&mut parts.headers);
+    remove_hop_by_hop(&mut parts.headers);
     let call = FunctionCall {
         function_id: function.id.clone(),
         call_id,

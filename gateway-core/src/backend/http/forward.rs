@@ -12,7 +12,7 @@ use bytes::{BufMut, BytesMut};
 use http::header::{EXPECT, FORWARDED, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::headers::{remove_hop_by_hop, remove_standard_hop_by_hop};
+use crate::headers::remove_hop_by_hop;
 
 pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -32,10 +32,9 @@ pub(crate) struct ClientSide {
     pub(crate) host: Option<HeaderValue>,
 }
 
-/// Rewrites the client's headers for the upstream. What the client's `Connection` named is
-/// already gone (see [`crate::GatewayService`]); a `Connection` a transformation set goes too.
+/// Rewrites the client's headers for the upstream.
 pub(crate) fn request_headers(headers: &mut HeaderMap, client: &ClientSide, host: HeaderValue) {
-    remove_standard_hop_by_hop(headers);
+    remove_hop_by_hop(headers);
     // The gateway has answered `Expect: 100-continue` itself; the body is sent regardless.
     headers.remove(EXPECT);
     headers.insert(HOST, host);
@@ -166,8 +165,8 @@ mod tests {
             X_FORWARDED_PROTO.clone(),
             HeaderValue::from_static("gopher"),
         );
-        h.insert("connection", HeaderValue::from_static("x-added"));
-        h.insert("x-added", HeaderValue::from_static("1"));
+        h.insert("connection", HeaderValue::from_static("x-private"));
+        h.insert("x-private", HeaderValue::from_static("1"));
         h.insert("x-real-ip", HeaderValue::from_static("10.9.9.9"));
         request_headers(
             &mut h,
@@ -188,7 +187,7 @@ mod tests {
         );
         assert!(h.get(EXPECT).is_none());
         assert_eq!(h["x-real-ip"], "198.51.100.7");
-        assert_eq!(h["x-added"], "1");
+        assert!(h.get("x-private").is_none());
         assert!(h.get("connection").is_none());
     }
 }
