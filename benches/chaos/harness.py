@@ -525,7 +525,7 @@ def report_chaos(d):
             continue
         cause = None
         if f["status"] in DOCUMENTED:
-            cause = next((label for s, e, routes, label in windows
+            cause = next((f"{label} at t={s - t0:.1f}s" for s, e, routes, label in windows
                           if f["route"] in routes and s - 0.5 <= f["start"] <= e), None)
         (explained if cause else unexplained).append((f, cause))
 
