@@ -54,7 +54,7 @@ impl HttpBackendError {
                 StatusCode::GATEWAY_TIMEOUT
             }
             Self::UrlInvalid(_) | Self::Connect(_) | Self::Request(_) => StatusCode::BAD_GATEWAY,
-            Self::ClientBody(e) => GatewayError::from(*e).status(),
+            Self::ClientBody(e) => GatewayError::from(e.clone()).status(),
         }
     }
 
@@ -62,7 +62,7 @@ impl HttpBackendError {
     pub fn log_code(&self) -> &'static str {
         match self {
             Self::UrlInvalid(_) => "httpBackend.urlInvalid",
-            Self::ClientBody(e) => GatewayError::from(*e).log_code(),
+            Self::ClientBody(e) => GatewayError::from(e.clone()).log_code(),
             _ => "httpBackend.requestError",
         }
     }
