@@ -11,11 +11,15 @@ require() {
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_gateway SERVE_ARGS...: runs the release gateway (`gateway serve SERVE_ARGS`, e.g. a spec
-# file and flags, or `--config FILE`) with `gateway_threads` tokio workers (default 1) and sets
+# The gateway binary the scripts run: the release build, or GATEWAY_BIN (another build, e.g. of an
+# older commit, to compare with).
+gateway_bin="${GATEWAY_BIN:-target/release/gateway}"
+
+# start_gateway SERVE_ARGS...: runs the gateway (`gateway serve SERVE_ARGS`, e.g. a spec file and
+# flags, or `--config FILE`) with `gateway_threads` tokio workers (default 1) and sets
 # gateway_addr and gateway_pid once it listens.
 start_gateway() {
-    TOKIO_WORKER_THREADS="${gateway_threads:-1}" RUST_LOG=warn target/release/gateway serve "$@" \
+    TOKIO_WORKER_THREADS="${gateway_threads:-1}" RUST_LOG=warn "$gateway_bin" serve "$@" \
         --listen 127.0.0.1:0 > "$work/gateway.out" 2> "$work/gateway.err" &
     gateway_pid=$!
     pids+=($!)

@@ -4,8 +4,8 @@
 Fires CLIENTS chunked POSTs of BODY bytes at once at a gateway route, each on its own
 connection, while sampling every 100 ms the resident memory (VmRSS) of the gateway process and,
 separately, of its descendants (the function processes); then keeps sampling for IDLE seconds
-after the last answer. Prints the statuses, how much of its body a refused upload had sent when
-its answer came, and the memory figures.
+after the last answer. Prints the statuses, how soon the refusals came, and the memory
+figures.
 """
 import argparse
 import asyncio
@@ -13,6 +13,7 @@ import collections
 import hashlib
 import json
 import os
+import socket
 import statistics
 import time
 
@@ -76,68 +77,59 @@ class Sampler:
                 pass
 
 
-class Upload(asyncio.Protocol):
-    """One connection: sends the body as the transport allows, keeps whatever comes back, and
-    notes how much of the body had been sent when the first byte of the answer arrived."""
-
-    def __init__(self, loop):
-        self.received = bytearray()
-        self.closed = loop.create_future()
-        self.writable = asyncio.Event()
-        self.writable.set()
-        self.sent = 0
-        self.sent_at_answer = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        if self.sent_at_answer is None:
-            self.sent_at_answer = self.sent
-        self.received += data
-
-    def pause_writing(self):
-        self.writable.clear()
-
-    def resume_writing(self):
-        self.writable.set()
-
-    def connection_lost(self, exc):
-        self.writable.set()
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-
 async def upload(host, port, path, body):
+    """One upload on its own connection. Reads while it sends, so that an early answer (a
+    refusal) is seen, and stops sending once the gateway has answered and closed. Returns the
+    status (0: no answer), the seconds until the answer began, and the answer's body."""
     loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    started = time.monotonic()
     try:
-        _, conn = await loop.create_connection(lambda: Upload(loop), host, port)
+        await loop.sock_connect(sock, (host, port))
     except OSError:
+        sock.close()
         return 0, None, b""
-    conn.transport.write(
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/octet-stream\r\n"
-        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode()
-    )
-    view = memoryview(body)
-    for offset in range(0, len(body), CHUNK):
-        await conn.writable.wait()
-        if conn.closed.done() or conn.transport.is_closing():
-            break  # answered and closed early: the rest of the body is not wanted
-        piece = view[offset:offset + CHUNK]
-        conn.transport.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
-        conn.sent += len(piece)
-    else:
-        await conn.writable.wait()
-        if not conn.transport.is_closing():
-            conn.transport.write(b"0\r\n\r\n")
-    await conn.closed
-    raw = bytes(conn.received)
-    head, _, payload = raw.partition(b"\r\n\r\n")
+    received = bytearray()
+    answered = None
+
+    async def read():
+        nonlocal answered
+        while True:
+            try:
+                data = await loop.sock_recv(sock, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if answered is None:
+                answered = time.monotonic() - started
+            received.extend(data)
+
+    reader = asyncio.create_task(read())
+    try:
+        await loop.sock_sendall(sock, (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n"
+            "Connection: close\r\n\r\n").encode())
+        view = memoryview(body)
+        for offset in range(0, len(body), CHUNK):
+            if reader.done():
+                break  # answered and closed early: the rest of the body is not wanted
+            piece = view[offset:offset + CHUNK]
+            await loop.sock_sendall(sock, b"%x\r\n" % len(piece) + piece + b"\r\n")
+        else:
+            await loop.sock_sendall(sock, b"0\r\n\r\n")
+    except OSError:
+        pass  # the gateway closed while the body was still coming: its answer is read below
+    await reader
+    sock.close()
+    head, _, payload = bytes(received).partition(b"\r\n\r\n")
     try:
         status = int(head.split(b" ", 2)[1])
     except (IndexError, ValueError):
         status = 0
-    return status, conn.sent_at_answer, payload
+    return status, answered, payload
 
 
 def mb(n):
@@ -180,16 +172,16 @@ async def main():
             answer = json.loads(payload.decode("utf-8", "replace") or "{}")
             if answer.get("bytes") != args.bytes or answer.get("sha256") != digest:
                 wrong += 1
-    refused_sent = [sent for status, sent, _ in results if status == 503 and sent is not None]
+    refused_after = [after for status, after, _ in results if status == 503 and after is not None]
     during = [s for s in sampler.samples if s[0] <= load_end]
     idle = sampler.samples[-1]
     print(f"{args.clients} parallel chunked POSTs of {args.bytes} bytes in {load_seconds:.1f} s; "
           f"statuses: " + ", ".join(f"{k} x{v}" for k, v in sorted(statuses.items())))
     if wrong:
         print(f"  {wrong} answers of 200 did not echo the body's size and digest")
-    if refused_sent:
-        print(f"  503s came after their client had sent a median of "
-              f"{statistics.median(refused_sent):.0f} body bytes (max {max(refused_sent)})")
+    if refused_after:
+        print(f"  503s answered after a median of {statistics.median(refused_after):.2f} s "
+              f"(max {max(refused_after):.2f} s)")
     print(f"gateway RSS:   {mb(before[1])} before, peak {mb(max(s[1] for s in during))} "
           f"during the load, {mb(idle[1])} after {args.idle:.0f} s idle")
     print(f"functions RSS: peak {mb(max(s[2] for s in during))} in "

@@ -9,7 +9,8 @@
 #   benches/load/upload-memory.sh [CLIENTS] [BYTES] [IDLE_SECONDS]
 #
 # The function pool has the defaults (8 processes, a queue of 64): most uploads are refused
-# with 503, which is the point. Needs python3 with venv; the first run installs `fdk` from PyPI
+# with 503, which is the point. GATEWAY_BIN=path runs another build of the gateway (e.g. one of
+# an older commit) to compare with. Needs python3 with venv; the first run installs `fdk` from PyPI
 # into target/bench-functions. Everything listens on 127.0.0.1 and is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,10 +52,10 @@ source = "$PWD/benches/load/functions/upload-echo"
 TOML
 
 # Prepares the function (a venv, once) before serving, so that the gateway starts at once.
-target/release/gateway invoke --config "$work/gateway.toml" ocid1.fnfunc.oc1..upload --data warm >/dev/null
+"$gateway_bin" invoke --config "$work/gateway.toml" ocid1.fnfunc.oc1..upload --data warm >/dev/null
 # Every core: the figure that matters is memory, not one worker's throughput.
 gateway_threads="$(nproc)" start_gateway --config "$work/gateway.toml"
 
-echo "$(nproc) cores, loopback, release gateway pid $gateway_pid" >&2
+echo "$(nproc) cores, loopback, $gateway_bin pid $gateway_pid" >&2
 python3 benches/load/upload-memory.py --addr "$gateway_addr" --path /bench/upload \
     --pid "$gateway_pid" --clients "$clients" --bytes "$bytes" --idle "$idle"
