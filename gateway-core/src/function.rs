@@ -159,12 +159,6 @@ impl From<&'static str> for CallBody {
     }
 }
 
-impl From<Vec<u8>> for CallBody {
-    fn from(bytes: Vec<u8>) -> Self {
-        Bytes::from(bytes).into()
-    }
-}
-
 impl From<String> for CallBody {
     fn from(text: String) -> Self {
         Bytes::from(text).into()
