@@ -419,6 +419,23 @@ mod tests {
     }
 
     #[test]
+    fn only_a_body_of_known_length_gets_content_length() -> Result<(), EncodeError> {
+        use gateway_core::function::CallBody;
+        use gateway_core::request_limits::BodyBudget;
+        use gateway_core::Body;
+        use http_body_util::{BodyExt, Full};
+
+        let mut c = call(Intent::HttpRequest);
+        // A chunked upload: its length is not known until it ends, so it streams chunked.
+        let streamed = Body::new(Full::new(Bytes::from_static(b"abc")).map_frame(|f| f));
+        c.body = CallBody::client(streamed, 10, BodyBudget::default());
+        assert!(header(&encode_call(&c)?, "content-length").is_empty());
+        c.body = CallBody::client(Body::full("abc"), 10, BodyBudget::default());
+        assert_eq!(header(&encode_call(&c)?, "content-length"), ["3"]);
+        Ok(())
+    }
+
+    #[test]
     fn deadline_is_utc_with_z_and_millis() {
         assert_eq!(format_rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         let leap = UNIX_EPOCH + Duration::from_millis(951_782_400_123); // 2000-02-29
