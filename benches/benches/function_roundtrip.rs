@@ -84,7 +84,7 @@ fn call() -> FunctionCall {
         method: Method::POST,
         request_url: "/bench/echo".to_owned(),
         headers: HeaderMap::new(),
-        body: Bytes::from_static(BODY),
+        body: Bytes::from_static(BODY).into(),
     }
 }
 
@@ -121,7 +121,7 @@ async fn direct_latencies(
     tokio::spawn(conn);
     let mut latencies = Vec::with_capacity(calls);
     for i in 0..WARMUP + calls {
-        let request = protocol::encode_call(&call())?.map(Full::new);
+        let request = protocol::encode_call(&call())?.map(|()| Full::new(Bytes::from_static(BODY)));
         sender.ready().await?;
         let t = Instant::now();
         let response = sender.send_request(request).await?;

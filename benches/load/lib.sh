@@ -1,22 +1,31 @@
 # Shared by the load scripts in this directory: sourced, not run.
-# Expects `duration`, `connections`, `work` and the array `pids` to be set by the caller.
+# Expects `work` and the array `pids` to be set by the caller (and `duration`, `connections`
+# for `run`).
 
-for tool in wrk nginx python3; do
-    command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y wrk nginx-light" >&2; exit 2; }
-done
+# require TOOL...: exits with a hint unless every tool is on PATH.
+require() {
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y wrk nginx-light python3" >&2; exit 2; }
+    done
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_gateway SPEC [serve flags...]: runs the release gateway with one tokio worker and sets
-# gateway_addr once it listens.
+# The gateway binary the scripts run: the release build, or GATEWAY_BIN (another build, e.g. of an
+# older commit, to compare with).
+gateway_bin="${GATEWAY_BIN:-target/release/gateway}"
+
+# start_gateway SERVE_ARGS...: runs the gateway (`gateway serve SERVE_ARGS`, e.g. a spec file and
+# flags, or `--config FILE`) with `gateway_threads` tokio workers (default 1) and sets
+# gateway_addr and gateway_pid once it listens.
 start_gateway() {
-    local spec="$1"
-    shift
-    TOKIO_WORKER_THREADS=1 RUST_LOG=warn target/release/gateway serve "$spec" "$@" \
-        --listen 127.0.0.1:0 > "$work/gateway.out" &
+    TOKIO_WORKER_THREADS="${gateway_threads:-1}" RUST_LOG=warn "$gateway_bin" serve "$@" \
+        --listen 127.0.0.1:0 > "$work/gateway.out" 2> "$work/gateway.err" &
+    gateway_pid=$!
     pids+=($!)
     for _ in $(seq 100); do grep -q "listening on" "$work/gateway.out" 2>/dev/null && break; sleep 0.1; done
     gateway_addr="$(sed -n 's/^listening on http:\/\///p' "$work/gateway.out")"
+    [ -n "$gateway_addr" ] || { echo "the gateway did not start:" >&2; cat "$work/gateway.err" >&2; exit 1; }
     sleep 0.5
 }
 

@@ -22,6 +22,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 # shellcheck source=lib.sh
 source benches/load/lib.sh
+require wrk nginx python3
 
 upstream_port="$(free_port)"
 proxy_port="$(free_port)"

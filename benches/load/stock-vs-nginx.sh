@@ -21,6 +21,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 # shellcheck source=lib.sh
 source benches/load/lib.sh
+require wrk nginx python3
 
 
 # nginx, one worker, `return 200` with the same body and content type.

@@ -269,7 +269,7 @@ async fn invoke(function: &RegisteredFunction, input: Bytes, call_id: String) ->
         method: Method::POST,
         request_url: String::new(),
         headers,
-        body: input,
+        body: input.into(),
     };
     let result = tokio::time::timeout(
         function.timeout + DEADLINE_GRACE,

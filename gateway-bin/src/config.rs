@@ -13,7 +13,7 @@ use serde::Deserialize;
 use gateway_core::cache::ResponseCacheConfig;
 use gateway_core::gateway::MethodMismatch;
 use gateway_core::limit::{RateLimitConfig, SubscriberConfig, UsagePlanConfig};
-use gateway_core::request_limits::RequestLimits;
+use gateway_core::request_limits::{RequestLimits, DEFAULT_MAX_BUFFERED_BODY_BYTES};
 
 use crate::access_log::Destination;
 use crate::logging::LogFormat;
@@ -206,6 +206,9 @@ pub(crate) struct LimitsSection {
     pub(crate) max_connections: usize,
     /// Connections served at once per client address (IPv6: per /64); more get 503.
     pub(crate) max_connections_per_client: usize,
+    /// Bytes of request bodies held whole at once, across every request (signed OCI invokes,
+    /// in-process functions, authorizers reading the body); a body that does not fit gets 503.
+    pub(crate) max_buffered_body_bytes: u64,
 }
 
 impl Default for LimitsSection {
@@ -220,6 +223,7 @@ impl Default for LimitsSection {
             idle_timeout_seconds: 60,
             max_connections: 10_000,
             max_connections_per_client: 1_000,
+            max_buffered_body_bytes: DEFAULT_MAX_BUFFERED_BODY_BYTES,
         }
     }
 }

@@ -37,7 +37,7 @@ pub(crate) async fn run(args: InvokeArgs) -> Result<ExitCode, String> {
         method: Method::POST,
         request_url: String::new(),
         headers,
-        body,
+        body: body.into(),
     };
     let result = function.invoker.invoke(call).await;
     function.invoker.shutdown().await;

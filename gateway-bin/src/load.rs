@@ -12,6 +12,7 @@ use gateway_core::gateway::{
 };
 use gateway_core::limit::UsagePlans;
 use gateway_core::policy::mtls::ClientCaBundles;
+use gateway_core::request_limits::BodyBudget;
 
 use crate::changes::Deployments;
 use crate::cli::Source;
@@ -45,12 +46,21 @@ pub(crate) enum LoadError {
     },
 }
 
+/// What lasts as long as the process, shared by every configuration it loads: the HTTP
+/// backends' client (its connection pools) and the counters of the request bodies held whole
+/// (what one configuration holds still counts when the next is swapped in).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lasting {
+    pub(crate) http: HttpClient,
+    pub(crate) body_budget: BodyBudget,
+}
+
 /// Reads the config (or the single spec), makes its functions as ready as `readiness` says,
 /// and compiles every deployment.
 pub(crate) async fn load(
     source: &Source,
     readiness: Readiness<'_>,
-    http: &HttpClient,
+    lasting: &Lasting,
 ) -> Result<Loaded, LoadError> {
     let mut problems = Diagnostics::new();
     let (settings, sources, config) = match &source.spec {
@@ -114,8 +124,11 @@ pub(crate) async fn load(
     let mut resources = Resources {
         authenticators: Arc::new(Authenticators::new(registry.clone())),
         functions: registry,
-        http: http.clone(),
+        http: lasting.http.clone(),
         request_limits: settings.limits.request(),
+        body_budget: lasting
+            .body_budget
+            .with_capacity(settings.limits.max_buffered_body_bytes),
         ..Resources::default()
     };
     let mut tls = None;

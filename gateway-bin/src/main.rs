@@ -33,7 +33,6 @@ use std::sync::Arc;
 use clap::Parser;
 use tracing::info;
 
-use gateway_core::backend::HttpClient;
 use gateway_core::observe::{GatewayIdentity, Observer};
 use gateway_core::GatewayService;
 
@@ -44,7 +43,7 @@ use crate::server::{Listener, ListenerStats};
 
 use crate::cli::{Cli, Command, RoutesArgs, ServeArgs, ValidateArgs};
 use crate::functions::Readiness;
-use crate::load::load;
+use crate::load::{load, Lasting};
 use crate::output::{out, table};
 use crate::reload::Reloader;
 use crate::running::FunctionSet;
@@ -78,12 +77,13 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
-    // One client for HTTP backends for the life of the process: reloads keep its pools.
-    let http = HttpClient::new();
+    // One client for HTTP backends and one body budget for the life of the process: reloads
+    // keep the client's pools, and what is held counts across them.
+    let lasting = Lasting::default();
     let mut loaded = load(
         &args.source,
         Readiness::Running(&FunctionSet::default()),
-        &http,
+        &lasting,
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -118,8 +118,13 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
     };
     let service = GatewayService::with_observer(gateway, observer);
     let stats = Arc::new(ListenerStats::default());
-    let (reloader, watched) =
-        Reloader::new(args.source, http, service.clone(), &loaded, !args.no_watch);
+    let (reloader, watched) = Reloader::new(
+        args.source,
+        lasting,
+        service.clone(),
+        &loaded,
+        !args.no_watch,
+    );
     let current = reloader.current_functions();
     let reloads = reloader.spawn();
     reload::on_sighup(reloads.clone()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
@@ -180,7 +185,7 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
 }
 
 async fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
-    let loaded = load(&args.source, Readiness::Checked, &HttpClient::new())
+    let loaded = load(&args.source, Readiness::Checked, &Lasting::default())
         .await
         .map_err(|e| e.to_string())?;
     let report = &loaded.report;
@@ -210,7 +215,7 @@ async fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
 }
 
 async fn routes(args: RoutesArgs) -> Result<ExitCode, String> {
-    let loaded = load(&args.source, Readiness::Checked, &HttpClient::new())
+    let loaded = load(&args.source, Readiness::Checked, &Lasting::default())
         .await
         .map_err(|e| e.to_string())?;
     let Some(gateway) = loaded.gateway else {

@@ -20,7 +20,6 @@ use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch, Mutex};
 use tracing::{error, info, warn};
 
-use gateway_core::backend::HttpClient;
 use gateway_core::function::RegisteredFunction;
 use gateway_core::GatewayService;
 
@@ -28,7 +27,7 @@ use crate::changes::{Deployments, Summary};
 use crate::cli::Source;
 use crate::config::GatewaySection;
 use crate::functions::{self, Readiness};
-use crate::load::{load, Loaded};
+use crate::load::{load, Lasting, Loaded};
 use crate::running::FunctionSet;
 use crate::watch::{self as watcher, Roots};
 
@@ -65,7 +64,7 @@ impl fmt::Display for Trigger {
 #[derive(Debug)]
 pub(crate) struct Reloader {
     source: Source,
-    http: HttpClient,
+    lasting: Lasting,
     service: GatewayService,
     shared: CurrentFunctions,
     functions: FunctionSet,
@@ -85,7 +84,7 @@ impl Reloader {
     /// and the receiver that tells the watcher what to watch.
     pub(crate) fn new(
         source: Source,
-        http: HttpClient,
+        lasting: Lasting,
         service: GatewayService,
         loaded: &Loaded,
         may_watch: bool,
@@ -100,7 +99,7 @@ impl Reloader {
         let (watched, receiver) = watch::channel(initial);
         let reloader = Reloader {
             source,
-            http,
+            lasting,
             service,
             shared: Arc::new(Mutex::new(loaded.functions.clone())),
             functions: loaded.functions.clone(),
@@ -170,7 +169,7 @@ impl Reloader {
         let loaded = match load(
             &self.source,
             Readiness::Running(&self.functions),
-            &self.http,
+            &self.lasting,
         )
         .await
         {

@@ -72,9 +72,14 @@ pub enum GatewayError {
     #[error("the request body could not be read: {0}")]
     BodyRead(RequestBodyError),
 
+    /// Holding the request body whole would pass `max_buffered_body_bytes`, the budget all
+    /// requests share: 503, as for any other capacity the gateway has run out of.
+    #[error("the request body does not fit in the {budget} bytes of max_buffered_body_bytes")]
+    BodyBudgetExhausted { budget: u64 },
+
     /// A function call failed; the reason is logged, the client sees only the status.
     #[error(transparent)]
-    Function(#[from] InvokeError),
+    Function(InvokeError),
 
     /// An `ENFORCING` request validation failed (reference 4.8); `reason` says what was
     /// wrong in terms of the request ("missing required header X-Username").
@@ -150,7 +155,19 @@ impl From<RequestBodyError> for GatewayError {
         match error {
             RequestBodyError::TooLarge { limit } => Self::PayloadTooLarge { limit },
             RequestBodyError::Timeout(after) => Self::ClientTimeout(after),
+            RequestBodyError::OverBudget { budget } => Self::BodyBudgetExhausted { budget },
             RequestBodyError::Malformed | RequestBodyError::ClientGone => Self::BodyRead(error),
+        }
+    }
+}
+
+impl From<InvokeError> for GatewayError {
+    /// A call that failed because the client's body did (a function reads it as it arrives)
+    /// is answered for the body, exactly as if the gateway had read it first.
+    fn from(error: InvokeError) -> Self {
+        match error {
+            InvokeError::RequestBody(body) => body.into(),
+            other => Self::Function(other),
         }
     }
 }
@@ -163,7 +180,9 @@ impl GatewayError {
             Self::BadPath(_) | Self::BadTarget | Self::DuplicateHost => StatusCode::BAD_REQUEST,
             Self::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::LimitStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::LimitStoreUnavailable { .. } | Self::BodyBudgetExhausted { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::UsagePlanUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge { .. } | Self::TooManyHeaders { .. } => {
@@ -202,6 +221,7 @@ impl GatewayError {
             Self::TooManyConnections => "request.serviceUnavailable",
             Self::BodyRead(RequestBodyError::ClientGone) => "request.clientEof",
             Self::BodyRead(_) => "request.badRequest",
+            Self::BodyBudgetExhausted { .. } => "request.serviceUnavailable",
             Self::RequestValidation { .. } => "requestValidation.validationError",
             Self::TransformationFailed => "queryParameterTransformation.badParameterValue",
             Self::Function(e) => e.log_code(),

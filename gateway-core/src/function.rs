@@ -16,6 +16,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
+use http_body::Body as _;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::request_limits::{buffer, BodyBudget, RequestBodyError, Reservation};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -34,7 +40,7 @@ pub enum Intent {
 }
 
 /// One call of a function.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FunctionCall {
     pub function_id: Arc<str>,
     /// Correlates the call with the request (`Fn-Call-Id`, log lines).
@@ -48,13 +54,114 @@ pub struct FunctionCall {
     pub request_url: String,
     /// The client's headers, hop-by-hop headers removed (`Fn-Http-H-*`).
     pub headers: HeaderMap,
-    pub body: Bytes,
+    pub body: CallBody,
 }
 
 impl FunctionCall {
     /// Time left before the deadline (zero once it has passed).
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// The body of a function call: bytes in hand, or the client's body, read only as the invoker
+/// consumes it.
+///
+/// A local function process takes the client's body as it arrives ([`CallBody::into_stream`]:
+/// the http-stream contract is plain HTTP/1.1, nothing needs the body whole), so a call that
+/// waits for a process holds none of it. An invoker that needs it whole ([`CallBody::buffer`]: a
+/// signed OCI invoke hashes it, an in-process function takes bytes) holds it against the
+/// gateway's [`BodyBudget`].
+#[derive(Debug)]
+pub struct CallBody(Repr);
+
+#[derive(Debug)]
+enum Repr {
+    Bytes(Bytes),
+    Client {
+        body: Body,
+        /// The route's body limit (413 past it).
+        limit: u64,
+        budget: BodyBudget,
+    },
+}
+
+impl CallBody {
+    /// The client's body, refused past `limit` bytes, held against `budget` if buffered.
+    pub fn client(body: Body, limit: u64, budget: BodyBudget) -> Self {
+        Self(Repr::Client {
+            body,
+            limit,
+            budget,
+        })
+    }
+
+    /// The length, when known before reading: bytes in hand, or a declared `Content-Length`.
+    pub fn exact_len(&self) -> Option<u64> {
+        match &self.0 {
+            Repr::Bytes(bytes) => Some(bytes.len() as u64),
+            Repr::Client { body, .. } => body.size_hint().exact(),
+        }
+    }
+
+    /// The body as it arrives. When the client's body fails (past the limit, stalled, cut
+    /// off), the stream fails with a [`RequestBodyError`] that [`RequestBodyError::find`] finds
+    /// in whatever error the invoker's transport wraps it in.
+    pub fn into_stream(self) -> Body {
+        match self.0 {
+            Repr::Bytes(bytes) => Body::full(bytes),
+            Repr::Client { body, limit, .. } => {
+                let bound = usize::try_from(limit).unwrap_or(usize::MAX);
+                Body::new(Limited::new(body, bound).map_err(move |e| {
+                    if e.is::<LengthLimitError>() {
+                        RequestBodyError::TooLarge { limit }
+                    } else {
+                        RequestBodyError::classify(&*e)
+                    }
+                }))
+            }
+        }
+    }
+
+    /// The whole body, read into memory if it is not already, with the reservation that counts
+    /// it against the budget: keep that as long as the bytes are held. Afterwards the call
+    /// holds the bytes too (so [`CallBody::exact_len`] knows the length).
+    pub async fn buffer(&mut self) -> Result<(Bytes, Reservation), InvokeError> {
+        let taken = std::mem::take(self);
+        let (bytes, reservation) = match taken.0 {
+            Repr::Bytes(bytes) => (bytes, Reservation::default()),
+            Repr::Client {
+                body,
+                limit,
+                budget,
+            } => buffer(body, limit, &budget).await?,
+        };
+        *self = Self(Repr::Bytes(bytes.clone()));
+        Ok((bytes, reservation))
+    }
+}
+
+impl Default for CallBody {
+    fn default() -> Self {
+        Self(Repr::Bytes(Bytes::new()))
+    }
+}
+
+impl From<Bytes> for CallBody {
+    fn from(bytes: Bytes) -> Self {
+        Self(Repr::Bytes(bytes))
+    }
+}
+
+impl From<&'static str> for CallBody {
+    fn from(text: &'static str) -> Self {
+        Bytes::from_static(text.as_bytes()).into()
+    }
+}
+
+impl From<String> for CallBody {
+    fn from(text: String) -> Self {
+        Bytes::from(text).into()
     }
 }
 
@@ -91,6 +198,10 @@ pub enum InvokeError {
     /// The gateway may not invoke the function, or it does not exist where it should.
     #[error("function {function} cannot be invoked: {reason}")]
     NotInvocable { function: Arc<str>, reason: String },
+    /// The client's body failed while the call read it (too large, too slow, cut off), or
+    /// did not fit in the budget for bodies held whole. Answered for the body, not the function.
+    #[error(transparent)]
+    RequestBody(#[from] RequestBodyError),
 }
 
 impl InvokeError {
@@ -103,6 +214,7 @@ impl InvokeError {
                 StatusCode::BAD_GATEWAY
             }
             Self::NotInvocable { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::RequestBody(e) => GatewayError::from(*e).status(),
         }
     }
 
@@ -114,6 +226,7 @@ impl InvokeError {
             Self::Unavailable { .. } | Self::Failed { .. } => "functionBackend.badGateway",
             Self::BadResponse { .. } => "functionBackend.badResponse",
             Self::NotInvocable { .. } => "functionBackend.notFoundOrNotAuthorized",
+            Self::RequestBody(e) => GatewayError::from(*e).log_code(),
         }
     }
 }

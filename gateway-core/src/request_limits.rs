@@ -5,6 +5,13 @@
 //! for anything else, 15 seconds between reads. A declared `Content-Length` over the limit is
 //! refused with 413 before a byte of the body is read; a streamed body is cut off with the same
 //! 413 as soon as it crosses the limit; a client that stops sending mid-body gets 408.
+//!
+//! Bodies that must be held whole are also bounded together, by the [`BodyBudget`].
+
+mod budget;
+
+pub(crate) use budget::{buffer, held_body};
+pub use budget::{BodyBudget, Reservation, DEFAULT_MAX_BUFFERED_BODY_BYTES};
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -18,12 +25,10 @@ use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
-use crate::body::{Body, BoxError};
-use crate::error::GatewayError;
+use crate::body::BoxError;
 use crate::function::MAX_FUNCTION_BODY;
 use crate::observe::Exchange;
 
@@ -57,14 +62,17 @@ impl Default for RequestLimits {
     }
 }
 
-/// Why a request body could not be read whole. Every variant is the client's doing, so a
-/// backend that fails because of one answers for the client (4xx), never as a backend failure.
+/// Why a request body could not be read whole, or forwarded. Every variant but `OverBudget`
+/// is the client's doing, so a backend that fails because of one answers for the client (4xx),
+/// never as a backend failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestBodyError {
     /// The body is longer than the route accepts: 413.
     TooLarge { limit: u64 },
     /// The client paused longer than the read timeout: 408.
     Timeout(Duration),
+    /// Holding the body would pass the [`BodyBudget`]: 503.
+    OverBudget { budget: u64 },
     /// The body's framing is invalid (a malformed chunk size, say): 400.
     Malformed,
     /// The client closed the connection before the body was complete: 400, logged as 499
@@ -77,6 +85,10 @@ impl fmt::Display for RequestBodyError {
         match self {
             Self::TooLarge { limit } => write!(f, "the request body is larger than {limit} bytes"),
             Self::Timeout(after) => write!(f, "the client sent no body data for {after:?}"),
+            Self::OverBudget { budget } => write!(
+                f,
+                "the request body does not fit in the {budget} bytes of max_buffered_body_bytes"
+            ),
             Self::Malformed => f.write_str("the request body is not valid HTTP framing"),
             Self::ClientGone => f.write_str("the client closed the connection mid-body"),
         }
@@ -98,11 +110,10 @@ impl RequestBodyError {
         }
         None
     }
-}
 
-impl RequestBodyError {
-    /// Classifies an error of reading the client's own body.
-    pub(crate) fn of_client_body(error: &(dyn StdError + 'static)) -> Self {
+    /// What the failure of a read of the client's own body means: the limit that stopped it,
+    /// broken framing, or a client that went away.
+    pub(crate) fn classify(error: &(dyn StdError + 'static)) -> Self {
         if let Some(found) = Self::find(error) {
             return found;
         }
@@ -127,17 +138,6 @@ impl RequestBodyError {
             source = e.source();
         }
         Self::Malformed
-    }
-}
-
-/// Reads the whole body, refusing one longer than `limit` with 413 (and one the client
-/// stalls on with 408).
-pub(crate) async fn read_whole(body: Body, limit: u64) -> Result<Bytes, GatewayError> {
-    let bound = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, bound).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(GatewayError::PayloadTooLarge { limit }),
-        Err(e) => Err(RequestBodyError::of_client_body(&*e).into()),
     }
 }
 
@@ -221,7 +221,7 @@ where
             // The inner body is the client's: whatever fails there is the client's fault.
             Poll::Ready(Some(Err(e))) => {
                 let e: BoxError = e.into();
-                Poll::Ready(Some(Err(RequestBodyError::of_client_body(&*e).into())))
+                Poll::Ready(Some(Err(RequestBodyError::classify(&*e).into())))
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
@@ -251,6 +251,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{chunked_body, ChannelBody};
+    use http_body_util::BodyExt;
 
     fn exchange() -> Arc<Exchange> {
         Arc::new(Exchange::new(std::time::Instant::now()))
@@ -271,7 +273,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_past_the_limit_fails_with_too_large() {
-        let chunks = futures_chunks(&[b"abc", b"def"]);
+        let chunks = chunked_body(&[b"abc", b"def"]);
         let body = LimitedBody::new(chunks, exchange(), 4, Duration::from_secs(1));
         let error = body.collect().await.expect_err("too large");
         assert_eq!(
@@ -293,27 +295,5 @@ mod tests {
             Some(RequestBodyError::Timeout(Duration::from_millis(50)))
         );
         drop(tx);
-    }
-
-    fn futures_chunks(chunks: &'static [&'static [u8]]) -> ChannelBody {
-        let (tx, rx) = tokio::sync::mpsc::channel(chunks.len().max(1));
-        for chunk in chunks {
-            let _ = tx.try_send(Ok(Frame::data(Bytes::from_static(chunk))));
-        }
-        ChannelBody(rx)
-    }
-
-    /// A body fed by a channel: each message is one frame; it ends when the sender is dropped.
-    struct ChannelBody(tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, BoxError>>);
-
-    impl http_body::Body for ChannelBody {
-        type Data = Bytes;
-        type Error = BoxError;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-            self.0.poll_recv(cx)
-        }
     }
 }

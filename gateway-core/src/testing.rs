@@ -79,3 +79,28 @@ pub(crate) fn request(
     }
     req
 }
+
+/// A body of these chunks, one frame each, of unknown length (as a chunked upload arrives).
+pub(crate) fn chunked_body(chunks: &'static [&'static [u8]]) -> ChannelBody {
+    let (tx, rx) = tokio::sync::mpsc::channel(chunks.len().max(1));
+    for chunk in chunks {
+        let _ = tx.try_send(Ok(http_body::Frame::data(bytes::Bytes::from_static(chunk))));
+    }
+    ChannelBody(rx)
+}
+
+/// A body fed by a channel: each message is one frame; it ends when the sender is dropped.
+pub(crate) struct ChannelBody(
+    pub(crate) tokio::sync::mpsc::Receiver<Result<http_body::Frame<bytes::Bytes>, crate::BoxError>>,
+);
+
+impl http_body::Body for ChannelBody {
+    type Data = bytes::Bytes;
+    type Error = crate::BoxError;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, crate::BoxError>>> {
+        self.0.poll_recv(cx)
+    }
+}

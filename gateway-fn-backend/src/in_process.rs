@@ -3,7 +3,8 @@
 //! processes.
 //!
 //! The service sees the request the client made, not the Fn envelope: the client's method, the
-//! request URL as URI, the client's headers and the body. The call's own data (id, intent,
+//! request URL as URI, the client's headers and the body, read whole (and held against the
+//! gateway's body budget until the service answers). The call's own data (id, intent,
 //! deadline) rides along as a [`FunctionCallInfo`] extension.
 
 use std::fmt;
@@ -67,9 +68,11 @@ where
         let name = self.name.clone();
         let service = self.service.clone();
         Box::pin(async move {
+            let mut call = call;
+            let (body, _held) = call.body.buffer().await?;
             let budget = call.remaining();
             let deadline = tokio::time::Instant::from_std(call.deadline);
-            let request = to_request(call).map_err(|reason| InvokeError::Failed {
+            let request = to_request(call, body).map_err(|reason| InvokeError::Failed {
                 function: name.clone(),
                 reason,
             })?;
@@ -96,7 +99,7 @@ where
 }
 
 /// The client's request as the service sees it. A direct invocation with no URL gets `/`.
-fn to_request(call: FunctionCall) -> Result<Request<Bytes>, String> {
+fn to_request(call: FunctionCall, body: Bytes) -> Result<Request<Bytes>, String> {
     let uri = if call.request_url.is_empty() {
         Uri::from_static("/")
     } else {
@@ -110,7 +113,7 @@ fn to_request(call: FunctionCall) -> Result<Request<Bytes>, String> {
         intent: call.intent,
         deadline: call.deadline,
     };
-    let mut request = Request::new(call.body);
+    let mut request = Request::new(body);
     *request.method_mut() = call.method;
     *request.uri_mut() = uri;
     *request.headers_mut() = call.headers;
@@ -136,7 +139,7 @@ mod tests {
             method: Method::PATCH,
             request_url: "/api/items/7?q=1".into(),
             headers,
-            body: Bytes::from_static(b"payload"),
+            body: "payload".into(),
         }
     }
 

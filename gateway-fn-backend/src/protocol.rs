@@ -4,7 +4,8 @@
 //! (local processes, an Fn server, OCI) maps headers the same way.
 //!
 //! Request (fn-protocols §1.5, §2.1): `POST /call`, `Host: localhost`, `Fn-Call-Id`,
-//! `Fn-Deadline` (UTC RFC 3339 with `Z`), `Content-Type`, `Content-Length`; for an HTTP request
+//! `Fn-Deadline` (UTC RFC 3339 with `Z`), `Content-Type`, `Content-Length` when the body's length
+//! is known (a chunked upload streams through chunked, as Fn's own agent sends it); for an HTTP request
 //! also `Fn-Intent: httprequest`, `Fn-Http-Method`, `Fn-Http-Request-Url` and every client header
 //! `X` as `Fn-Http-H-X` (hop-by-hop headers dropped, `Content-Type` unprefixed).
 //!
@@ -72,19 +73,20 @@ pub enum EncodeError {
     RequestUrl(String),
 }
 
-/// The `POST /call` request for `call`, with `Fn-Deadline` computed from the time left.
-pub fn encode_call(call: &FunctionCall) -> Result<Request<Bytes>, EncodeError> {
+/// The head of the `POST /call` request for `call`, with `Fn-Deadline` computed from the time
+/// left; the invoker attaches the call's body (`request.map(|()| body)`).
+pub fn encode_call(call: &FunctionCall) -> Result<Request<()>, EncodeError> {
     encode_call_with_deadline(call, SystemTime::now() + call.remaining())
 }
 
-/// The `POST /call` request for `call`, with an explicit wall-clock deadline (for tests, and
-/// invokers that compute it themselves).
+/// The head of the `POST /call` request for `call`, with an explicit wall-clock deadline (for
+/// tests, and invokers that compute it themselves).
 pub fn encode_call_with_deadline(
     call: &FunctionCall,
     deadline: SystemTime,
-) -> Result<Request<Bytes>, EncodeError> {
+) -> Result<Request<()>, EncodeError> {
     let headers = call_headers(call, deadline)?;
-    let mut request = Request::new(call.body.clone());
+    let mut request = Request::new(());
     *request.method_mut() = Method::POST;
     *request.uri_mut() = http::Uri::from_static("/call");
     *request.headers_mut() = headers;
@@ -138,7 +140,9 @@ pub fn call_headers(call: &FunctionCall, deadline: SystemTime) -> Result<HeaderM
             }
         }
     }
-    out.insert(header::CONTENT_LENGTH, HeaderValue::from(call.body.len()));
+    if let Some(length) = call.body.exact_len() {
+        out.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     Ok(out)
 }
 
@@ -348,11 +352,11 @@ mod tests {
             method: Method::PUT,
             request_url: "/v1/items/42?x=1".into(),
             headers,
-            body: Bytes::from_static(b"{\"a\":1}"),
+            body: "{\"a\":1}".into(),
         }
     }
 
-    fn header<'a>(req: &'a Request<Bytes>, name: &str) -> Vec<&'a str> {
+    fn header<'a>(req: &'a Request<()>, name: &str) -> Vec<&'a str> {
         req.headers()
             .get_all(name)
             .iter()
@@ -393,7 +397,6 @@ mod tests {
                 "{dropped}"
             );
         }
-        assert_eq!(req.body().as_ref(), b"{\"a\":1}");
         Ok(())
     }
 
@@ -412,6 +415,23 @@ mod tests {
                 "host"
             ]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn only_a_body_of_known_length_gets_content_length() -> Result<(), EncodeError> {
+        use gateway_core::function::CallBody;
+        use gateway_core::request_limits::BodyBudget;
+        use gateway_core::Body;
+        use http_body_util::{BodyExt, Full};
+
+        let mut c = call(Intent::HttpRequest);
+        // A chunked upload: its length is not known until it ends, so it streams chunked.
+        let streamed = Body::new(Full::new(Bytes::from_static(b"abc")).map_frame(|f| f));
+        c.body = CallBody::client(streamed, 10, BodyBudget::default());
+        assert!(header(&encode_call(&c)?, "content-length").is_empty());
+        c.body = CallBody::client(Body::full("abc"), 10, BodyBudget::default());
+        assert_eq!(header(&encode_call(&c)?, "content-length"), ["3"]);
         Ok(())
     }
 

@@ -60,7 +60,7 @@ mod oci {
             method: Method::PUT,
             request_url: "/v1/items/42?x=1".into(),
             headers,
-            body: Bytes::from_static(b"{\"a\":1}"),
+            body: "{\"a\":1}".into(),
         }
     }
 
@@ -151,7 +151,7 @@ mod oci {
         let mut call = http_call(id, Duration::from_secs(10));
         call.intent = Intent::Invoke;
         call.headers = HeaderMap::new();
-        call.body = Bytes::from_static(b"\x00\x01binary");
+        call.body = Bytes::from_static(b"\x00\x01binary").into();
         let response = f.invoke(call).await?;
         assert_eq!(
             response.status,

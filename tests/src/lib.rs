@@ -2,6 +2,7 @@
 //! port, talk raw HTTP/1.1 to it (so that odd request targets arrive byte for byte), and stop
 //! it again.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -119,6 +120,21 @@ impl Gateway {
 
     pub fn get(&self, target: &str) -> Response {
         self.request("GET", target, &[], b"")
+    }
+
+    /// The admin listener's `/metrics`, series (with labels) to value.
+    pub fn scrape(&self) -> BTreeMap<String, f64> {
+        let admin = self.admin.expect("admin listener");
+        let res = request(admin, "GET", "/metrics", &[], b"");
+        assert_eq!(res.status, 200);
+        res.text()
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (series, value) = l.rsplit_once(' ').expect("a sample line");
+                (series.to_owned(), value.parse().expect("a number"))
+            })
+            .collect()
     }
 
     /// What the gateway has written to stderr (its log) so far.
@@ -240,7 +256,21 @@ impl Response {
     }
 }
 
+/// `body` in the chunked transfer coding, `size` bytes a chunk, for a request that sends
+/// `Transfer-Encoding: chunked` (an upload of unknown length).
+pub fn chunked(body: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / size.max(1) * 12 + 5);
+    for chunk in body.chunks(size.max(1)) {
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
 /// Sends one raw HTTP/1.1 request to `addr` and reads the response until the server closes.
+/// `Content-Length` is added for a non-empty body unless `headers` frame it themselves.
 pub fn request(
     addr: SocketAddr,
     method: &str,
@@ -266,7 +296,10 @@ pub fn try_request(
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
-    if !body.is_empty() {
+    let framed = headers.iter().any(|(n, _)| {
+        n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding")
+    });
+    if !body.is_empty() && !framed {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");

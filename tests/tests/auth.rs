@@ -787,6 +787,45 @@ fn a_multi_argument_authorizer_gets_named_arguments() {
 }
 
 #[test]
+fn a_body_read_for_the_authorizer_counts_against_max_buffered_body_bytes() {
+    prepare_functions();
+    let upstream = upstream();
+    let policy = json!({ "type": "CUSTOM_AUTHENTICATION", "functionId": AUTHORIZER_ID,
+                         "parameters": { "token": "request.headers[X-Api-Key]",
+                                         "payload": "request.body" },
+                         "isAnonymousAccessAllowed": true });
+    let dir = TempDir::new("auth-body-budget");
+    dir.write("spec.json", &custom_spec(&upstream, policy));
+    let invocations = dir.path().join("invocations.jsonl");
+    let config = config_toml(&invocations.to_string_lossy(), &[]).replace(
+        "[[deployment]]",
+        "[gateway.limits]\nmax_buffered_body_bytes = 1024\n\n[[deployment]]",
+    );
+    let config = dir.write("gateway.toml", &config);
+    let gw = Gateway::serve(&["--config", &config, "--admin-listen", "127.0.0.1:0"]);
+    let post = |body: &[u8]| {
+        gw.request(
+            "POST",
+            "/t/hello",
+            &[("X-Api-Key", "good:read:hello")],
+            body,
+        )
+    };
+
+    assert_eq!(post(&[b'x'; 100]).status, 200);
+    assert_oci_error(&post(&[b'x'; 4096]), 503, "Service Unavailable");
+    assert_eq!(upstream.hits(), 1, "the refused request went nowhere");
+    let calls = std::fs::read_to_string(&invocations).unwrap_or_default();
+    assert_eq!(calls.lines().count(), 1, "nor to the authorizer");
+    let metrics = gw.scrape();
+    assert_eq!(
+        metrics.get("gateway_buffered_body_refused_total"),
+        Some(&1.0)
+    );
+    assert_eq!(metrics.get("gateway_buffered_body_bytes"), Some(&0.0));
+}
+
+#[test]
 fn an_authorizer_answering_junk_is_502() {
     let (t, upstream) = custom("auth-junk", token_header_policy());
     for _ in 0..2 {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use gateway_tests::{repo_root, run_gateway, Gateway, TempDir};
+use gateway_tests::{chunked, eventually, repo_root, run_gateway, Gateway, TempDir};
 
 /// Prepared functions are shared by every test run (a venv takes seconds to build).
 fn cache_dir() -> PathBuf {
@@ -229,6 +229,85 @@ fn oversized_bodies_are_refused_before_the_function() {
     let res = gw.request("POST", "/t/echo", &[], &body);
     assert_eq!(res.status, 413);
     assert_eq!(res.json()["code"], 413);
+}
+
+/// The echo function with one process and no queue (`timeout` 60 s), `limits` as its
+/// `[gateway.limits]`, and an admin listener.
+fn serve_one_process(dir: &TempDir, limits: &str) -> Gateway {
+    let path = config(dir, false, 60);
+    let text = std::fs::read_to_string(&path)
+        .expect("config")
+        .replace("max_concurrency = 4", "max_concurrency = 1\nqueue_size = 0")
+        .replace(
+            "[[deployment]]",
+            &format!("[gateway.limits]\n{limits}\n\n[[deployment]]"),
+        );
+    std::fs::write(&path, text).expect("write config");
+    Gateway::serve(&["--config", &path, "--admin-listen", "127.0.0.1:0"])
+}
+
+#[test]
+fn a_full_pool_refuses_an_upload_before_its_body_is_sent() {
+    let dir = TempDir::new("fn-upload-503");
+    // A gateway that waited for the body would answer this client, which never sends it, 408.
+    let gw = serve_one_process(&dir, "body_read_timeout_seconds = 2");
+    let addr = gw.addr;
+    std::thread::spawn(move || {
+        gateway_tests::try_request(addr, "POST", "/t/echo", &[], b"sleep:30")
+    });
+    let busy = eventually(Duration::from_secs(30), || {
+        gw.scrape().iter().any(|(series, value)| {
+            series.starts_with("gateway_function_processes{")
+                && series.contains("state=\"busy\"")
+                && *value == 1.0
+        })
+    });
+    assert!(busy, "the only process is serving the sleeping call");
+
+    // Only the head: 5 MB declared, not a byte of it sent.
+    let res = gw.request("POST", "/t/echo", &[("Content-Length", "5000000")], b"");
+    assert_eq!(res.status, 503, "{}", res.text());
+    assert_eq!(
+        res.json(),
+        serde_json::json!({"code": 503, "message": "Service Unavailable"})
+    );
+    let metrics = gw.scrape();
+    assert_eq!(metrics.get("gateway_buffered_body_bytes"), Some(&0.0));
+    assert_eq!(
+        metrics.get("gateway_buffered_body_refused_total"),
+        Some(&0.0)
+    );
+}
+
+#[test]
+fn chunked_uploads_stream_to_the_function_up_to_the_limit() {
+    let dir = TempDir::new("fn-chunked");
+    let gw = serve(&dir);
+    let chunked_header = [("Transfer-Encoding", "chunked")];
+    let body = vec![b'x'; 3 * 1024 * 1024];
+    let res = gw.request(
+        "POST",
+        "/t/echo",
+        &chunked_header,
+        &chunked(&body, 64 * 1024),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        res.json()["body"].as_str().map(str::len),
+        Some(body.len()),
+        "the function got the whole body"
+    );
+
+    let over = vec![b'x'; 6 * 1024 * 1024 + 1];
+    let res = gw.request(
+        "POST",
+        "/t/echo",
+        &chunked_header,
+        &chunked(&over, 64 * 1024),
+    );
+    assert_eq!(res.status, 413);
+    assert_eq!(res.json()["code"], 413);
+    assert_eq!(gw.request("POST", "/t/echo", &[], b"after").status, 200);
 }
 
 #[test]

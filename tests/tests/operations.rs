@@ -50,20 +50,6 @@ fn json_lines(text: &str) -> Vec<serde_json::Value> {
 }
 
 /// `/metrics` as a map from series (name and labels) to value.
-fn scrape(gw: &Gateway) -> BTreeMap<String, f64> {
-    let admin = gw.admin.expect("admin listener");
-    let res = request(admin, "GET", "/metrics", &[], b"");
-    assert_eq!(res.status, 200);
-    res.text()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (series, value) = l.rsplit_once(' ').expect("a sample line");
-            (series.to_owned(), value.parse().expect("a number"))
-        })
-        .collect()
-}
-
 fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, series: &str) -> f64 {
     after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
 }
@@ -165,14 +151,14 @@ fn metrics_count_each_request_by_route_method_and_status() {
     let (gw, _dir) = gateway("ops-metrics", "");
     // A first request creates the route's series, so that "before" has them all.
     assert_eq!(gw.get("/ops/hello").status, 200);
-    let before = scrape(&gw);
+    let before = gw.scrape();
     for _ in 0..3 {
         assert_eq!(gw.get("/ops/hello").status, 200);
     }
     assert_eq!(gw.request("POST", "/ops/hello", &[], b"abcd").status, 200);
     assert_eq!(gw.get("/nowhere").status, 404);
     assert_eq!(gw.get("/ops/loud").status, 502);
-    let after = scrape(&gw);
+    let after = gw.scrape();
 
     let route = "deploymentName=\"ops\",route=\"/hello\"";
     let get = format!("{route},httpMethodType=\"GET\",backendType=\"STOCK_RESPONSE_BACKEND\"");
@@ -214,7 +200,7 @@ fn oversized_heads_and_bodies_are_refused_with_431_and_413() {
         "ops-sizes",
         "[gateway.limits]\nmax_body_bytes = 1000\nmax_header_bytes = 2048",
     );
-    let before = scrape(&gw);
+    let before = gw.scrape();
     let big = "a".repeat(3000);
     let res = gw.request("GET", "/ops/hello", &[("X-Big", big.as_str())], b"");
     assert_eq!(res.status, 431, "{}", res.text());
@@ -231,7 +217,7 @@ fn oversized_heads_and_bodies_are_refused_with_431_and_413() {
     let huge = "b".repeat(512 * 1024);
     let res = gw.request("GET", "/ops/hello", &[("X-Huge", huge.as_str())], b"");
     assert_eq!(res.status, 431);
-    let after = scrape(&gw);
+    let after = gw.scrape();
     let series = |status: &str, method: &str| {
         format!("oci_apigateway_HttpResponses{{deploymentName=\"ops\",route=\"/hello\",httpMethodType=\"{method}\",backendType=\"STOCK_RESPONSE_BACKEND\",httpStatusCode=\"{status}\",httpStatusCategory=\"4xx\"}}")
     };
@@ -293,7 +279,7 @@ fn a_slowloris_client_is_cut_off_while_others_are_served() {
     let n = idle.read_to_end(&mut rest).expect("closed by the gateway");
     assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&rest));
 
-    let metrics = scrape(&gw);
+    let metrics = gw.scrape();
     assert_eq!(
         metrics["gateway_request_heads_refused_total{httpStatusCode=\"408\"}"],
         1.0
@@ -322,7 +308,7 @@ fn connections_over_the_per_client_limit_get_503() {
         .collect();
     // The gateway counts a connection once it has accepted it.
     assert!(eventually(Duration::from_secs(10), || {
-        scrape(&gw)["gateway_connections_active"] == 2.0
+        gw.scrape()["gateway_connections_active"] == 2.0
     }));
     let refused = gw.get("/ops/hello");
     assert_eq!(refused.status, 503);
@@ -336,7 +322,7 @@ fn connections_over_the_per_client_limit_get_503() {
         gw.get("/ops/hello").status == 200
     }));
     assert!(
-        scrape(&gw)["gateway_connections_rejected_total{limit=\"max_connections_per_client\"}"]
+        gw.scrape()["gateway_connections_rejected_total{limit=\"max_connections_per_client\"}"]
             >= 1.0
     );
 }

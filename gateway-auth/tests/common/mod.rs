@@ -415,8 +415,10 @@ impl FunctionInvoker for Authorizer {
     ) -> BoxFuture<'static, Result<FunctionResponse, InvokeError>> {
         let this = self.clone();
         Box::pin(async move {
+            let mut call = call;
             this.calls.fetch_add(1, Ordering::SeqCst);
-            let input: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
+            let (body, _held) = call.body.buffer().await?;
+            let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             if let Ok(mut inputs) = this.inputs.lock() {
                 inputs.push(input.clone());
             }

@@ -29,7 +29,7 @@ use crate::context::{AuthContext, RequestContext};
 use crate::error::GatewayError;
 use crate::function::{BoxFuture, MAX_FUNCTION_BODY};
 use crate::observe::Exchange;
-use crate::request_limits::read_whole;
+use crate::request_limits::{buffer, held_body, BodyBudget};
 
 /// The largest request body buffered for an authorizer that reads `request.body`: the body
 /// travels inside the function's input, so the function body limit applies.
@@ -40,6 +40,7 @@ pub const MAX_AUTH_BODY: usize = MAX_FUNCTION_BODY;
 pub struct AuthenticationLayer {
     policy: Arc<AuthPolicy>,
     anonymous_route: bool,
+    budget: BodyBudget,
 }
 
 impl AuthenticationLayer {
@@ -49,7 +50,15 @@ impl AuthenticationLayer {
         Self {
             policy,
             anonymous_route: *access == RouteAccess::Anonymous,
+            budget: BodyBudget::default(),
         }
+    }
+
+    /// The budget a body read for an authorizer is held against (by default one of this
+    /// layer's own, of the default size).
+    pub fn body_budget(mut self, budget: BodyBudget) -> Self {
+        self.budget = budget;
+        self
     }
 }
 
@@ -61,6 +70,7 @@ impl<S> Layer<S> for AuthenticationLayer {
             inner,
             policy: self.policy.clone(),
             anonymous_route: self.anonymous_route,
+            budget: self.budget.clone(),
         }
     }
 }
@@ -75,6 +85,7 @@ pub struct Authentication<S> {
     inner: S,
     policy: Arc<AuthPolicy>,
     anonymous_route: bool,
+    budget: BodyBudget,
 }
 
 impl<S> Authentication<S> {
@@ -113,6 +124,7 @@ where
         Box::pin(authenticate(
             self.policy.clone(),
             self.anonymous_route,
+            self.budget.clone(),
             inner,
             req,
         ))
@@ -130,6 +142,7 @@ enum Decision {
 async fn authenticate<S>(
     policy: Arc<AuthPolicy>,
     anonymous_route: bool,
+    budget: BodyBudget,
     mut inner: S,
     req: Request<Body>,
 ) -> Result<Response<Body>, S::Error>
@@ -153,9 +166,10 @@ where
         Choice::NoServer => return Ok(policy.no_server_response()),
     };
     let (body, buffered) = if server.authenticator.needs_body() {
-        match read_whole(body, MAX_AUTH_BODY as u64).await {
-            Ok(bytes) => (Body::full(bytes.clone()), Some(bytes)),
-            Err(error) => return Ok(error.into_response()),
+        match buffer(body, MAX_AUTH_BODY as u64, &budget).await {
+            // The body stays counted until the backend is done with it.
+            Ok((bytes, held)) => (held_body(bytes.clone(), held), Some(bytes)),
+            Err(error) => return Ok(GatewayError::from(error).into_response()),
         }
     } else {
         (body, None)

@@ -1,11 +1,14 @@
 //! `ORACLE_FUNCTIONS_BACKEND`: the request becomes a function call, the call's answer becomes
 //! the response.
 //!
-//! The body is read whole first (functions take a bounded body, 6 MB in OCI): a larger one is
-//! refused with 413 before the function is involved. The function sees the client's method,
-//! its path with the deployment prefix and query, and its headers minus hop-by-hop ones. What
-//! goes wrong on the function's side reaches the client only as a status (502, 503, 504) with
-//! OCI's generic body; the reason goes to the log.
+//! The body is not read here: the invoker reads it when it can use it, so that a call its
+//! function cannot take (every process busy, the queue full: 503) is refused before a byte of
+//! the body is read, and a local process gets the body as it arrives instead of after the
+//! gateway has held it whole. Functions take a bounded body (6 MB in OCI): a declared length
+//! over it is refused with 413 at once, a streamed body with 413 when it crosses it. The
+//! function sees the client's method, its path with the deployment prefix and query, and its
+//! headers minus hop-by-hop ones. What goes wrong on the function's side reaches the client
+//! only as a status (502, 503, 504) with OCI's generic body; the reason goes to the log.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,16 +25,19 @@ use tracing::{info, warn};
 use crate::body::Body;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
-use crate::function::{FunctionCall, Intent, InvokeError, RegisteredFunction, MAX_FUNCTION_BODY};
+use crate::function::{
+    CallBody, FunctionCall, Intent, InvokeError, RegisteredFunction, MAX_FUNCTION_BODY,
+};
 use crate::headers::remove_hop_by_hop;
 use crate::observe::Exchange;
-use crate::request_limits::{declared_length, read_whole};
+use crate::request_limits::{declared_length, BodyBudget};
 
 /// Calls one registered function.
 #[derive(Debug, Clone)]
 pub struct FunctionBackend {
     function: RegisteredFunction,
     max_body: u64,
+    budget: BodyBudget,
 }
 
 impl FunctionBackend {
@@ -39,12 +45,20 @@ impl FunctionBackend {
         Self {
             function,
             max_body: MAX_FUNCTION_BODY as u64,
+            budget: BodyBudget::default(),
         }
     }
 
     /// Overrides the request body limit (OCI's is 6 MB).
     pub fn max_body(mut self, bytes: u64) -> Self {
         self.max_body = bytes;
+        self
+    }
+
+    /// The budget an invoker that holds bodies whole counts them against (by default one of
+    /// this backend's own, of the default size).
+    pub fn body_budget(mut self, budget: BodyBudget) -> Self {
+        self.budget = budget;
         self
     }
 }
@@ -61,8 +75,9 @@ impl Service<Request<Body>> for FunctionBackend {
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let function = self.function.clone();
         let max_body = self.max_body;
+        let budget = self.budget.clone();
         Box::pin(async move {
-            Ok(invoke(function, max_body, req)
+            Ok(invoke(function, max_body, budget, req)
                 .await
                 .unwrap_or_else(GatewayError::into_response))
         })
@@ -72,6 +87,7 @@ impl Service<Request<Body>> for FunctionBackend {
 async fn invoke(
     function: RegisteredFunction,
     max_body: u64,
+    budget: BodyBudget,
     req: Request<Body>,
 ) -> Result<Response<Body>, GatewayError> {
     let (mut parts, body) = req.into_parts();
@@ -84,9 +100,9 @@ async fn invoke(
             reason: reason.to_string(),
         };
         warn!(code = error.log_code(), function = %function.name, functionId = %function.id, %reason, "the gateway may not invoke the function");
-        return Err(GatewayError::Function(error));
+        return Err(error.into());
     }
-    let body = read_whole(body, max_body).await?;
+    let body = CallBody::client(body, max_body, budget);
 
     let context = parts.extensions.remove::<RequestContext>();
     let (call_id, request_url) = match &context {
@@ -142,9 +158,13 @@ async fn invoke(
             res.headers_mut().remove(CONTENT_LENGTH);
             Ok(res)
         }
+        Err(e @ InvokeError::RequestBody(_)) => {
+            info!(code = e.log_code(), function = %function.name, functionId = %function.id, status = e.status().as_u16(), "{e}");
+            Err(e.into())
+        }
         Err(e) => {
             warn!(code = e.log_code(), function = %function.name, functionId = %function.id, error = %e, "function call failed");
-            Err(GatewayError::Function(e))
+            Err(e.into())
         }
     }
 }

@@ -207,7 +207,10 @@ pub(crate) fn route_stack(
         DeploymentAuth::Enforced(policy) => {
             let access = RouteAccess::of_route(route);
             (
-                Some(AuthenticationLayer::new(policy.clone(), &access)),
+                Some(
+                    AuthenticationLayer::new(policy.clone(), &access)
+                        .body_budget(deployment.resources.body_budget.clone()),
+                ),
                 Some(AuthorizationLayer::new(access)),
             )
         }
@@ -294,7 +297,8 @@ fn branch_backend(
         Backend::OracleFunctions(backend) => match resources.functions.get(&backend.function_id) {
             Some(function) => BoxCloneSyncService::new(
                 FunctionBackend::new(function.clone())
-                    .max_body(resources.request_limits.max_function_body_bytes),
+                    .max_body(resources.request_limits.max_function_body_bytes)
+                    .body_budget(resources.body_budget.clone()),
             ),
             // Reported as an unknown functionId; the deployment is not served.
             None => refuse("ORACLE_FUNCTIONS_BACKEND"),

@@ -12,7 +12,7 @@ use crate::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
 use crate::function::{FunctionRegistry, RegisteredFunction};
 use crate::limit::{LimitSettings, UsagePlans};
 use crate::policy::mtls::ClientCaBundles;
-use crate::request_limits::RequestLimits;
+use crate::request_limits::{BodyBudget, RequestLimits};
 use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, RouterBuilder};
 use crate::routes::RouteInfo;
 use crate::spec::{self, ApiSpecification, Backend, Feature, FeatureUse, HttpMethod};
@@ -74,6 +74,9 @@ pub struct Resources {
     pub response_cache: Arc<dyn ResponseCacheStore>,
     /// What a client may send: head and body sizes, body read timeout.
     pub request_limits: RequestLimits,
+    /// The bytes of request bodies held whole at once, across every route and request; shared
+    /// by the gateways a reload replaces, so that what one holds counts for the next.
+    pub body_budget: BodyBudget,
     /// The CAs client certificates are verified against for `mutualTls`; empty by default, and
     /// then a deployment with that policy is refused.
     pub client_ca: Arc<ClientCaBundles>,
@@ -89,6 +92,7 @@ impl Default for Resources {
             usage_plans: Arc::new(UsagePlans::default()),
             response_cache: Arc::new(MemoryCacheStore::new(DEFAULT_CAPACITY)),
             request_limits: RequestLimits::default(),
+            body_budget: BodyBudget::default(),
             client_ca: Arc::new(ClientCaBundles::default()),
         }
     }
@@ -197,6 +201,8 @@ pub struct CompiledGateway {
     pub(crate) deployments: PrefixRouter<CompiledDeployment>,
     pub(crate) method_mismatch: MethodMismatch,
     pub(crate) limits: RequestLimits,
+    /// For its metrics.
+    pub(crate) body_budget: BodyBudget,
     routes: Vec<Arc<RouteInfo>>,
 }
 
@@ -265,6 +271,7 @@ pub fn compile(
         deployments: prefixes,
         method_mismatch: options.method_mismatch,
         limits: resources.request_limits,
+        body_budget: resources.body_budget.clone(),
         routes,
     };
     (Some(gateway), report)
@@ -701,6 +708,13 @@ impl GatewayBuilder {
     /// Uses `client` for HTTP backends (extra root certificates, pool settings).
     pub fn http_client(mut self, client: HttpClient) -> Self {
         self.resources.http = client;
+        self
+    }
+
+    /// Holds request bodies that must be read whole against `budget` (by default one of
+    /// [`crate::request_limits::DEFAULT_MAX_BUFFERED_BODY_BYTES`]).
+    pub fn body_budget(mut self, budget: BodyBudget) -> Self {
+        self.resources.body_budget = budget;
         self
     }
 

@@ -10,9 +10,11 @@ use super::compile::CompiledGateway;
 impl CompiledGateway {
     /// Appends the gateway's metrics to `out` in the Prometheus text exposition format:
     /// requests each deployment's rate limit and usage plans permitted and denied, and how
-    /// often their shared store could not be reached. Counters start afresh when a reload
-    /// replaces the gateway, as Prometheus counters may.
+    /// often their shared store could not be reached (these counters start afresh when a reload
+    /// replaces the gateway, as Prometheus counters may); the request bodies held whole and the
+    /// requests refused for want of room for theirs (these survive reloads).
     pub fn render_metrics(&self, out: &mut String) {
+        self.body_budget.render_metrics(out);
         let families = [
             (
                 "RateLimiting",

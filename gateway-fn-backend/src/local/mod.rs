@@ -337,7 +337,7 @@ impl FunctionInvoker for LocalFunction {
 }
 
 impl Inner {
-    async fn invoke(&self, call: FunctionCall) -> Result<FunctionResponse, InvokeError> {
+    async fn invoke(&self, mut call: FunctionCall) -> Result<FunctionResponse, InvokeError> {
         let function = self.display.clone();
         let budget = call.remaining();
         let timed_out = || InvokeError::Timeout {
@@ -347,10 +347,12 @@ impl Inner {
         if budget.is_zero() {
             return Err(timed_out());
         }
-        let request = protocol::encode_call(&call).map_err(|e| InvokeError::Failed {
+        let head = protocol::encode_call(&call).map_err(|e| InvokeError::Failed {
             function: function.clone(),
             reason: e.to_string(),
         })?;
+        // A process first: a call the pool refuses (503) or that waits in its queue has read
+        // nothing of the client's body, which then streams straight to the process.
         let mut lease = self.pool.acquire(call.deadline, budget).await?;
         let Some(process) = lease.begin_call() else {
             return Err(InvokeError::Unavailable {
@@ -360,6 +362,7 @@ impl Inner {
         };
         let pid = process.pid();
         let deadline = tokio::time::Instant::from_std(call.deadline);
+        let request = head.map(|()| std::mem::take(&mut call.body).into_stream());
         let outcome =
             tokio::time::timeout_at(deadline, process.call(request, MAX_RESPONSE_BODY)).await;
         match outcome {
@@ -373,6 +376,19 @@ impl Inner {
                 );
                 lease.discard();
                 Err(timed_out())
+            }
+            Ok(Err(CallError::RequestBody(error))) => {
+                // The process holds half a request: as Fn does after a failed exchange, it
+                // is replaced rather than trusted with the next call.
+                tracing::debug!(
+                    target: LOG_TARGET,
+                    %function,
+                    call_id = %call.call_id,
+                    pid,
+                    "the client's body failed mid-call ({error}): stopping the process"
+                );
+                lease.discard();
+                Err(InvokeError::RequestBody(error))
             }
             Ok(Err(CallError::TooLarge(limit))) => {
                 lease.discard();

@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use gateway_core::request_limits::RequestBodyError;
+use gateway_core::Body;
 use http::response::Parts;
 use http::Request;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
@@ -100,6 +102,9 @@ impl std::fmt::Display for StartError {
 pub(crate) enum CallError {
     /// Connection refused, reset or closed mid-exchange, or an HTTP syntax error.
     Transport(String),
+    /// The client's body, streamed to the process, failed (too large, stalled, cut off): the
+    /// process got an incomplete request.
+    RequestBody(RequestBodyError),
     /// The response body exceeded the limit.
     TooLarge(usize),
 }
@@ -161,7 +166,7 @@ impl ProcessHandle {
 
 /// The kept connection to a process's socket.
 struct Conn {
-    sender: SendRequest<Full<Bytes>>,
+    sender: SendRequest<Body>,
     driver: JoinHandle<()>,
     last_used: Instant,
 }
@@ -376,11 +381,12 @@ impl Process {
         Ok(())
     }
 
-    /// Sends one request and reads the whole response (body at most `max_body` bytes). A
-    /// connection the FDK closed while idle is replaced once, before anything was sent.
+    /// Sends one request, its body streamed as it comes, and reads the whole response (body at
+    /// most `max_body` bytes). A connection the FDK closed while idle is replaced once, before
+    /// anything was sent.
     pub(crate) async fn call(
         &mut self,
-        request: Request<Bytes>,
+        mut request: Request<Body>,
         max_body: usize,
     ) -> Result<(Parts, Bytes), CallError> {
         let stale = match &self.conn {
@@ -392,7 +398,6 @@ impl Process {
         if stale {
             self.connect().await.map_err(CallError::Transport)?;
         }
-        let mut request = request.map(Full::new);
         let mut retried = false;
         let response = loop {
             let conn = self
@@ -418,7 +423,7 @@ impl Process {
                         request = unsent;
                         self.connect().await.map_err(CallError::Transport)?;
                     }
-                    _ => return Err(CallError::Transport(e.into_error().to_string())),
+                    _ => return Err(send_error(&e.into_error())),
                 },
             }
         };
@@ -438,6 +443,15 @@ impl Process {
             conn.last_used = Instant::now();
         }
         Ok((parts, body))
+    }
+}
+
+/// A failed send: the client's body failing mid-stream is the client's fault, anything else
+/// the process's or the connection's.
+fn send_error(error: &hyper::Error) -> CallError {
+    match RequestBodyError::find(error) {
+        Some(body) => CallError::RequestBody(body),
+        None => CallError::Transport(error.to_string()),
     }
 }
 

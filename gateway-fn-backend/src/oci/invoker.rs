@@ -212,8 +212,11 @@ impl FunctionInvoker for OciFunction {
 }
 
 impl Inner {
-    async fn invoke(&self, call: FunctionCall) -> Result<FunctionResponse, InvokeError> {
+    async fn invoke(&self, mut call: FunctionCall) -> Result<FunctionResponse, InvokeError> {
         let function = self.name.clone();
+        // The signature covers the body's digest: it is read whole, and held against the
+        // gateway's body budget until OCI has answered.
+        let (body, _held) = call.body.buffer().await?;
         let budget = call.remaining().min(self.timeout);
         if budget.is_zero() {
             return Err(InvokeError::Timeout {
@@ -222,7 +225,7 @@ impl Inner {
             });
         }
         let deadline = tokio::time::Instant::now() + budget;
-        let request = self.build_request(&call, budget)?;
+        let request = self.build_request(&call, body, budget)?;
 
         let exchange = async {
             let response = self
@@ -262,6 +265,7 @@ impl Inner {
     fn build_request(
         &self,
         call: &FunctionCall,
+        body: Bytes,
         budget: Duration,
     ) -> Result<Request<Full<Bytes>>, InvokeError> {
         let function = &self.name;
@@ -269,10 +273,10 @@ impl Inner {
             function: function.clone(),
             reason,
         };
-        if call.body.len() > MAX_FUNCTION_BODY {
+        if body.len() > MAX_FUNCTION_BODY {
             return Err(failed(format!(
                 "the body ({} bytes) is larger than OCI's limit of {MAX_FUNCTION_BODY} bytes",
-                call.body.len()
+                body.len()
             )));
         }
         let mut headers = protocol::call_headers(call, SystemTime::now() + budget)
@@ -292,10 +296,10 @@ impl Inner {
             }
         })?;
         signer
-            .sign(&Method::POST, &self.uri, &mut headers, &call.body)
+            .sign(&Method::POST, &self.uri, &mut headers, &body)
             .map_err(|e| failed(format!("cannot sign the OCI invoke: {e}")))?;
 
-        let mut request = Request::new(Full::new(call.body.clone()));
+        let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = headers;

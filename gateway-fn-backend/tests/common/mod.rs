@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use gateway_core::function::{FunctionCall, Intent};
 use gateway_fn_backend::{LocalFunction, LocalFunctionConfig, PrepareError};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -79,7 +78,7 @@ pub fn http_call(
         method,
         request_url: url.to_string(),
         headers: map,
-        body: Bytes::from(body.to_string()),
+        body: body.to_string().into(),
     }
 }
 

@@ -190,8 +190,7 @@ where
                     match peeked {
                         Err(e) => ValidationFuture::Ready {
                             response: Some(
-                                GatewayError::from(RequestBodyError::of_client_body(&*e))
-                                    .into_response(),
+                                GatewayError::from(RequestBodyError::classify(&*e)).into_response(),
                             ),
                         },
                         Ok((non_empty, body)) => {
