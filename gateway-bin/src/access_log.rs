@@ -5,41 +5,19 @@
 //! (`gateway_access_log_dropped_total`) rather than slowing requests down.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use serde::Deserialize;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::warn;
 
 use gateway_core::observe::{AccessEntry, AccessLog, GatewayIdentity};
 
+use crate::config::Destination;
+
 /// Lines waiting to be written before new ones are dropped.
 const QUEUE: usize = 16 * 1024;
-
-/// Where access-log lines go.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(from = "String")]
-pub(crate) enum Destination {
-    #[default]
-    Off,
-    Stdout,
-    Stderr,
-    File(PathBuf),
-}
-
-impl From<String> for Destination {
-    fn from(value: String) -> Self {
-        match value.as_str() {
-            "off" | "" => Destination::Off,
-            "stdout" | "-" => Destination::Stdout,
-            "stderr" => Destination::Stderr,
-            _ => Destination::File(PathBuf::from(value)),
-        }
-    }
-}
 
 /// An [`AccessLog`] that queues JSON lines for a writer task.
 #[derive(Debug)]

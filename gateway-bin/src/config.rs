@@ -15,17 +15,14 @@ use gateway_core::gateway::MethodMismatch;
 use gateway_core::limit::{RateLimitConfig, SubscriberConfig, UsagePlanConfig};
 use gateway_core::request_limits::{RequestLimits, DEFAULT_MAX_BUFFERED_BODY_BYTES};
 
-use crate::access_log::Destination;
-use crate::logging::LogFormat;
-
 /// Address used when the config does not name one.
-pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// Seconds in-flight requests get to finish after SIGINT/SIGTERM, unless configured.
 const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 30;
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ConfigError {
+pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -38,121 +35,121 @@ pub(crate) enum ConfigError {
 /// The parsed config file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Config {
+pub struct Config {
     #[serde(default)]
-    pub(crate) gateway: GatewaySection,
+    pub gateway: GatewaySection,
     #[serde(default, rename = "deployment")]
-    pub(crate) deployments: Vec<DeploymentSection>,
+    pub deployments: Vec<DeploymentSection>,
     #[serde(default, rename = "application")]
-    pub(crate) applications: Vec<ApplicationSection>,
+    pub applications: Vec<ApplicationSection>,
     #[serde(default, rename = "compartment")]
-    pub(crate) compartments: Vec<CompartmentSection>,
+    pub compartments: Vec<CompartmentSection>,
     /// IAM as in OCI: when present, the gateway may invoke only what its policies allow.
-    pub(crate) iam: Option<IamSection>,
+    pub iam: Option<IamSection>,
     /// Where rate limits and quotas are counted; in memory when absent.
-    pub(crate) rate_limit: Option<RateLimitConfig>,
+    pub rate_limit: Option<RateLimitConfig>,
     /// Where responses are cached; in memory when absent.
-    pub(crate) response_cache: Option<ResponseCacheConfig>,
+    pub response_cache: Option<ResponseCacheConfig>,
     #[serde(default)]
-    pub(crate) usage_plan: Vec<UsagePlanConfig>,
+    pub usage_plan: Vec<UsagePlanConfig>,
     #[serde(default)]
-    pub(crate) subscriber: Vec<SubscriberConfig>,
+    pub subscriber: Vec<SubscriberConfig>,
     /// The public listener speaks TLS when present.
-    pub(crate) tls: Option<TlsSection>,
+    pub tls: Option<TlsSection>,
 }
 
 /// `[tls]`: the public listener's certificate, and the CAs of client certificates.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct TlsSection {
+pub struct TlsSection {
     /// The server certificate chain (PEM, leaf first), relative to this file.
-    pub(crate) cert: PathBuf,
+    pub cert: PathBuf,
     /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1), relative to this file.
-    pub(crate) key: PathBuf,
+    pub key: PathBuf,
     /// CA bundles (PEM) that `mutualTls` deployments verify client certificates against;
     /// when present the listener asks clients for a certificate. Relative to this file.
     #[serde(default)]
-    pub(crate) client_ca: Vec<PathBuf>,
+    pub client_ca: Vec<PathBuf>,
 }
 
 /// `[[compartment]]`: the compartment tree under the tenancy.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CompartmentSection {
-    pub(crate) name: String,
-    pub(crate) id: String,
+pub struct CompartmentSection {
+    pub name: String,
+    pub id: String,
     /// The parent compartment's name or id; absent: directly under the tenancy.
-    pub(crate) parent: Option<String>,
+    pub parent: Option<String>,
 }
 
 /// `[iam]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct IamSection {
+pub struct IamSection {
     /// The tenancy's OCID (the root compartment).
     #[serde(default = "default_tenancy")]
-    pub(crate) tenancy: String,
+    pub tenancy: String,
     #[serde(default)]
-    pub(crate) dynamic_group: Vec<DynamicGroupSection>,
+    pub dynamic_group: Vec<DynamicGroupSection>,
     #[serde(default)]
-    pub(crate) policy: Vec<PolicySection>,
+    pub policy: Vec<PolicySection>,
 }
 
 /// `[[iam.dynamic_group]]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct DynamicGroupSection {
-    pub(crate) name: String,
-    pub(crate) matching_rules: Vec<String>,
+pub struct DynamicGroupSection {
+    pub name: String,
+    pub matching_rules: Vec<String>,
 }
 
 /// `[[iam.policy]]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PolicySection {
-    pub(crate) name: String,
+pub struct PolicySection {
+    pub name: String,
     /// The compartment the policy is attached to (name or id); absent: the tenancy.
-    pub(crate) compartment: Option<String>,
-    pub(crate) statements: Vec<String>,
+    pub compartment: Option<String>,
+    pub statements: Vec<String>,
 }
 
 /// `[gateway]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct GatewaySection {
+pub struct GatewaySection {
     /// Address of the public listener.
     #[serde(default = "default_listen")]
-    pub(crate) listen: SocketAddr,
+    pub listen: SocketAddr,
     /// Address of the admin listener (`/metrics`, `/health`, `/ready`); none when absent.
-    pub(crate) admin_listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
     /// Status for a path that matches a route whose methods do not include the request's:
     /// 404 as OCI answers, or 405 with an `Allow` header.
     #[serde(default = "default_mismatch_status")]
-    pub(crate) method_mismatch_status: MismatchStatus,
+    pub method_mismatch_status: MismatchStatus,
     /// Seconds to let in-flight requests finish on shutdown.
     #[serde(default = "default_grace")]
-    pub(crate) shutdown_grace_seconds: u64,
+    pub shutdown_grace_seconds: u64,
     /// Where prepared functions (venvs, node_modules) are cached; relative to this file.
     /// Default: `.gateway/functions` beside it.
-    pub(crate) cache_dir: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
     /// The gateway's OCID, as IAM sees it (`resource.id`, `request.principal.id`).
     #[serde(default = "default_gateway_id")]
-    pub(crate) id: String,
+    pub id: String,
     /// The gateway's compartment (name or id); absent: the tenancy.
-    pub(crate) compartment: Option<String>,
+    pub compartment: Option<String>,
     /// Reload when the config, a specification or a function's source changes (SIGHUP always
     /// reloads). `gateway serve --no-watch` turns it off whatever the file says.
     #[serde(default = "default_watch")]
-    pub(crate) watch: bool,
+    pub watch: bool,
     /// The gateway's name in logs (`gatewayDisplayName`).
     #[serde(default = "default_display_name")]
-    pub(crate) display_name: String,
+    pub display_name: String,
     /// `[gateway.log]`
     #[serde(default)]
-    pub(crate) log: LogSection,
+    pub log: LogSection,
     /// `[gateway.limits]`
     #[serde(default)]
-    pub(crate) limits: LimitsSection,
+    pub limits: LimitsSection,
 }
 
 impl Default for GatewaySection {
@@ -176,39 +173,73 @@ impl Default for GatewaySection {
 /// `[gateway.log]`: where the access log goes and how the execution log is written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct LogSection {
+pub struct LogSection {
     /// `"off"` (default), `"stdout"`, `"stderr"` or a file (relative to this file), appended.
     #[serde(default)]
-    pub(crate) access: Destination,
+    pub access: Destination,
     /// The execution log on stderr: `"text"` (default) or `"json"`.
     #[serde(default)]
-    pub(crate) format: LogFormat,
+    pub format: LogFormat,
+}
+
+/// Where access-log lines go (`[gateway.log] access`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub enum Destination {
+    #[default]
+    Off,
+    Stdout,
+    Stderr,
+    File(PathBuf),
+}
+
+impl From<String> for Destination {
+    fn from(value: String) -> Self {
+        match value.as_str() {
+            "off" | "" => Destination::Off,
+            "stdout" | "-" => Destination::Stdout,
+            "stderr" => Destination::Stderr,
+            _ => Destination::File(PathBuf::from(value)),
+        }
+    }
+}
+
+/// How the execution log is written (`[gateway.log] format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line: `time`, `level`, `code`, `message`, `opcRequestId`,
+    /// `deploymentId`, `route`, `gatewayId`, and the event's own fields.
+    Json,
 }
 
 /// `[gateway.limits]`: what a client may send and how many connections it may hold. The
 /// defaults are OCI's.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct LimitsSection {
+pub struct LimitsSection {
     /// Largest request body for HTTP, stock and dynamic-routing routes.
-    pub(crate) max_body_bytes: u64,
+    pub max_body_bytes: u64,
     /// Largest request body for function routes.
-    pub(crate) max_function_body_bytes: u64,
+    pub max_function_body_bytes: u64,
     /// Largest request head (request line and headers): larger gets 431.
-    pub(crate) max_header_bytes: usize,
+    pub max_header_bytes: usize,
     /// Seconds a client may take to send a request head: slower gets 408.
-    pub(crate) header_read_timeout_seconds: u64,
+    pub header_read_timeout_seconds: u64,
     /// Longest pause, in seconds, while a client sends a request body: longer gets 408.
-    pub(crate) body_read_timeout_seconds: u64,
+    pub body_read_timeout_seconds: u64,
     /// Seconds a keep-alive connection may sit idle between requests before it is closed.
-    pub(crate) idle_timeout_seconds: u64,
+    pub idle_timeout_seconds: u64,
     /// Connections served at once; more are answered 503 and closed.
-    pub(crate) max_connections: usize,
+    pub max_connections: usize,
     /// Connections served at once per client address (IPv6: per /64); more get 503.
-    pub(crate) max_connections_per_client: usize,
+    pub max_connections_per_client: usize,
     /// Bytes of request bodies held whole at once, across every request (signed OCI invokes,
     /// in-process functions, authorizers reading the body); a body that does not fit gets 503.
-    pub(crate) max_buffered_body_bytes: u64,
+    pub max_buffered_body_bytes: u64,
 }
 
 impl Default for LimitsSection {
@@ -230,7 +261,7 @@ impl Default for LimitsSection {
 
 impl LimitsSection {
     /// The limits the gateway enforces on each request.
-    pub(crate) fn request(&self) -> RequestLimits {
+    pub fn request(&self) -> RequestLimits {
         RequestLimits {
             max_body_bytes: self.max_body_bytes,
             max_function_body_bytes: self.max_function_body_bytes,
@@ -243,7 +274,7 @@ impl LimitsSection {
 /// 404 or 405; any other number is a config error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "u16")]
-pub(crate) struct MismatchStatus(MethodMismatch);
+pub struct MismatchStatus(MethodMismatch);
 
 impl TryFrom<u16> for MismatchStatus {
     type Error = String;
@@ -259,7 +290,7 @@ impl TryFrom<u16> for MismatchStatus {
 }
 
 impl MismatchStatus {
-    pub(crate) fn get(self) -> MethodMismatch {
+    pub fn get(self) -> MethodMismatch {
         self.0
     }
 }
@@ -267,69 +298,69 @@ impl MismatchStatus {
 /// `[[deployment]]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct DeploymentSection {
-    pub(crate) name: String,
-    pub(crate) path_prefix: String,
+pub struct DeploymentSection {
+    pub name: String,
+    pub path_prefix: String,
     /// The specification file, relative to the config file.
-    pub(crate) specification: PathBuf,
+    pub specification: PathBuf,
 }
 
 /// `[[application]]`: a group of functions sharing configuration, as in Fn and OCI.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ApplicationSection {
-    pub(crate) name: String,
+pub struct ApplicationSection {
+    pub name: String,
     /// The application's OCID; defaults to a local one made from the name.
-    pub(crate) id: Option<String>,
+    pub id: Option<String>,
     /// The compartment (name or id) the application and its functions are in; absent: the
     /// tenancy.
-    pub(crate) compartment: Option<String>,
+    pub compartment: Option<String>,
     /// Configuration passed to every function of the application as environment variables.
     #[serde(default)]
-    pub(crate) config: BTreeMap<String, String>,
+    pub config: BTreeMap<String, String>,
     #[serde(default, rename = "function")]
-    pub(crate) functions: Vec<FunctionSection>,
+    pub functions: Vec<FunctionSection>,
 }
 
 /// `[[application.function]]`. Equality is part of a function's identity: a reload keeps a
-/// running function whose section is unchanged (see [`crate::identity`]).
+/// running function whose section is unchanged (see the binary's `identity` module).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct FunctionSection {
-    pub(crate) name: String,
+pub struct FunctionSection {
+    pub name: String,
     /// What specifications put in `functionId`.
-    pub(crate) id: String,
+    pub id: String,
     /// A directory with `func.yaml` and the function's code, relative to this file: the
     /// function runs here as local processes.
-    pub(crate) source: Option<PathBuf>,
+    pub source: Option<PathBuf>,
     /// The OCI Functions invoke endpoint (`https://….functions.oci.oraclecloud.com`): the
     /// function runs in OCI and is invoked with signed requests. Exclusive with `source`.
-    pub(crate) invoke_endpoint: Option<String>,
+    pub invoke_endpoint: Option<String>,
     /// The OCI config file for signing (default `~/.oci/config`), relative to this file.
-    pub(crate) oci_config: Option<PathBuf>,
+    pub oci_config: Option<PathBuf>,
     /// The profile in the OCI config file (default `DEFAULT`).
-    pub(crate) oci_profile: Option<String>,
+    pub oci_profile: Option<String>,
     /// Sign as a resource principal (the `OCI_RESOURCE_PRINCIPAL_*` environment variables)
     /// instead of with the OCI config file.
     #[serde(default)]
-    pub(crate) resource_principal: bool,
+    pub resource_principal: bool,
     /// The Functions API version (default 20181201).
-    pub(crate) api_version: Option<String>,
+    pub api_version: Option<String>,
     /// Seconds a call may take (default: func.yaml's `timeout`, else 30).
-    pub(crate) timeout: Option<u64>,
+    pub timeout: Option<u64>,
     /// Memory in MB passed as FN_MEMORY (default: func.yaml's `memory`, else 128).
-    pub(crate) memory: Option<u64>,
+    pub memory: Option<u64>,
     /// Seconds an idle process is kept (default: func.yaml's `idle_timeout`, else 30).
-    pub(crate) idle_timeout: Option<u64>,
+    pub idle_timeout: Option<u64>,
     /// Most processes run at once.
-    pub(crate) max_concurrency: Option<usize>,
+    pub max_concurrency: Option<usize>,
     /// Processes kept warm even when idle.
-    pub(crate) min_idle: Option<usize>,
+    pub min_idle: Option<usize>,
     /// Calls that may wait for a process before 503.
-    pub(crate) queue_size: Option<usize>,
+    pub queue_size: Option<usize>,
     /// Configuration for this function; overrides the application's.
     #[serde(default)]
-    pub(crate) config: BTreeMap<String, String>,
+    pub config: BTreeMap<String, String>,
 }
 
 fn default_gateway_id() -> String {
@@ -362,12 +393,18 @@ fn default_grace() -> u64 {
 
 impl Config {
     /// Reads and parses `path`, resolving the paths in it against the file's directory.
-    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Self::parse(&text, path)
+    }
+
+    /// Parses `text`, the contents of the config file at `path`, and resolves the paths in it
+    /// against the file's directory; nothing is read. Errors name `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;

@@ -11,7 +11,6 @@ use std::fmt;
 use std::io::Write;
 use std::sync::OnceLock;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
@@ -23,17 +22,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
-/// How the execution log is written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line: `time`, `level`, `code`, `message`, `opcRequestId`,
-    /// `deploymentId`, `route`, `gatewayId`, and the event's own fields.
-    Json,
-}
+use crate::config::LogFormat;
 
 type Formatter = Box<dyn Layer<Registry> + Send + Sync>;
 

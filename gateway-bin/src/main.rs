@@ -7,7 +7,6 @@ mod access_log;
 mod admin;
 mod changes;
 mod cli;
-mod config;
 mod conn;
 mod explain;
 mod functions;
@@ -32,6 +31,10 @@ use std::sync::Arc;
 
 use clap::Parser;
 use tracing::info;
+
+// `gateway.toml` is parsed by the library half of this crate; the modules here name it
+// `crate::config`.
+use gateway_bin::config;
 
 use gateway_core::observe::{GatewayIdentity, Observer};
 use gateway_core::GatewayService;
