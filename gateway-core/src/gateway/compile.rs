@@ -290,6 +290,7 @@ fn compile_deployment(
         diags.extend(spec::load_spec(&source.specification).diagnostics);
         return None;
     };
+    spec::report_duplicate_keys(&source.specification, diags);
     let load = spec::load_spec_value(&value);
     diags.extend(load.diagnostics);
     // Route paths and conflicts are checked even when other parts of the document are wrong,

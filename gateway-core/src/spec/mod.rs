@@ -98,6 +98,14 @@ pub fn load_spec(text: &str) -> SpecLoad {
         MAX_SPEC_BYTES,
         "bytes",
     );
+    report_duplicate_keys(text, &mut diagnostics);
+    let spec = ApiSpecification::from_json(&value, "", &mut diagnostics);
+    SpecLoad::finish(spec, diagnostics)
+}
+
+/// Reports every key of `text` written twice in one object: a JSON parser keeps only one of
+/// them, which could silently drop a policy.
+pub(crate) fn report_duplicate_keys(text: &str, diagnostics: &mut Diagnostics) {
     for path in duplicates::duplicate_keys(text) {
         diagnostics
             .error(
@@ -106,8 +114,6 @@ pub fn load_spec(text: &str) -> SpecLoad {
             )
             .hint("merge the two into one");
     }
-    let spec = ApiSpecification::from_json(&value, "", &mut diagnostics);
-    SpecLoad::finish(spec, diagnostics)
 }
 
 /// Loads a specification already parsed as JSON (for example, the `specification` member of
