@@ -8,7 +8,7 @@
 //! function process output) follow `RUST_LOG` only.
 
 use std::fmt;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
@@ -51,7 +51,11 @@ impl LogHandle {
 /// Installs the global subscriber: text on stderr until [`LogHandle::configure`] says
 /// otherwise, `RUST_LOG` (default `info`) as the global filter, `loggingPolicies` per request.
 pub(crate) fn init() -> LogHandle {
-    let text: Formatter = Box::new(tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let text: Formatter = Box::new(
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(colour()),
+    );
     let (formatter, handle) = reload::Layer::new(text);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::registry()
@@ -60,6 +64,12 @@ pub(crate) fn init() -> LogHandle {
         .with(ExecutionLogPolicy)
         .try_init();
     LogHandle(handle)
+}
+
+/// Colour only for a person at a terminal: escape codes are noise in a file, a pipe or a log
+/// collector. `NO_COLOR` (any value) turns it off there too.
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// What the dispatcher's `request` span says about the request, kept in the span's extensions.

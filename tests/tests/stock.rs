@@ -198,3 +198,12 @@ fn sigterm_stops_the_gateway_cleanly() {
     let status = gw.terminate();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let (_dir, gw) = serve_spec(&[]);
+    assert_eq!(gw.get("/v1/nowhere").status, 404);
+    let log = gw.stderr();
+    assert!(log.contains("request.routeNotFound"), "{log}");
+    assert!(!log.contains('\x1b'), "{log:?}");
+}
