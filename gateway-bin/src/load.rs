@@ -9,6 +9,7 @@ use gateway_core::backend::HttpClient;
 use gateway_core::diagnostics::Diagnostics;
 use gateway_core::gateway::{
     compile, CompiledGateway, DeploymentSource, GatewayOptions, LoadReport, Resources,
+    UnknownFunctions,
 };
 use gateway_core::limit::UsagePlans;
 use gateway_core::policy::mtls::ClientCaBundles;
@@ -102,6 +103,13 @@ pub(crate) async fn load(
         method_mismatch: settings.method_mismatch_status.get(),
         allow_unsupported: source.allow_unsupported,
         strict: source.strict,
+        // A specification on its own names functions that live in OCI; nothing here runs
+        // them, but it is still valid and its other routes can be served.
+        unknown_functions: if config.is_some() {
+            UnknownFunctions::Error
+        } else {
+            UnknownFunctions::Warn
+        },
     };
     // Everything is checked first; functions are prepared (which can take a while) only for a
     // configuration that is valid.

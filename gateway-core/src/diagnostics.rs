@@ -31,6 +31,9 @@ pub enum Kind {
     Unsupported,
     /// IAM policies do not let the gateway invoke a function a route uses.
     Permission,
+    /// A route names a function nothing here is bound to (a specification served without a
+    /// config that declares its functions).
+    UnboundFunction,
 }
 
 /// One problem, located by a JSON path into the document it came from.

@@ -147,14 +147,44 @@ fn compat_specs_load() {
 }
 
 #[test]
-fn a_spec_alone_cannot_resolve_function_ids() {
-    let (code, out, _) = run_gateway(&["validate", &compat_spec("03-mixed-backends.json")]);
-    assert_eq!(code, 1, "{out}");
+fn a_spec_alone_is_valid_with_its_functions_unbound() {
+    let (code, out, _) = run_gateway(&[
+        "validate",
+        "--allow-unsupported",
+        &compat_spec("03-mixed-backends.json"),
+    ]);
+    assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("unknown functionId \"function ocid\""),
+        out.contains("warning: routes[0].backend.functionId: function \"function ocid\" is not bound here; the route answers 500"),
         "{out}"
     );
-    assert!(out.contains("[[application.function]]"), "{out}");
+    assert!(
+        out.contains("hint: declare it in gateway.toml ([[application.function]]"),
+        "{out}"
+    );
+}
+
+/// One route to a function nothing binds, one stock route.
+const UNBOUND: &str = r#"{ "routes": [
+  { "path": "/fn", "methods": ["GET"],
+    "backend": { "type": "ORACLE_FUNCTIONS_BACKEND", "functionId": "ocid1.fnfunc.oc1.phx.aaaa" } },
+  { "path": "/stock", "methods": ["GET"],
+    "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200, "body": "fine" } } ] }"#;
+
+#[test]
+fn a_spec_alone_serves_its_other_routes_and_500_for_unbound_functions() {
+    let dir = TempDir::new("unbound");
+    let spec = dir.write("spec.json", UNBOUND);
+    let gw = Gateway::serve(&[&spec]);
+    let res = gw.get("/stock");
+    assert_eq!((res.status, res.text().as_str()), (200, "fine"));
+    let res = gw.get("/fn");
+    assert_eq!(res.status, 500, "{}", res.text());
+    let log = gw.stderr();
+    assert!(
+        log.contains("functionBackend.notFoundOrNotAuthorized"),
+        "{log}"
+    );
 }
 
 /// A logout backend (route level), not enforced yet.

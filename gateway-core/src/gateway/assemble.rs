@@ -39,6 +39,7 @@ use crate::body::Body;
 use crate::cache::{CredentialLocations, ResponseCacheLayer, ResponseCachePolicy};
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
+use crate::function::InvokeError;
 use crate::limit::{RateLimitLayer, RateLimiter, UsagePlanLimiter, UsagePlansLayer};
 use crate::policy::cors::CorsLayer;
 use crate::policy::mtls::MutualTlsLayer;
@@ -300,8 +301,9 @@ fn branch_backend(
                     .max_body(resources.request_limits.max_function_body_bytes)
                     .body_budget(resources.body_budget.clone()),
             ),
-            // Reported as an unknown functionId; the deployment is not served.
-            None => refuse("ORACLE_FUNCTIONS_BACKEND"),
+            // Reported as an unknown functionId: an error, or (for a specification served on
+            // its own) a warning, and then the route answers as OCI does for a missing function.
+            None => unbound_function(&backend.function_id),
         },
         Backend::Http(http) => BoxCloneSyncService::new(
             HttpBackendService::compile_with(&resources.http, http, path, template, host, diags)
@@ -326,6 +328,19 @@ fn branch_backend(
 
 /// A stack that refuses every request because the route needs `feature`, which this build does
 /// not enforce: failing closed is the only safe way to serve such a route.
+/// A route to a function nothing is bound to: 500, `functionBackend.notFoundOrNotAuthorized`.
+fn unbound_function(id: &str) -> RouteService {
+    let function: Arc<str> = Arc::from(id);
+    BoxCloneSyncService::new(tower::service_fn(move |_req: Request<Body>| {
+        let error = InvokeError::NotInvocable {
+            function: function.clone(),
+            reason: "no function with this id is configured".to_owned(),
+        };
+        tracing::warn!(code = error.log_code(), functionId = %function, "{error}");
+        async move { Ok(GatewayError::from(error).into_response()) }
+    }))
+}
+
 pub(crate) fn refuse(feature: &'static str) -> RouteService {
     BoxCloneSyncService::new(tower::service_fn(move |_req: Request<Body>| async move {
         Ok(GatewayError::Unsupported { feature }.into_response())

@@ -53,6 +53,20 @@ pub struct GatewayOptions {
     pub allow_unsupported: bool,
     /// Treat OCI's service limits as errors rather than warnings.
     pub strict: bool,
+    /// What a `functionId` that names no registered function is.
+    pub unknown_functions: UnknownFunctions,
+}
+
+/// How a `functionId` that names no registered function is reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnknownFunctions {
+    /// An error, with the known ids as a hint: the functions are declared beside the
+    /// specification (a config file), so an id missing there is a mistake.
+    #[default]
+    Error,
+    /// A warning, and the route answers 500 as OCI does for a function it cannot find: a
+    /// specification on its own (copied from OCI, say) is valid, and its other routes can run.
+    Warn,
 }
 
 /// What compiled routes use at run time: the functions specifications name, the pooled client
@@ -297,7 +311,12 @@ fn compile_deployment(
     // so that one run reports every problem.
     let routes = check_routes(&value, diags);
     let spec = load.spec?;
-    check_functions(&spec, &resources.functions, diags);
+    check_functions(
+        &spec,
+        &resources.functions,
+        options.unknown_functions,
+        diags,
+    );
 
     let features = spec.features();
     let deployment_features = FeatureSummary::collect(&features, None, options, diags);
@@ -380,7 +399,12 @@ fn execution_log_level(policies: Option<&spec::LoggingPolicies>) -> Option<spec:
 }
 
 /// Reports every `functionId` that names no registered function.
-fn check_functions(spec: &ApiSpecification, functions: &FunctionRegistry, diags: &mut Diagnostics) {
+fn check_functions(
+    spec: &ApiSpecification,
+    functions: &FunctionRegistry,
+    unknown: UnknownFunctions,
+    diags: &mut Diagnostics,
+) {
     for (index, route) in spec.routes.iter().enumerate() {
         let at = format!("routes[{index}].backend");
         match &route.backend {
@@ -390,11 +414,12 @@ fn check_functions(spec: &ApiSpecification, functions: &FunctionRegistry, diags:
                         &branch.backend,
                         &format!("{at}.routingBackends[{b}].backend"),
                         functions,
+                        unknown,
                         diags,
                     );
                 }
             }
-            backend => check_function(backend, &at, functions, diags),
+            backend => check_function(backend, &at, functions, unknown, diags),
         }
     }
 }
@@ -405,6 +430,7 @@ fn check_function(
     backend: &Backend,
     at: &str,
     functions: &FunctionRegistry,
+    unknown: UnknownFunctions,
     diags: &mut Diagnostics,
 ) {
     let Backend::OracleFunctions(backend) = backend else {
@@ -428,6 +454,23 @@ fn check_function(
         }
         return;
     }
+    let path = format!("{at}.functionId");
+    if unknown == UnknownFunctions::Warn {
+        diags
+            .warning(
+                Kind::UnboundFunction,
+                path,
+                format!(
+                    "function {:?} is not bound here; the route answers 500",
+                    backend.function_id
+                ),
+            )
+            .hint(
+                "declare it in gateway.toml ([[application.function]] with this id) and serve \
+                 with --config",
+            );
+        return;
+    }
     let hint = if functions.is_empty() {
         "no functions are configured: declare them with [[application.function]] in gateway.toml"
             .to_owned()
@@ -440,7 +483,7 @@ fn check_function(
     };
     diags
         .error(
-            format!("{at}.functionId"),
+            path,
             format!("unknown functionId {:?}", backend.function_id),
         )
         .hint(hint);

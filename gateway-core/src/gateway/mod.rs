@@ -46,6 +46,6 @@ mod service;
 
 pub use compile::{
     compile, CompiledGateway, DeploymentReport, DeploymentSource, Gateway, GatewayBuilder,
-    GatewayOptions, LoadReport, MethodMismatch, Resources,
+    GatewayOptions, LoadReport, MethodMismatch, Resources, UnknownFunctions,
 };
 pub use service::{Dispatch, DispatchFuture, GatewayService};
