@@ -1,6 +1,8 @@
 //! `gateway validate`, `gateway routes` and refusals of `gateway serve`, behind the real binary.
 
-use gateway_tests::{repo_root, run_gateway, Gateway, TempDir};
+use std::time::Duration;
+
+use gateway_tests::{eventually, repo_root, run_gateway, Gateway, TempDir};
 
 fn compat_spec(name: &str) -> String {
     repo_root()
@@ -180,11 +182,12 @@ fn a_spec_alone_serves_its_other_routes_and_500_for_unbound_functions() {
     assert_eq!((res.status, res.text().as_str()), (200, "fine"));
     let res = gw.get("/fn");
     assert_eq!(res.status, 500, "{}", res.text());
-    let log = gw.stderr();
-    assert!(
-        log.contains("functionBackend.notFoundOrNotAuthorized"),
-        "{log}"
-    );
+    // The log is read from the gateway's stderr as it arrives.
+    let logged = eventually(Duration::from_secs(10), || {
+        gw.stderr()
+            .contains("functionBackend.notFoundOrNotAuthorized")
+    });
+    assert!(logged, "{}", gw.stderr());
 }
 
 /// A logout backend (route level), not enforced yet.
@@ -311,4 +314,23 @@ fn bad_prefixes_and_duplicate_deployments_are_reported() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("pathPrefix"), "{out}");
     assert!(out.contains("also named \"b\""), "{out}");
+}
+
+#[test]
+fn a_bad_parameter_name_is_named_and_its_hint_said_once() {
+    let dir = TempDir::new("param-name");
+    let spec = dir.write(
+        "spec.json",
+        r#"{ "routes": [ { "path": "/users/{user-id}", "methods": ["GET"],
+            "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200 } } ] }"#,
+    );
+    let (code, out, _) = run_gateway(&["validate", &spec]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "error: routes[0].path: invalid character '-' in parameter name 'user-id' at position 12 \
+             (hint: parameter names may contain only letters, digits and '_')\n"
+        ),
+        "{out}"
+    );
 }

@@ -1,6 +1,8 @@
 //! `gateway serve` with stock responses, behind the real binary.
 
-use gateway_tests::{Gateway, TempDir};
+use std::time::Duration;
+
+use gateway_tests::{eventually, Gateway, TempDir};
 
 const SPEC: &str = r#"{
   "routes": [
@@ -203,7 +205,11 @@ fn sigterm_stops_the_gateway_cleanly() {
 fn logs_written_to_a_pipe_carry_no_colour_codes() {
     let (_dir, gw) = serve_spec(&[]);
     assert_eq!(gw.get("/v1/nowhere").status, 404);
+    // The log is read from the gateway's stderr as it arrives.
+    let logged = eventually(Duration::from_secs(10), || {
+        gw.stderr().contains("request.routeNotFound")
+    });
     let log = gw.stderr();
-    assert!(log.contains("request.routeNotFound"), "{log}");
+    assert!(logged, "{log}");
     assert!(!log.contains('\x1b'), "{log:?}");
 }

@@ -511,7 +511,7 @@ fn check_routes(
         let template = match PathTemplate::parse(path) {
             Ok(t) => t,
             Err(e) => {
-                let d = diags.error(format!("routes[{index}].path"), e.to_string());
+                let d = diags.error(format!("routes[{index}].path"), e.without_hint());
                 if let Some(hint) = &e.hint {
                     d.hint(*hint);
                 }

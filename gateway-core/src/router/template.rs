@@ -33,6 +33,11 @@ fn hint_suffix(hint: &Option<&'static str>) -> String {
 }
 
 impl TemplateError {
+    /// The message and position without the hint, for reports that show the hint apart.
+    pub fn without_hint(&self) -> String {
+        format!("{} at position {}", self.message, self.position)
+    }
+
     fn new(position: usize, message: impl Into<String>) -> Self {
         Self {
             position,
@@ -300,7 +305,7 @@ fn parse_param(seg: &str, at: usize) -> Result<(&str, bool), TemplateError> {
         let position = at + 1 + name.get(..i).map_or(i, |s| s.chars().count());
         return Err(TemplateError::new(
             position,
-            format!("invalid character {c:?} in parameter name"),
+            format!("invalid character {c:?} in parameter name '{name}'"),
         )
         .hint(NAME_CHARS));
     }
@@ -474,9 +479,13 @@ mod tests {
             ("/{id", 1, "unclosed '{'"),
             ("/{}", 2, "empty parameter name"),
             ("/{*}", 2, "empty parameter name"),
-            ("/{a-b}", 3, "invalid character '-' in parameter name"),
-            ("/{a*b}", 3, "invalid character '*' in parameter name"),
-            ("/{a{b}}", 3, "invalid character '{' in parameter name"),
+            ("/{a-b}", 3, "invalid character '-' in parameter name 'a-b'"),
+            ("/{a*b}", 3, "invalid character '*' in parameter name 'a*b'"),
+            (
+                "/{a{b}}",
+                3,
+                "invalid character '{' in parameter name 'a{b'",
+            ),
             (
                 "/{rest*}/x",
                 1,

@@ -12,7 +12,13 @@ use serde_json::{json, Value};
 use super::{load_spec_value, SpecLoad};
 
 /// Every diagnostic rendered as `severity: path: message (hint: …)`.
+/// The diagnostics as text; also checks that no hint repeats its message.
 fn lines(load: &SpecLoad) -> Vec<String> {
+    for d in load.diagnostics.iter() {
+        if let Some(hint) = &d.hint {
+            assert!(!d.message.contains(hint.as_str()), "{d}");
+        }
+    }
     load.diagnostics.iter().map(ToString::to_string).collect()
 }
 
