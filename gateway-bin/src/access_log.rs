@@ -1,9 +1,13 @@
 //! The access log: one JSON line per request (OCI's fields), written off the request path.
+//! Without one, a person watching `serve` in a terminal gets a compact line per request there
+//! instead.
 //!
 //! Requests format their line and queue it; one task writes the queue out in batches. When the
 //! destination cannot keep up and the queue is full, lines are dropped and counted
 //! (`gateway_access_log_dropped_total`) rather than slowing requests down.
 
+use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -19,21 +23,38 @@ use crate::config::Destination;
 /// Lines waiting to be written before new ones are dropped.
 const QUEUE: usize = 16 * 1024;
 
-/// An [`AccessLog`] that queues JSON lines for a writer task.
+/// How lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// OCI's JSON fields, for machines.
+    Json,
+    /// Method, target, status, duration, route and backend, for a person at a terminal.
+    Terminal,
+}
+
+/// An [`AccessLog`] that queues lines for a writer task.
 #[derive(Debug)]
-pub(crate) struct JsonAccessLog {
+pub(crate) struct AccessLogWriter {
     lines: mpsc::Sender<String>,
     dropped: Arc<AtomicU64>,
     identity: GatewayIdentity,
+    style: Style,
 }
 
-impl JsonAccessLog {
-    /// Opens `destination` and starts the writer; `None` when the log is off.
+impl AccessLogWriter {
+    /// Opens `destination` and starts the writer. When the log is off, stderr is a terminal
+    /// and not `quiet`, compact lines go there; otherwise `None`.
     pub(crate) async fn open(
         destination: &Destination,
         identity: GatewayIdentity,
+        quiet: bool,
     ) -> std::io::Result<Option<Self>> {
+        let mut style = Style::Json;
         let out: Box<dyn AsyncWrite + Send + Unpin> = match destination {
+            Destination::Off if !quiet && std::io::stderr().is_terminal() => {
+                style = Style::Terminal;
+                Box::new(tokio::io::stderr())
+            }
             Destination::Off => return Ok(None),
             Destination::Stdout => Box::new(tokio::io::stdout()),
             Destination::Stderr => Box::new(tokio::io::stderr()),
@@ -54,6 +75,7 @@ impl JsonAccessLog {
             lines,
             dropped: Arc::default(),
             identity,
+            style,
         }))
     }
 
@@ -61,6 +83,10 @@ impl JsonAccessLog {
     /// gateway (a stalled request head, an oversized head, too many connections): there is no
     /// method or URI, only the client, the status and OCI's execution-log code as `message`.
     pub(crate) fn log_connection(&self, remote: SocketAddr, status: u16, code: &str) {
+        if self.style == Style::Terminal {
+            self.send(format!("- - {status} {code} client={}\n", remote.ip()));
+            return;
+        }
         let mut line = serde_json::json!({
             "httpMethod": "", "requestUri": "", "serverProtocol": "HTTP/1.1",
             "status": status, "bodyBytesSent": 0, "requestDuration": 0.0,
@@ -71,6 +97,10 @@ impl JsonAccessLog {
         })
         .to_string();
         line.push('\n');
+        self.send(line);
+    }
+
+    fn send(&self, line: String) {
         if self.lines.try_send(line).is_err() {
             self.dropped.fetch_add(1, Relaxed);
         }
@@ -82,14 +112,45 @@ impl JsonAccessLog {
     }
 }
 
-impl AccessLog for JsonAccessLog {
+impl AccessLog for AccessLogWriter {
     fn log(&self, entry: &AccessEntry<'_>) {
-        let mut line = entry.to_json();
-        line.push('\n');
-        if self.lines.try_send(line).is_err() {
-            self.dropped.fetch_add(1, Relaxed);
-        }
+        let line = match self.style {
+            Style::Json => {
+                let mut line = entry.to_json();
+                line.push('\n');
+                line
+            }
+            Style::Terminal => terminal_line(entry),
+        };
+        self.send(line);
     }
+}
+
+/// `GET /v1/hello 200 1.2ms route=/v1/hello backend=HTTP_BACKEND backend_time=0.9ms`: the
+/// target as the client sent it, the route and backend when one matched.
+fn terminal_line(entry: &AccessEntry<'_>) -> String {
+    let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let mut line = format!(
+        "{} {} {} {:.1}ms",
+        entry.method,
+        entry.request_uri.escape_debug(),
+        entry.status,
+        millis(entry.request_duration)
+    );
+    match entry.route {
+        Some(route) => {
+            let _ = write!(
+                line,
+                " route={} backend={} backend_time={:.1}ms",
+                route.path,
+                route.backend,
+                millis(entry.integration_duration)
+            );
+        }
+        None => line.push_str(" route=-"),
+    }
+    line.push('\n');
+    line
 }
 
 /// Writes queued lines, flushing whenever the queue runs dry, until every sender is gone.

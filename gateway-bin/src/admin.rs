@@ -15,7 +15,7 @@ use tracing::debug;
 use gateway_core::observe::render_function_metrics;
 use gateway_core::GatewayService;
 
-use crate::access_log::JsonAccessLog;
+use crate::access_log::AccessLogWriter;
 use crate::reload::CurrentFunctions;
 use crate::server::ListenerStats;
 
@@ -24,7 +24,7 @@ use crate::server::ListenerStats;
 pub(crate) struct Admin {
     pub(crate) gateway: GatewayService,
     pub(crate) listener: Arc<ListenerStats>,
-    pub(crate) access_log: Option<Arc<JsonAccessLog>>,
+    pub(crate) access_log: Option<Arc<AccessLogWriter>>,
     pub(crate) functions: CurrentFunctions,
 }
 

@@ -69,6 +69,11 @@ pub(crate) struct ServeArgs {
     /// (overrides `[gateway] watch`).
     #[arg(long)]
     pub(crate) no_watch: bool,
+
+    /// Log warnings and errors only (unless RUST_LOG says otherwise), and no per-request lines
+    /// on a terminal.
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,15 +49,17 @@ impl LogHandle {
 }
 
 /// Installs the global subscriber: text on stderr until [`LogHandle::configure`] says
-/// otherwise, `RUST_LOG` (default `info`) as the global filter, `loggingPolicies` per request.
-pub(crate) fn init() -> LogHandle {
+/// otherwise, `RUST_LOG` (default `info`, `warn` when `quiet`) as the global filter,
+/// `loggingPolicies` per request.
+pub(crate) fn init(quiet: bool) -> LogHandle {
     let text: Formatter = Box::new(
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(colour()),
     );
     let (formatter, handle) = reload::Layer::new(text);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" }));
     let _ = tracing_subscriber::registry()
         .with(formatter)
         .with(filter)

@@ -39,7 +39,7 @@ use gateway_bin::config;
 use gateway_core::observe::{GatewayIdentity, Observer};
 use gateway_core::GatewayService;
 
-use crate::access_log::JsonAccessLog;
+use crate::access_log::AccessLogWriter;
 use crate::admin::Admin;
 use crate::logging::LogHandle;
 use crate::server::{Listener, ListenerStats};
@@ -53,7 +53,8 @@ use crate::running::FunctionSet;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let log = logging::init();
+    let quiet = matches!(&cli.command, Command::Serve(args) if args.quiet);
+    let log = logging::init(quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -108,7 +109,7 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
         id: settings.id.as_str().into(),
         display_name: settings.display_name.as_str().into(),
     };
-    let access_log = JsonAccessLog::open(&settings.log.access, identity.clone())
+    let access_log = AccessLogWriter::open(&settings.log.access, identity.clone(), args.quiet)
         .await
         .map_err(|e| format!("cannot open the access log: {e}"))?
         .map(Arc::new);

@@ -24,7 +24,7 @@ use gateway_core::observe::WatchResponse;
 use gateway_core::request_limits::MAX_HEADER_COUNT;
 use gateway_core::{ClientAddr, ClientCertificate, GatewayError, GatewayService};
 
-use crate::access_log::JsonAccessLog;
+use crate::access_log::AccessLogWriter;
 use crate::config::LimitsSection;
 use crate::conn::{ConnState, ConnTimeouts, Expiry, Watched};
 use crate::tls::TlsAcceptor;
@@ -89,7 +89,7 @@ pub(crate) struct Listener {
     pub(crate) service: GatewayService,
     pub(crate) limits: LimitsSection,
     pub(crate) stats: Arc<ListenerStats>,
-    pub(crate) access_log: Option<Arc<JsonAccessLog>>,
+    pub(crate) access_log: Option<Arc<AccessLogWriter>>,
     /// The listener speaks TLS when set.
     pub(crate) tls: Option<TlsAcceptor>,
 }

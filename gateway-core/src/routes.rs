@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use crate::observe::RouteMetrics;
+use crate::observe::{MatchedRoute, RouteMetrics};
 use crate::router::{MethodSet, PathTemplate};
 use crate::spec::LogLevel;
 
@@ -35,6 +35,9 @@ pub struct RouteInfo {
     /// Parameter names of the template, in order, for lookups by name.
     #[serde(skip)]
     param_names: Box<[Box<str>]>,
+    /// How logs name the route.
+    #[serde(skip)]
+    pub(crate) matched: Arc<MatchedRoute>,
     /// The route's request metrics, bound when a `GatewayService` starts serving it.
     #[serde(skip)]
     pub(crate) metrics: OnceLock<Arc<RouteMetrics>>,
@@ -50,6 +53,11 @@ impl RouteInfo {
         backend: &'static str,
     ) -> Self {
         let param_names = template.param_names().map(Box::from).collect();
+        let matched = Arc::new(MatchedRoute {
+            deployment: deployment.clone(),
+            path: join_prefix(&path_prefix, template.as_str()).into(),
+            backend,
+        });
         Self {
             deployment,
             path_prefix,
@@ -61,6 +69,7 @@ impl RouteInfo {
             unsupported: Vec::new(),
             execution_log_level: None,
             param_names,
+            matched,
             metrics: OnceLock::new(),
         }
     }

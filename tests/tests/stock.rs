@@ -212,4 +212,6 @@ fn logs_written_to_a_pipe_carry_no_colour_codes() {
     let log = gw.stderr();
     assert!(logged, "{log}");
     assert!(!log.contains('\x1b'), "{log:?}");
+    // Request lines are for a person at a terminal; a pipe gets the execution log only.
+    assert!(!log.contains("GET /v1/nowhere"), "{log}");
 }

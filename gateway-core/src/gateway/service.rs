@@ -158,7 +158,7 @@ where
         .clone();
         metrics.request(&parts.method);
         if let (Some((_, fields)), Ok((_, route))) = (&mut access, &routed) {
-            fields.set_deployment(route.info.deployment.clone());
+            fields.set_route(route.info.matched.clone());
         }
         let closing = Closing {
             exchange: exchange.clone(),

@@ -24,6 +24,17 @@ pub struct GatewayIdentity {
     pub display_name: Arc<str>,
 }
 
+/// The route a request matched, as logs name it; made once per route when it is compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchedRoute {
+    /// The deployment's name.
+    pub deployment: Arc<str>,
+    /// The route's public path template: the deployment's prefix and the route's `path`.
+    pub path: Box<str>,
+    /// The backend `type`, e.g. `STOCK_RESPONSE_BACKEND`.
+    pub backend: &'static str,
+}
+
 /// What is known of a request when it arrives, kept until its response is sent.
 #[derive(Debug)]
 pub(crate) struct AccessFields {
@@ -33,7 +44,7 @@ pub(crate) struct AccessFields {
     referrer: Option<HeaderValue>,
     request_id: Option<HeaderValue>,
     remote_addr: Option<SocketAddr>,
-    deployment: Option<Arc<str>>,
+    route: Option<Arc<MatchedRoute>>,
     identity: GatewayIdentity,
 }
 
@@ -52,13 +63,13 @@ impl AccessFields {
             referrer: parts.headers.get(REFERER).cloned(),
             request_id: request_id.cloned(),
             remote_addr,
-            deployment: None,
+            route: None,
             identity: identity.clone(),
         }
     }
 
-    pub(crate) fn set_deployment(&mut self, deployment: Arc<str>) {
-        self.deployment = Some(deployment);
+    pub(crate) fn set_route(&mut self, route: Arc<MatchedRoute>) {
+        self.route = Some(route);
     }
 
     pub(crate) fn entry<'a>(&'a self, method: &'a Method, outcome: &Outcome) -> AccessEntry<'a> {
@@ -73,9 +84,11 @@ impl AccessFields {
             status: outcome.status,
             body_bytes_sent: outcome.bytes_sent,
             request_duration: outcome.latency,
+            integration_duration: outcome.integration,
             opc_request_id: text(&self.request_id).unwrap_or(""),
             remote_addr: self.remote_addr,
-            deployment: self.deployment.as_deref().unwrap_or(""),
+            deployment: self.route.as_ref().map_or("", |r| &r.deployment),
+            route: self.route.as_deref(),
             user_agent: text(&self.user_agent),
             referrer: text(&self.referrer),
             gateway: &self.identity,
@@ -94,10 +107,14 @@ pub struct AccessEntry<'a> {
     pub body_bytes_sent: u64,
     /// From the request's arrival to its response fully sent.
     pub request_duration: Duration,
+    /// The part of `request_duration` spent waiting for backends, functions and authorizers.
+    pub integration_duration: Duration,
     pub opc_request_id: &'a str,
     pub remote_addr: Option<SocketAddr>,
     /// The deployment that served the request; empty when none matched.
     pub deployment: &'a str,
+    /// The route that served the request, if one matched.
+    pub route: Option<&'a MatchedRoute>,
     pub user_agent: Option<&'a str>,
     pub referrer: Option<&'a str>,
     pub gateway: &'a GatewayIdentity,
@@ -156,9 +173,11 @@ mod tests {
             status: 201,
             body_bytes_sent: 42,
             request_duration: Duration::from_micros(12_345),
+            integration_duration: Duration::from_micros(10_000),
             opc_request_id: "ABC",
             remote_addr: Some("127.0.0.1:5000".parse().expect("addr")),
             deployment: "hello",
+            route: None,
             user_agent: Some("curl/8"),
             referrer: None,
             gateway: &identity,

@@ -31,7 +31,7 @@ use crate::body::{Body, BoxError};
 use crate::error::ClientLeft;
 
 pub(crate) use access::AccessFields;
-pub use access::{AccessEntry, AccessLog, GatewayIdentity};
+pub use access::{AccessEntry, AccessLog, GatewayIdentity, MatchedRoute};
 pub(crate) use metrics::{escape, Outcome};
 pub use metrics::{CacheResult, MetricsRegistry, RouteMetrics};
 pub use runtime::render_function_metrics;
