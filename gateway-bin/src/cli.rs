@@ -25,6 +25,8 @@ pub(crate) enum Command {
     Invoke(InvokeArgs),
     /// Say whether IAM lets the gateway invoke a function, and why; exit 1 when denied.
     Explain(ExplainArgs),
+    /// Create a runnable project: gateway.toml, a deployment specification and a function.
+    Init(InitArgs),
 }
 
 /// Where the deployments come from: a config file, or one specification file.
@@ -134,4 +136,33 @@ pub(crate) struct ExplainArgs {
     /// Print the traces as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The directory to create (or an empty one to fill).
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+
+    /// The function's language.
+    #[arg(long, value_enum, default_value = "python")]
+    pub(crate) runtime: Runtime,
+}
+
+/// The languages `init` makes a function in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Runtime {
+    /// Python with the `fdk` package.
+    Python,
+    /// Node.js with `@fnproject/fdk`.
+    Node,
+}
+
+impl Runtime {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Python => "python",
+            Self::Node => "node",
+        }
+    }
 }

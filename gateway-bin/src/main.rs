@@ -11,6 +11,7 @@ mod conn;
 mod explain;
 mod functions;
 mod identity;
+mod init;
 mod invoke;
 mod load;
 mod logging;
@@ -24,6 +25,7 @@ mod testing;
 mod tls;
 mod watch;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -36,6 +38,7 @@ use tracing::info;
 // `crate::config`.
 use gateway_bin::config;
 
+use gateway_core::gateway::CompiledGateway;
 use gateway_core::observe::{GatewayIdentity, Observer};
 use gateway_core::GatewayService;
 
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
             Command::Routes(args) => routes(args).await,
             Command::Invoke(args) => invoke::run(args).await,
             Command::Explain(args) => explain::run(args),
+            Command::Init(args) => init::run(args),
         }
     });
     result.unwrap_or_else(|message| {
@@ -120,6 +124,7 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
         identity,
         ..Observer::default()
     };
+    let try_it = example_request(&gateway, bound, loaded.tls.is_some());
     let service = GatewayService::with_observer(gateway, observer);
     let stats = Arc::new(ListenerStats::default());
     let (reloader, watched) = Reloader::new(
@@ -174,6 +179,9 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
         "http"
     };
     out(&format!("listening on {scheme}://{bound}\n"))?;
+    if let Some(line) = try_it {
+        out(&format!("try: {line}\n"))?;
+    }
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
     let setup = Listener {
         service,
@@ -186,6 +194,25 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
     functions::shutdown(current.lock().await.functions()).await;
     served.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A request to try, for a person who just started the gateway: `curl` of the first route
+/// that answers a plain GET without parameters.
+fn example_request(gateway: &CompiledGateway, bound: SocketAddr, tls: bool) -> Option<String> {
+    let route = gateway
+        .routes()
+        .find(|r| r.methods.contains(&http::Method::GET) && r.template.param_count() == 0)?;
+    let host = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let (scheme, insecure) = if tls { ("https", " -k") } else { ("http", "") };
+    Some(format!(
+        "curl{insecure} {scheme}://{}{}",
+        SocketAddr::new(host, bound.port()),
+        route.public_path()
+    ))
 }
 
 async fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
