@@ -378,7 +378,9 @@ fn canonical_literal(seg: &str, at: usize, out: &mut String) -> Result<(), Templ
         }
         i += 1;
     }
-    if matches!(out.get(from..), Some(".") | Some("..")) {
+    // As in request paths, servlet-style parameters (`..;x`) do not make a dot segment a name.
+    let name = out.get(from..).and_then(|s| s.split(';').next());
+    if matches!(name, Some(".") | Some("..")) {
         return Err(TemplateError::new(at, "'.' or '..' segment")
             .hint("requests with dot segments are refused, so it could never match"));
     }
@@ -504,6 +506,9 @@ mod tests {
             ("/a?b", 2, "invalid character '?'"),
             ("/a/%zz", 3, "malformed percent-escape"),
             ("/a/%4", 3, "malformed percent-escape"),
+            ("/a/..;x/b", 3, "'.' or '..' segment"),
+            ("/.;/{p}", 1, "'.' or '..' segment"),
+            ("/a/%2e%2e;", 3, "'.' or '..' segment"),
             ("/a%2fb", 2, "encoded slash (%2F) in path"),
             ("/a%5Cb", 2, "encoded backslash (%5C) in path"),
             ("/a%00", 2, "encoded control character (%00) in path"),
