@@ -27,6 +27,9 @@ pub(crate) enum Command {
     Explain(ExplainArgs),
     /// Create a runnable project: gateway.toml, a deployment specification and a function.
     Init(InitArgs),
+    /// Turn an OpenAPI 3 or Swagger 2.0 description (JSON or YAML) into a deployment
+    /// specification.
+    Import(ImportArgs),
 }
 
 /// Where the deployments come from: a config file, or one specification file.
@@ -165,4 +168,25 @@ impl Runtime {
             Self::Node => "node",
         }
     }
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").args(["backend", "function"]))]
+pub(crate) struct ImportArgs {
+    /// The API description: OpenAPI 3.0 or 3.1, or Swagger 2.0, in JSON or YAML.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+
+    /// Write the specification here instead of to standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+
+    /// Send every route to this base URL (the route's path appended) instead of the
+    /// description's first server.
+    #[arg(long, value_name = "URL")]
+    pub(crate) backend: Option<String>,
+
+    /// Send every route to this function (its OCID, as in functionId).
+    #[arg(long, value_name = "ID")]
+    pub(crate) function: Option<String>,
 }

@@ -11,6 +11,7 @@ mod conn;
 mod explain;
 mod functions;
 mod identity;
+mod import;
 mod init;
 mod invoke;
 mod load;
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
             Command::Invoke(args) => invoke::run(args).await,
             Command::Explain(args) => explain::run(args),
             Command::Init(args) => init::run(args),
+            Command::Import(args) => import::run(args),
         }
     });
     result.unwrap_or_else(|message| {

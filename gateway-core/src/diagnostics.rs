@@ -34,6 +34,9 @@ pub enum Kind {
     /// A route names a function nothing here is bound to (a specification served without a
     /// config that declares its functions).
     UnboundFunction,
+    /// Something an imported API description asks for that the deployment does not do yet
+    /// (an authentication scheme): to configure by hand.
+    Configure,
 }
 
 /// One problem, located by a JSON path into the document it came from.
@@ -48,22 +51,29 @@ pub struct Diagnostic {
     pub hint: Option<String>,
 }
 
+impl Diagnostic {
+    /// Everything but the severity: `path: message (hint: …)`, the path `(document)` when the
+    /// problem is the whole document.
+    pub fn details(&self) -> String {
+        let path = if self.path.is_empty() {
+            "(document)"
+        } else {
+            &self.path
+        };
+        match &self.hint {
+            Some(hint) => format!("{path}: {} (hint: {hint})", self.message),
+            None => format!("{path}: {}", self.message),
+        }
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let level = match self.severity {
             Severity::Warning => "warning",
             Severity::Error => "error",
         };
-        let path = if self.path.is_empty() {
-            "(document)"
-        } else {
-            &self.path
-        };
-        write!(f, "{level}: {path}: {}", self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, " (hint: {hint})")?;
-        }
-        Ok(())
+        write!(f, "{level}: {}", self.details())
     }
 }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod function;
 pub mod gateway;
 pub mod headers;
+pub mod import;
 pub mod limit;
 pub mod observe;
 pub mod policy;

@@ -37,7 +37,7 @@
 
 mod cache_details;
 mod checks;
-mod decode;
+pub(crate) mod decode;
 mod duplicates;
 mod features;
 mod model;
