@@ -1,4 +1,5 @@
-//! The admin listener: `/metrics` (Prometheus text), `/health` and `/ready`.
+//! The admin listener: `/metrics` (Prometheus text), `/health`, `/ready`, and the web console
+//! at `/` (see [`crate::console`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use gateway_core::observe::render_function_metrics;
 use gateway_core::GatewayService;
 
 use crate::access_log::AccessLogWriter;
+use crate::console::{self, Console};
 use crate::reload::CurrentFunctions;
 use crate::server::ListenerStats;
 
@@ -26,6 +28,7 @@ pub(crate) struct Admin {
     pub(crate) listener: Arc<ListenerStats>,
     pub(crate) access_log: Option<Arc<AccessLogWriter>>,
     pub(crate) functions: CurrentFunctions,
+    pub(crate) console: Console,
 }
 
 /// Serves the admin endpoints on `listener` until the process ends.
@@ -39,7 +42,7 @@ pub(crate) fn spawn(listener: TcpListener, admin: Admin) {
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let admin = admin.clone();
-                    async move { Ok::<_, Infallible>(admin.answer(req.uri().path()).await) }
+                    async move { Ok::<_, Infallible>(admin.answer(req.uri()).await) }
                 });
                 if let Err(e) = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), service)
@@ -53,8 +56,21 @@ pub(crate) fn spawn(listener: TcpListener, admin: Admin) {
 }
 
 impl Admin {
-    async fn answer(&self, path: &str) -> Response<Full<Bytes>> {
-        let (status, content_type, body) = match path {
+    async fn answer(&self, uri: &http::Uri) -> Response<Full<Bytes>> {
+        if let Some((content_type, bytes)) = console::asset(uri.path()) {
+            return respond(StatusCode::OK, content_type, Bytes::from_static(bytes));
+        }
+        let (status, content_type, body) = match uri.path() {
+            "/console/api/state" => (
+                StatusCode::OK,
+                "application/json",
+                self.console.state().await.to_string(),
+            ),
+            "/console/api/traffic" => (
+                StatusCode::OK,
+                "application/json",
+                self.console.traffic(uri.query()).to_string(),
+            ),
             "/metrics" => (
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
@@ -69,14 +85,7 @@ impl Admin {
                 "not found\n".to_owned(),
             ),
         };
-        let mut response = Response::new(Full::new(Bytes::from(body)));
-        *response.status_mut() = status;
-        if let Ok(value) = content_type.parse() {
-            response
-                .headers_mut()
-                .insert(http::header::CONTENT_TYPE, value);
-        }
-        response
+        respond(status, content_type, Bytes::from(body))
     }
 
     async fn metrics(&self) -> String {
@@ -95,4 +104,19 @@ impl Admin {
         }
         text
     }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    // The console is read-only and for this host's operator: no framing by other pages.
+    response.headers_mut().insert(
+        http::header::X_FRAME_OPTIONS,
+        http::HeaderValue::from_static("DENY"),
+    );
+    response
 }

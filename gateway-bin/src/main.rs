@@ -8,6 +8,7 @@ mod admin;
 mod changes;
 mod cli;
 mod conn;
+mod console;
 mod explain;
 mod functions;
 mod identity;
@@ -40,11 +41,12 @@ use tracing::info;
 use gateway_bin::config;
 
 use gateway_core::gateway::CompiledGateway;
-use gateway_core::observe::{GatewayIdentity, Observer};
+use gateway_core::observe::{AccessLog, GatewayIdentity, Observer};
 use gateway_core::GatewayService;
 
 use crate::access_log::AccessLogWriter;
 use crate::admin::Admin;
+use crate::console::{Board, Console, Tee, Traffic};
 use crate::logging::LogHandle;
 use crate::server::{Listener, ListenerStats};
 
@@ -119,11 +121,25 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
         .await
         .map_err(|e| format!("cannot open the access log: {e}"))?
         .map(Arc::new);
+    // The console records traffic only when there is an admin listener to show it on.
+    let admin_addr = args.admin_listen.or(settings.admin_listen);
+    let traffic = Arc::new(Traffic::default());
+    let board = Arc::new(Board::default());
+    board.serving(loaded.report.to_string());
+    let mut logs: Vec<Arc<dyn AccessLog>> = Vec::new();
+    if let Some(log) = &access_log {
+        logs.push(log.clone());
+    }
+    if admin_addr.is_some() {
+        logs.push(traffic.clone());
+    }
     let observer = Observer {
-        access_log: access_log
-            .clone()
-            .map(|log| log as Arc<dyn gateway_core::observe::AccessLog>),
-        identity,
+        access_log: match logs.len() {
+            0 => None,
+            1 => logs.pop(),
+            _ => Some(Arc::new(Tee(logs))),
+        },
+        identity: identity.clone(),
         ..Observer::default()
     };
     let try_it = example_request(&gateway, bound, loaded.tls.is_some());
@@ -135,6 +151,7 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
         service.clone(),
         &loaded,
         !args.no_watch,
+        board.clone(),
     );
     let current = reloader.current_functions();
     let reloads = reloader.spawn();
@@ -157,7 +174,7 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
         let baseline = watch::baseline(roots).await;
         watch::spawn(baseline, watched, reloads);
     }
-    if let Some(admin_addr) = args.admin_listen.or(settings.admin_listen) {
+    if let Some(admin_addr) = admin_addr {
         let admin = tokio::net::TcpListener::bind(admin_addr)
             .await
             .map_err(|e| format!("cannot listen on {admin_addr}: {e}"))?;
@@ -169,6 +186,13 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
                 listener: stats.clone(),
                 access_log: access_log.clone(),
                 functions: current.clone(),
+                console: Console {
+                    gateway: service.clone(),
+                    functions: current.clone(),
+                    traffic,
+                    board,
+                    identity,
+                },
             },
         );
         out(&format!("admin listening on http://{admin_bound}\n"))?;

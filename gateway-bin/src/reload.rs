@@ -26,6 +26,7 @@ use gateway_core::GatewayService;
 use crate::changes::{Deployments, Summary};
 use crate::cli::Source;
 use crate::config::GatewaySection;
+use crate::console::Board;
 use crate::functions::{self, Readiness};
 use crate::load::{load, Lasting, Loaded};
 use crate::running::FunctionSet;
@@ -77,6 +78,8 @@ pub(crate) struct Reloader {
     /// What the watcher looks at: the running configuration's files and, after a failed
     /// reload, the files of the attempt too, so that a fix anywhere is seen.
     watched: watch::Sender<Roots>,
+    /// Where the console reads the last reload's outcome.
+    board: Arc<Board>,
 }
 
 impl Reloader {
@@ -88,6 +91,7 @@ impl Reloader {
         service: GatewayService,
         loaded: &Loaded,
         may_watch: bool,
+        board: Arc<Board>,
     ) -> (Reloader, watch::Receiver<Roots>) {
         let running_roots = watcher::roots(&source);
         let settings = loaded.settings.clone();
@@ -108,6 +112,7 @@ impl Reloader {
             may_watch,
             running_roots,
             watched,
+            board,
         };
         (reloader, receiver)
     }
@@ -138,6 +143,8 @@ impl Reloader {
                     .is_err()
                 {
                     error!("reload refused; the running configuration is unchanged: the reload failed unexpectedly (see the panic above)");
+                    self.board
+                        .refused("the reload failed unexpectedly (a panic)".to_owned());
                 }
             }
         });
@@ -176,6 +183,7 @@ impl Reloader {
             Ok(loaded) => loaded,
             Err(e) => {
                 error!("reload refused; the running configuration is unchanged: {e}");
+                self.board.refused(e.to_string());
                 return false;
             }
         };
@@ -184,6 +192,7 @@ impl Reloader {
                 errors = loaded.report.error_count(),
                 "reload refused; the running configuration is unchanged:\n{}", loaded.report
             );
+            self.board.refused(loaded.report.to_string());
             self.abandon(&loaded.functions).await;
             return false;
         };
@@ -194,6 +203,10 @@ impl Reloader {
                  could not be made runnable in their new version:\n  {}",
                 broken.join("\n  ")
             );
+            self.board.refused(format!(
+                "functions could not be made runnable in their new version: {}",
+                broken.join("; ")
+            ));
             self.abandon(&loaded.functions).await;
             return false;
         }
@@ -217,6 +230,8 @@ impl Reloader {
         self.deployments = loaded.deployments;
         self.settings = loaded.settings;
         info!(routes = summary.routes, "configuration reloaded: {summary}");
+        self.board
+            .reloaded(summary.to_string(), loaded.report.to_string());
         retire(retired);
         true
     }

@@ -24,6 +24,9 @@ pub struct RouteInfo {
     pub methods: MethodSet,
     /// The backend `type`, e.g. `STOCK_RESPONSE_BACKEND`.
     pub backend: &'static str,
+    /// The function a function backend calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_id: Option<Arc<str>>,
     /// Every policy that applies to the route, deployment-level ones included.
     pub policies: Vec<&'static str>,
     /// Policies or backends this build does not enforce: the route answers 501 instead of
@@ -65,6 +68,7 @@ impl RouteInfo {
             template,
             methods,
             backend,
+            function_id: None,
             policies: Vec::new(),
             unsupported: Vec::new(),
             execution_log_level: None,

@@ -338,6 +338,9 @@ fn compile_deployment(
             *methods,
             route.backend.type_name(),
         );
+        if let Backend::OracleFunctions(function) = &route.backend {
+            info.function_id = Some(Arc::from(function.function_id.as_str()));
+        }
         info.execution_log_level = execution_log_level(route.logging_policies.as_ref())
             .or_else(|| execution_log_level(spec.logging_policies.as_ref()));
         let own = FeatureSummary::collect(&features, Some(index), options, diags);

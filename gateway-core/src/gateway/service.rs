@@ -138,15 +138,20 @@ where
         let exchange = Arc::new(Exchange::new(Instant::now()));
         let gateway = self.current.load_full();
         let (mut parts, body) = req.into_parts();
-        let mut access = self.observer.access_log.as_ref().map(|log| {
-            let id = parts
-                .extensions
-                .get::<RequestId>()
-                .map(RequestId::header_value);
-            let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
-            let fields = AccessFields::capture(&parts, id, client, &self.observer.identity);
-            (log.clone(), Box::new(fields))
-        });
+        let mut access = self
+            .observer
+            .access_log
+            .as_ref()
+            .filter(|log| log.wants())
+            .map(|log| {
+                let id = parts
+                    .extensions
+                    .get::<RequestId>()
+                    .map(RequestId::header_value);
+                let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+                let fields = AccessFields::capture(&parts, id, client, &self.observer.identity);
+                (log.clone(), Box::new(fields))
+            });
         let head_too_large = head_size(&parts) > gateway.limits.max_header_bytes;
         let too_many_headers = parts.headers.len() > MAX_HEADER_COUNT;
         let routed = route(&gateway, &mut parts);

@@ -15,6 +15,12 @@ use super::Outcome;
 /// than block on I/O.
 pub trait AccessLog: Send + Sync + fmt::Debug + 'static {
     fn log(&self, entry: &AccessEntry<'_>);
+
+    /// Whether requests starting now should be recorded at all. A log that is only sometimes
+    /// read (a console nobody has open) says no, and requests then capture nothing for it.
+    fn wants(&self) -> bool {
+        true
+    }
 }
 
 /// Who the gateway is, for OCI's `gatewayId` and `gatewayDisplayName` fields.
