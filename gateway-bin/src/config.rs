@@ -358,6 +358,9 @@ pub struct FunctionSection {
     pub min_idle: Option<usize>,
     /// Calls that may wait for a process before 503.
     pub queue_size: Option<usize>,
+    /// Run the local function under a debugger on `127.0.0.1:PORT` (Python: debugpy; Node:
+    /// `--inspect`), as one process kept started, for an IDE to attach to.
+    pub debug_port: Option<u16>,
     /// Configuration for this function; overrides the application's.
     #[serde(default)]
     pub config: BTreeMap<String, String>,

@@ -1,7 +1,7 @@
 //! The functions of `[[application]]` / `[[application.function]]`: checked, prepared and
 //! started, or taken over from the running gateway when a reload finds them unchanged.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,7 @@ pub(crate) async fn registry(
 ) -> FunctionSet {
     let mut set = FunctionSet::default();
     let mut ids = HashSet::new();
+    let mut debug_ports = HashMap::new();
     let cache_dir = cache_dir(config);
     let oci = OciClient::default();
     for (a, app) in config.applications.iter().enumerate() {
@@ -61,6 +62,15 @@ pub(crate) async fn registry(
             if let Err(message) = check(function, &name) {
                 problems.error(at, message);
                 continue;
+            }
+            if let Some(port) = function.debug_port {
+                if let Some(other) = debug_ports.insert(port, name.clone()) {
+                    problems.error(
+                        format!("{at}.debug_port"),
+                        format!("function {name}: {other} is debugged on port {port} already"),
+                    );
+                    continue;
+                }
             }
             let max_concurrency = function.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
             if function.min_idle.is_some_and(|n| n > max_concurrency) {
@@ -163,6 +173,9 @@ fn check(function: &FunctionSection, name: &str) -> Result<(), String> {
         (Some(source), None) => FuncFile::load(source)
             .map(drop)
             .map_err(|e| format!("function {name}: {e}")),
+        (None, Some(_)) if function.debug_port.is_some() => Err(format!(
+            "function {name}: debug_port is for a local function (source); a function in OCI is not debugged from here"
+        )),
         (None, Some(_)) => Ok(()),
         _ => Err(format!(
             "function {name}: set exactly one of `source` (a local function directory) or `invoke_endpoint` (a function in OCI)"
@@ -269,6 +282,7 @@ async fn run_local(
     if let Some(n) = function.queue_size {
         local.queue_size = n;
     }
+    local.debug_port = function.debug_port;
     let prepared = LocalFunction::prepare(local, &print_progress)
         .await
         .map_err(|e| e.to_string())?;

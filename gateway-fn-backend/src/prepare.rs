@@ -108,13 +108,15 @@ pub struct Prepared {
 /// Prepares the function in `source_dir` described by `func`, reusing or filling its cache
 /// entry under `cache_dir`. `name` is the function's name, used in messages and in the cache
 /// entry's name. `progress` gets a line when work starts and when it ends (only when something
-/// is actually built).
+/// is actually built). With `debug_port`, the process runs under a debugger listening on
+/// `127.0.0.1:debug_port` (Python: debugpy, installed into the venv; Node: `--inspect`).
 pub async fn prepare(
     name: &str,
     func: &FuncFile,
     source_dir: &Path,
     cache_dir: &Path,
     progress: Progress<'_>,
+    debug_port: Option<u16>,
 ) -> Result<Prepared, PrepareError> {
     let ctx = Ctx {
         name,
@@ -123,8 +125,30 @@ pub async fn prepare(
         progress,
     };
     match func.runtime_kind() {
-        RuntimeKind::Python => prepare_python(&ctx, func).await,
-        RuntimeKind::Node => prepare_node(&ctx, func).await,
+        RuntimeKind::Python => prepare_python(&ctx, func, debug_port).await,
+        RuntimeKind::Node => {
+            let mut prepared = prepare_node(&ctx, func).await?;
+            if let Some(port) = debug_port {
+                let runs_node = prepared
+                    .program
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("node"));
+                if !runs_node {
+                    return Err(ctx.not_runnable(format!(
+                        "debug_port needs an entrypoint that runs node, not {}",
+                        prepared.program.display()
+                    )));
+                }
+                prepared
+                    .args
+                    .insert(0, format!("--inspect=127.0.0.1:{port}"));
+            }
+            Ok(prepared)
+        }
+        RuntimeKind::Other if debug_port.is_some() => Err(ctx.not_runnable(format!(
+            "debug_port works with python and node functions; runtime {:?} has no debugger here",
+            func.runtime.as_deref().unwrap_or("")
+        ))),
         RuntimeKind::Other => {
             let words = func.command_words();
             if words.is_empty() {
@@ -153,7 +177,11 @@ struct Ctx<'a> {
     progress: Progress<'a>,
 }
 
-async fn prepare_python(ctx: &Ctx<'_>, func: &FuncFile) -> Result<Prepared, PrepareError> {
+async fn prepare_python(
+    ctx: &Ctx<'_>,
+    func: &FuncFile,
+    debug_port: Option<u16>,
+) -> Result<Prepared, PrepareError> {
     let python = pick_python(func.runtime.as_deref().unwrap_or("python"));
     let identity = ctx
         .tool_output(
@@ -170,6 +198,10 @@ async fn prepare_python(ctx: &Ctx<'_>, func: &FuncFile) -> Result<Prepared, Prep
     key.text("interpreter", &identity);
     key.path("source", ctx.source_dir);
     key.file(&requirements);
+    if debug_port.is_some() {
+        // A venv of its own, so that the one used without a debugger stays as it was.
+        key.text("debugger", "debugpy");
+    }
     let entry = ctx
         .cache_dir
         .join(format!("{}-{}", safe_name(ctx.name), key.finish()));
@@ -202,6 +234,9 @@ async fn prepare_python(ctx: &Ctx<'_>, func: &FuncFile) -> Result<Prepared, Prep
             .iter()
             .map(OsString::from)
             .collect();
+            if debug_port.is_some() {
+                args.push("debugpy".into());
+            }
             if requirements.is_file() {
                 args.push("-r".into());
                 args.push(requirements.clone().into_os_string());
@@ -225,7 +260,21 @@ async fn prepare_python(ctx: &Ctx<'_>, func: &FuncFile) -> Result<Prepared, Prep
             .map(String::from)
             .to_vec();
     }
-    let (program, args) = ctx.map_command(&words, Some(&venv))?;
+    let (mut program, mut args) = ctx.map_command(&words, Some(&venv))?;
+    if let Some(port) = debug_port {
+        // `python -m debugpy --listen ADDR SCRIPT ARGS…`: the FDK's script under the debugger,
+        // which an IDE attaches to while calls are served.
+        let script = std::mem::replace(&mut program, venv.join("bin").join("python"));
+        let debugger = ["-m", "debugpy", "--listen"].map(String::from);
+        args = debugger
+            .into_iter()
+            .chain([
+                format!("127.0.0.1:{port}"),
+                script.to_string_lossy().into_owned(),
+            ])
+            .chain(args)
+            .collect();
+    }
     let mut path = OsString::from(venv.join("bin"));
     if let Some(existing) = std::env::var_os("PATH") {
         path.push(":");
@@ -792,7 +841,7 @@ mod tests {
             &dir.path().join("func.yaml"),
         )?;
         let cache = dir.path().join("cache");
-        let prepared = prepare("custom", &func, dir.path(), &cache, &no_progress).await?;
+        let prepared = prepare("custom", &func, dir.path(), &cache, &no_progress, None).await?;
         assert_eq!(prepared.program, script);
         assert_eq!(
             prepared.args,
@@ -802,11 +851,11 @@ mod tests {
         assert!(prepared.artifacts.is_none());
 
         let relative = FuncFile::parse("cmd: ./run.sh\n", &dir.path().join("func.yaml"))?;
-        let prepared = prepare("custom", &relative, dir.path(), &cache, &no_progress).await?;
+        let prepared = prepare("custom", &relative, dir.path(), &cache, &no_progress, None).await?;
         assert_eq!(prepared.program, script);
 
         let on_path = FuncFile::parse("entrypoint: sh -c true\n", &dir.path().join("func.yaml"))?;
-        let prepared = prepare("custom", &on_path, dir.path(), &cache, &no_progress).await?;
+        let prepared = prepare("custom", &on_path, dir.path(), &cache, &no_progress, None).await?;
         assert!(prepared.program.is_absolute());
         assert_eq!(prepared.args, ["-c", "true"]);
         Ok(())
@@ -823,7 +872,7 @@ mod tests {
             "name: nothing\n",
         ] {
             let func = FuncFile::parse(text, &path)?;
-            let err = prepare("broken", &func, dir.path(), &cache, &no_progress).await;
+            let err = prepare("broken", &func, dir.path(), &cache, &no_progress, None).await;
             match err {
                 Err(PrepareError::NotRunnable { function, reason }) => {
                     assert_eq!(function, "broken");

@@ -116,6 +116,9 @@ pub struct LocalFunctionConfig {
     pub queue_size: usize,
     /// How long a process may take to listen. Default 5 s.
     pub start_timeout: Duration,
+    /// Run the function under a debugger listening on `127.0.0.1:PORT` (Python: debugpy;
+    /// Node: `--inspect`), in one process kept started, so that an IDE can attach to it.
+    pub debug_port: Option<u16>,
 }
 
 impl LocalFunctionConfig {
@@ -141,6 +144,7 @@ impl LocalFunctionConfig {
             min_idle: 0,
             queue_size: DEFAULT_QUEUE_SIZE,
             start_timeout: DEFAULT_START_TIMEOUT,
+            debug_port: None,
         }
     }
 }
@@ -194,6 +198,7 @@ impl LocalFunction {
             &source_dir,
             &config.cache_dir,
             progress,
+            config.debug_port,
         )
         .await?;
 
@@ -212,12 +217,20 @@ impl LocalFunction {
                 .idle_timeout
                 .map(|s| Duration::from_secs(s.into())))
             .unwrap_or(DEFAULT_IDLE_TIMEOUT);
-        let max_concurrency = config.max_concurrency.max(1);
+        // Under a debugger: one process (a second could not listen on the port), started now
+        // and kept, so that an IDE can attach before the first call.
+        let debugging = config.debug_port.is_some();
+        let max_concurrency = if debugging {
+            1
+        } else {
+            config.max_concurrency.max(1)
+        };
+        let min_idle = if debugging { 1 } else { config.min_idle };
         let settings = PoolSettings {
             max_concurrency,
             queue_size: config.queue_size,
             idle_timeout,
-            min_idle: config.min_idle.min(max_concurrency),
+            min_idle: min_idle.min(max_concurrency),
             start_timeout: config.start_timeout,
             shutdown_grace: SHUTDOWN_GRACE,
         };
