@@ -17,6 +17,17 @@ function cell(row, text, className) {
   return td;
 }
 
+// A collapsed block of text: `summary`, then `text` when opened.
+function details(summary, text) {
+  const box = document.createElement("details");
+  const title = document.createElement("summary");
+  title.textContent = summary;
+  const body = document.createElement("pre");
+  body.textContent = text;
+  box.append(title, body);
+  return box;
+}
+
 function fill(tbody, items, render) {
   if (!items.length) {
     const tr = document.createElement("tr");
@@ -48,17 +59,7 @@ function renderState(state) {
     cell(tr, r.unsupported.length ? policies + " [501: " + r.unsupported.join(", ") + "]" : policies);
   });
 
-  fill(document.querySelector("#functions tbody"), state.functions, (tr, f) => {
-    cell(tr, f.name);
-    cell(tr, f.id, "mono");
-    cell(tr, f.allowed ? "allowed" : "denied: " + f.denied, f.allowed ? "s2" : "s5");
-    const p = f.processes;
-    cell(tr, p ? p.idle + " / " + p.busy + " / " + p.starting : "remote");
-    cell(tr, f.queued);
-    cell(tr, f.coldStarts === null ? "" : f.coldStarts + " (" + (f.coldStartSeconds || 0).toFixed(2) + " s)");
-    const calls = requests.filter((r) => functionRoutes.get(r.route) === f.id).slice(0, 5);
-    cell(tr, calls.map((r) => r.status + " " + r.durationMs.toFixed(1) + " ms").join(", "), "mono");
-  });
+  renderFunctions(state.functions);
 
   const reload = document.querySelector("#reload pre");
   if (state.lastReload) {
@@ -70,6 +71,25 @@ function renderState(state) {
   const problems = document.querySelector("#problems pre");
   problems.textContent = state.problems || "none";
   problems.className = state.problems ? "" : "empty";
+}
+
+// The functions, with their last calls from the traffic seen so far.
+function renderFunctions(functions) {
+  fill(document.querySelector("#functions tbody"), functions, (tr, f) => {
+    cell(tr, f.name);
+    cell(tr, f.id, "mono");
+    const iam = cell(tr, f.allowed ? "allowed" : "denied: " + f.denied, f.allowed ? "s2" : "s5");
+    if (f.explanation) iam.appendChild(details("why", f.explanation));
+    const p = f.processes;
+    if (f.failure) cell(tr, "cannot run: " + f.failure, "s5");
+    else cell(tr, p ? p.idle + " / " + p.busy + " / " + p.starting : "remote");
+    cell(tr, f.queued);
+    cell(tr, f.coldStarts === null ? "" : f.coldStarts + " (" + (f.coldStartSeconds || 0).toFixed(2) + " s)");
+    const calls = requests.filter((r) => functionRoutes.get(r.route) === f.id).slice(0, 5);
+    cell(tr, calls.map((r) => r.status + " " + r.durationMs.toFixed(1) + " ms").join(", "), "mono");
+    const logs = cell(tr, f.logs.length ? "" : "none", "mono");
+    if (f.logs.length) logs.appendChild(details(f.logs.length + " lines", f.logs.join("\n")));
+  });
 }
 
 // Routes whose backend is a function, by public path, for the functions' last calls.
@@ -98,6 +118,7 @@ function renderTraffic() {
     cell(tr, r.requestId, "mono");
   });
   renderLatency();
+  if (lastState) renderFunctions(lastState.functions);
 }
 
 function quantile(sorted, q) {
@@ -153,9 +174,12 @@ async function getJson(url) {
   return response.json();
 }
 
+let lastState = null;
+
 async function pollState() {
   try {
     const state = await getJson("/console/api/state");
+    lastState = state;
     rememberFunctionRoutes(state);
     renderState(state);
   } catch (e) {

@@ -86,10 +86,12 @@ pub(crate) async fn registry(
             }
             // As in OCI, a function the gateway may not invoke is still served: its routes answer
             // 500 and the log says why.
-            let denied = permissions
-                .and_then(|p| p.decide(app, a, function, problems))
+            let decision = permissions.and_then(|p| p.decide(app, a, function, problems));
+            let denied = decision
+                .as_ref()
                 .filter(|decision| !decision.allowed)
                 .map(|decision| Arc::from(decision.reason()));
+            let explanation = decision.map(|decision| decision.trace.to_string());
             let member = match (readiness, &denied) {
                 (Readiness::Checked, _) => {
                     unavailable(function, name, "functions are not run by this command")
@@ -106,6 +108,7 @@ pub(crate) async fn registry(
                     denied,
                     ..member.function
                 },
+                explanation,
                 ..member
             });
         }
@@ -137,6 +140,7 @@ async fn keep_or_run(
             function: kept.clone(),
             identity,
             failure: None,
+            explanation: None,
         };
     }
     match run(app, function, &name, cache_dir, oci).await {
@@ -164,6 +168,7 @@ fn member(
         },
         identity,
         failure: None,
+        explanation: None,
     }
 }
 

@@ -23,6 +23,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
 use crate::config::LogFormat;
+use crate::console::FunctionLogs;
 
 type Formatter = Box<dyn Layer<Registry> + Send + Sync>;
 
@@ -64,6 +65,7 @@ pub(crate) fn init(quiet: bool) -> LogHandle {
         .with(formatter)
         .with(filter)
         .with(ExecutionLogPolicy)
+        .with(FunctionLogs)
         .try_init();
     LogHandle(handle)
 }

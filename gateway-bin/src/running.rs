@@ -28,6 +28,9 @@ pub(crate) struct Member {
     /// Why the function could not be made runnable (prepared, or given its credentials), if
     /// it could not; it answers 502 then.
     pub(crate) failure: Option<String>,
+    /// IAM's decision and the rules behind it, as `gateway explain` prints them; `None`
+    /// without an `[iam]` section.
+    pub(crate) explanation: Option<String>,
 }
 
 /// The functions of one configuration, by id.
@@ -54,6 +57,11 @@ impl FunctionSet {
     /// Every function.
     pub(crate) fn functions(&self) -> impl Iterator<Item = &RegisteredFunction> {
         self.members.values().map(|m| &m.function)
+    }
+
+    /// Every member: the function and what is known of how it was made.
+    pub(crate) fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
     }
 
     /// The running function `id`, if it was made from exactly `identity`: the one to keep.
@@ -147,6 +155,7 @@ mod tests {
             },
             identity: None,
             failure: None,
+            explanation: None,
         }
     }
 

@@ -1,10 +1,12 @@
 //! The web console on the admin listener: a read-only page at `/` showing the deployments and
-//! their routes, the functions (processes, queue, cold starts, IAM decision), live traffic with
+//! their routes, the functions (processes, queue, cold starts, IAM decision and trace, their
+//! last log lines), live traffic with
 //! a latency plot per route, the last reload and the running configuration's problems.
 //!
 //! The page and its assets are compiled into the binary; it reads everything through the JSON
 //! of `/console/api/state` and `/console/api/traffic`, which it polls.
 
+mod function_logs;
 mod traffic;
 
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,7 @@ use gateway_core::GatewayService;
 
 use crate::reload::CurrentFunctions;
 
+pub(crate) use function_logs::FunctionLogs;
 pub(crate) use traffic::{Tee, Traffic};
 
 /// What the reloader and the start-up tell the console.
@@ -130,8 +133,9 @@ impl Console {
             .functions
             .lock()
             .await
-            .functions()
-            .map(|f| {
+            .members()
+            .map(|member| {
+                let f = &member.function;
                 let stats = f.invoker.runtime_stats();
                 json!({
                     "id": &*f.id,
@@ -145,6 +149,9 @@ impl Console {
                     "queued": stats.as_ref().map(|s| s.queued),
                     "coldStarts": stats.as_ref().map(|s| s.cold_starts),
                     "coldStartSeconds": stats.as_ref().map(|s| s.cold_start_seconds),
+                    "failure": member.failure,
+                    "explanation": member.explanation,
+                    "logs": function_logs::lines(&f.name),
                 })
             })
             .collect();
