@@ -5,8 +5,9 @@ use std::io::{BufRead, BufReader, Lines};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
 
-use gateway_tests::{repo_root, request, Gateway, TempDir};
+use gateway_tests::{eventually, repo_root, request, Gateway, TempDir};
 
 const SPEC: &str = r#"{ "routes": [
   { "path": "/hello/{name}", "methods": ["GET"],
@@ -65,6 +66,21 @@ fn the_console_shows_routes_and_live_traffic() {
         assert!(text.contains(shown), "{shown:?} not on the page:\n{text}");
     }
     assert!(screenshot.exists());
+
+    // A reload's outcome and change summary are there too.
+    gw.signal("HUP");
+    let reloaded = eventually(Duration::from_secs(20), || {
+        let state = request(admin, "GET", "/console/api/state", &[], b"").json();
+        state["lastReload"]["applied"] == true
+    });
+    let state = request(admin, "GET", "/console/api/state", &[], b"").json();
+    assert!(reloaded, "{state}");
+    assert!(
+        state["lastReload"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("2 routes")),
+        "{state}"
+    );
 }
 
 #[test]
