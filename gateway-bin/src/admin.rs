@@ -19,7 +19,7 @@ use gateway_core::GatewayService;
 use crate::access_log::AccessLogWriter;
 use crate::console::{self, Console};
 use crate::reload::CurrentFunctions;
-use crate::server::ListenerStats;
+use crate::server::{self, ListenerStats};
 
 /// What `/metrics` reports on.
 #[derive(Debug, Clone)]
@@ -35,9 +35,7 @@ pub(crate) struct Admin {
 pub(crate) fn spawn(listener: TcpListener, admin: Admin) {
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
+            let (stream, _) = server::accept(&listener).await;
             let admin = admin.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {

@@ -94,6 +94,20 @@ pub(crate) struct Listener {
     pub(crate) tls: Option<TlsAcceptor>,
 }
 
+/// The next connection of `listener`. An accept that fails (out of file descriptors, say)
+/// is logged and retried after a pause: retrying at once would spin while the cause lasts.
+pub(crate) async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                warn!(error = %e, local = ?listener.local_addr().ok(), "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
 /// Serves on `listener` until `shutdown` resolves, then stops accepting and lets in-flight
 /// requests finish for up to `grace`.
 pub(crate) async fn serve(
@@ -121,15 +135,7 @@ pub(crate) async fn serve(
 
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+            accepted = accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
         if let Err(e) = stream.set_nodelay(true) {

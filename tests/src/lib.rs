@@ -137,6 +137,11 @@ impl Gateway {
             .collect()
     }
 
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the gateway has written to stderr (its log) so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|e| e.clone()).unwrap_or_default()

@@ -379,3 +379,57 @@ fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
         "the listener is closed after shutdown"
     );
 }
+
+/// CPU time (user and system, in clock ticks) the process `pid` has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name (which may hold spaces) start at `) `.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
+        .split(' ')
+        .collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+#[test]
+fn listeners_out_of_file_descriptors_back_off_instead_of_spinning() {
+    let dir = TempDir::new("emfile");
+    let spec = dir.write("spec.json", SPEC);
+    let gw = Gateway::serve(&[&spec, "--admin-listen", "127.0.0.1:0", "--no-watch"]);
+    let admin = gw.admin.expect("admin listener");
+    let pid = gw.pid();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count();
+    // The soft limit only, so that it can be raised again.
+    let limit = |n: usize| {
+        let status = std::process::Command::new("prlimit")
+            .arg(format!("--pid={pid}"))
+            .arg(format!("--nofile={n}:"))
+            .status()
+            .expect("util-linux prlimit runs");
+        assert!(status.success());
+    };
+    // A few descriptors to spare, then more connections than that on both listeners: the
+    // kernel completes them, and accept fails with EMFILE until some are closed.
+    limit(open + 3);
+    let waiting: Vec<TcpStream> = (0..20)
+        .flat_map(|_| [TcpStream::connect(admin), TcpStream::connect(gw.addr)])
+        .map(|c| c.expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    // Spinning on accept would use the 2 s whole (about 200 ticks at 100 Hz).
+    assert!(
+        used < 100,
+        "{used} ticks of CPU in 2 s while out of descriptors"
+    );
+
+    drop(waiting);
+    limit(1024);
+    let health = request(admin, "GET", "/health", &[], b"");
+    assert_eq!(health.status, 200);
+    assert_eq!(gw.get("/hello").status, 200);
+}
