@@ -297,7 +297,7 @@ async fn routes(args: RoutesArgs) -> Result<ExitCode, String> {
             [
                 r.deployment.to_string(),
                 r.methods.to_string(),
-                r.public_path(),
+                r.public_path().to_owned(),
                 r.backend.to_owned(),
                 policies,
             ]

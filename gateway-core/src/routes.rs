@@ -79,8 +79,8 @@ impl RouteInfo {
     }
 
     /// The path a client requests: prefix and template joined (`/fn` + `/hello`).
-    pub fn public_path(&self) -> String {
-        join_prefix(&self.path_prefix, self.template.as_str())
+    pub fn public_path(&self) -> &str {
+        &self.matched.path
     }
 
     pub(crate) fn param_index(&self, name: &str) -> Option<usize> {

@@ -125,7 +125,7 @@ impl Console {
             .routes()
             .map(|r| {
                 let mut route = serde_json::to_value(r).unwrap_or_default();
-                route["publicPath"] = Value::String(r.public_path());
+                route["publicPath"] = Value::from(r.public_path());
                 route
             })
             .collect();
