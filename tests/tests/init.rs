@@ -18,15 +18,23 @@ fn init(dir: &TempDir, runtime: &str) -> String {
     config
 }
 
-fn check_project(config: &str) {
-    let (code, out, err) = run_gateway(&["validate", "--config", config]);
+/// `init --runtime RUNTIME` writes the function's `files`, and the project validates, is
+/// allowed by its IAM section and serves.
+fn a_project_serves_its_function(runtime: &str, files: [&str; 3]) {
+    let dir = TempDir::new(&format!("init-{runtime}"));
+    let config = init(&dir, runtime);
+    let function = Path::new(&config).with_file_name("hello");
+    for file in files {
+        assert!(function.join(file).is_file(), "{file}");
+    }
+    let (code, out, err) = run_gateway(&["validate", "--config", &config]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0 error(s), 0 warning(s)"), "{out}");
     // The IAM section it writes lets the gateway invoke its function.
-    let (code, out, err) = run_gateway(&["explain", "--config", config, "--all"]);
+    let (code, out, err) = run_gateway(&["explain", "--config", &config, "--all"]);
     assert_eq!(code, 0, "{out}{err}");
 
-    let gw = Gateway::serve(&["--config", config]);
+    let gw = Gateway::serve(&["--config", &config]);
     let res = gw.request("POST", "/api/hello", &[], br#"{"name":"Ann"}"#);
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json(), serde_json::json!({"message": "Hello Ann"}));
@@ -37,24 +45,12 @@ fn check_project(config: &str) {
 
 #[test]
 fn a_python_project_serves_its_function() {
-    let dir = TempDir::new("init-python");
-    let config = init(&dir, "python");
-    let function = Path::new(&config).with_file_name("hello");
-    for file in ["func.yaml", "func.py", "requirements.txt"] {
-        assert!(function.join(file).is_file(), "{file}");
-    }
-    check_project(&config);
+    a_project_serves_its_function("python", ["func.yaml", "func.py", "requirements.txt"]);
 }
 
 #[test]
 fn a_node_project_serves_its_function() {
-    let dir = TempDir::new("init-node");
-    let config = init(&dir, "node");
-    let function = Path::new(&config).with_file_name("hello");
-    for file in ["func.yaml", "func.js", "package.json"] {
-        assert!(function.join(file).is_file(), "{file}");
-    }
-    check_project(&config);
+    a_project_serves_its_function("node", ["func.yaml", "func.js", "package.json"]);
 }
 
 #[test]
