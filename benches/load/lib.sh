@@ -1,6 +1,14 @@
-# Shared by the load scripts in this directory: sourced, not run.
-# Expects `work` and the array `pids` to be set by the caller (and `duration`, `connections`
-# for `run`).
+# Shared by the load scripts in this directory: sourced, not run. `run` expects `duration` and
+# `connections` to be set by the caller.
+
+# begin: builds the release gateway and makes the scratch directory `work`; on exit, every
+# process in `pids` is stopped and `work` removed.
+begin() {
+    cargo build --release -q -p gateway-bin
+    work="$(mktemp -d)"
+    pids=()
+    trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+}
 
 # require TOOL...: exits with a hint unless every tool is on PATH.
 require() {

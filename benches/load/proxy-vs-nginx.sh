@@ -14,14 +14,10 @@ duration="${1:-10}"
 connections="${2:-50}"
 
 
-cargo build --release -q -p gateway-bin
-work="$(mktemp -d)"
-chmod 755 "$work"   # nginx workers run as an unprivileged user and must read the body
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 # shellcheck source=lib.sh
 source benches/load/lib.sh
+begin
+chmod 755 "$work"   # nginx workers run as an unprivileged user and must read the body
 require wrk nginx python3
 
 upstream_port="$(free_port)"

@@ -14,13 +14,9 @@ connections="${2:-50}"
 body='{"message":"hello"}'
 
 
-cargo build --release -q -p gateway-bin
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 # shellcheck source=lib.sh
 source benches/load/lib.sh
+begin
 require wrk nginx python3
 
 

@@ -19,13 +19,9 @@ clients="${1:-400}"
 bytes="${2:-6186598}"
 idle="${3:-10}"
 
-cargo build --release -q -p gateway-bin
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 # shellcheck source=lib.sh
 source benches/load/lib.sh
+begin
 require python3
 ulimit -n 4096 2>/dev/null || true
 
