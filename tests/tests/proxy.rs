@@ -279,13 +279,14 @@ fn nginx_as_the_upstream() {
     let conf = dir.write(
         "nginx.conf",
         &format!(
-            "worker_processes 1;\ndaemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\n\
+            "master_process off;\ndaemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\n\
              events {{ worker_connections 64; }}\n\
              http {{ access_log off; client_body_temp_path {root}; proxy_temp_path {root};\n\
                fastcgi_temp_path {root}; uwsgi_temp_path {root}; scgi_temp_path {root};\n\
                server {{ listen 127.0.0.1:{port}; root {root}; }} }}\n"
         ),
     );
+    // One process (`master_process off`), so that killing it by PID leaves no worker behind.
     // Debian installs it in /usr/sbin, which a non-root PATH may lack.
     let program = ["/usr/sbin/nginx", "nginx"]
         .into_iter()
