@@ -656,7 +656,7 @@ fn ratelimit_redis(c: &mut Criterion) {
     };
     let config = RateLimitConfig {
         store: StoreKind::Redis,
-        url: Some(redis.url()),
+        url: Some(redis.url().as_str().into()),
         // A Redis failure answers 503, which the status check catches, instead of letting the
         // request through unlimited (and fast).
         on_unavailable: OnUnavailable::Closed,

@@ -5,7 +5,8 @@
 //! * multi-argument (`parameters`): `{"type":"USER_DEFINED","data":{…}}`, one key per argument,
 //!   an array for repeated headers or parameters, the key omitted when the variable is absent.
 //!
-//! Output: see [`answer`]. Results are cached per credential ([`crate::cache`]).
+//! Output: see [`answer`]. Results are cached per credential ([`crate::cache`]), and shared
+//! with other replicas through Redis when configured ([`crate::shared`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +23,8 @@ use gateway_core::function::{BoxFuture, FunctionCall, Intent, RegisteredFunction
 use gateway_core::vars::{Selector, Table, TableSet};
 
 use crate::answer::{self, Verdict};
-use crate::cache::{cache_key, ResultCache};
+use crate::cache::{cache_key, CacheKey, ResultCache};
+use crate::shared::{SharedResults, StoredAnswer};
 use crate::token::{Extracted, TokenLocation};
 
 /// How the function's input is built.
@@ -50,12 +52,22 @@ struct Prepared {
     key: Option<Vec<u8>>,
 }
 
+/// Where an authenticator keeps its results.
+#[derive(Debug, Clone)]
+pub(crate) struct Caches {
+    /// Most results the in-memory cache holds.
+    pub(crate) capacity: usize,
+    /// The cache shared with other replicas, asked on a local miss.
+    pub(crate) shared: Option<SharedResults>,
+}
+
 /// Calls an authorizer function, with a result cache.
 #[derive(Debug)]
 pub struct CustomAuthenticator {
     function: RegisteredFunction,
     input: Input,
     cache: Arc<ResultCache<Verdict>>,
+    shared: Option<SharedResults>,
     needs_body: bool,
 }
 
@@ -64,12 +76,13 @@ impl CustomAuthenticator {
     pub(crate) fn single(
         function: RegisteredFunction,
         location: TokenLocation,
-        cache_capacity: usize,
+        caches: Caches,
     ) -> Self {
         Self {
             function,
             input: Input::Token(location),
-            cache: Arc::new(ResultCache::new(cache_capacity)),
+            cache: Arc::new(ResultCache::new(caches.capacity)),
+            shared: caches.shared,
             needs_body: false,
         }
     }
@@ -81,7 +94,7 @@ impl CustomAuthenticator {
         function: RegisteredFunction,
         parameters: &BTreeMap<String, String>,
         cache_key_names: &[String],
-        cache_capacity: usize,
+        caches: Caches,
     ) -> Result<Self, (String, String)> {
         let mut arguments = Vec::with_capacity(parameters.len());
         for (name, variable) in parameters {
@@ -99,7 +112,8 @@ impl CustomAuthenticator {
         Ok(Self {
             function,
             input: Input::Arguments(arguments),
-            cache: Arc::new(ResultCache::new(cache_capacity)),
+            cache: Arc::new(ResultCache::new(caches.capacity)),
+            shared: caches.shared,
             needs_body,
         })
     }
@@ -222,20 +236,20 @@ impl Authenticator for CustomAuthenticator {
         }
         let function = self.function.clone();
         let cache = self.cache.clone();
+        let shared = self.shared.clone();
         let call_id = ctx.request_id().as_str().to_owned();
         Box::pin(async move {
             let input = Bytes::from(input.to_string());
             let verdict = match key {
                 Some(key) => {
+                    let key = cache_key(&key);
                     cache
-                        .get_or_compute(cache_key(&key), || async {
-                            let verdict = invoke(&function, input, call_id).await;
-                            let ttl = verdict.ttl();
-                            (verdict, ttl)
+                        .get_or_compute(key, || {
+                            decide(&function, input, call_id, key, shared.as_ref())
                         })
                         .await
                 }
-                None => invoke(&function, input, call_id).await,
+                None => verdict_of(&invoke(&function, input, call_id).await),
             };
             verdict.into_outcome()
         })
@@ -254,8 +268,46 @@ impl Authenticator for CustomAuthenticator {
 /// case an invoker does not enforce the deadline itself.
 const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 
-/// Invokes the function and reads its answer.
-async fn invoke(function: &RegisteredFunction, input: Bytes, call_id: String) -> Verdict {
+/// The verdict for a credential missing from the local cache, and how long to keep it: from
+/// the shared cache when another replica has it, else from the function (stored there for the
+/// others).
+async fn decide(
+    function: &RegisteredFunction,
+    input: Bytes,
+    call_id: String,
+    key: CacheKey,
+    shared: Option<&SharedResults>,
+) -> (Verdict, Option<Duration>) {
+    if let Some(shared) = shared {
+        if let Some((stored, left)) = shared.get(&function.id, &key).await {
+            let verdict = answer::read(stored.status, &stored.body);
+            if let Some(ttl) = verdict.ttl() {
+                return (verdict, Some(ttl.min(left)));
+            }
+        }
+    }
+    let answered = invoke(function, input, call_id).await;
+    let verdict = verdict_of(&answered);
+    let ttl = verdict.ttl();
+    if let (Some(shared), Ok(stored), Some(ttl)) = (shared, &answered, ttl) {
+        shared.put(&function.id, &key, stored, ttl).await;
+    }
+    (verdict, ttl)
+}
+
+fn verdict_of(answered: &Result<StoredAnswer, String>) -> Verdict {
+    match answered {
+        Ok(stored) => answer::read(stored.status, &stored.body),
+        Err(reason) => Verdict::Fail(reason.clone()),
+    }
+}
+
+/// Invokes the function: its answer, or why there is none.
+async fn invoke(
+    function: &RegisteredFunction,
+    input: Bytes,
+    call_id: String,
+) -> Result<StoredAnswer, String> {
     let mut headers = HeaderMap::new();
     headers.insert(
         http::header::CONTENT_TYPE,
@@ -277,11 +329,14 @@ async fn invoke(function: &RegisteredFunction, input: Bytes, call_id: String) ->
     )
     .await;
     match result {
-        Err(_) => Verdict::Fail(format!(
+        Err(_) => Err(format!(
             "authorizer {} did not answer within {:?}",
             function.id, function.timeout
         )),
-        Ok(Err(e)) => Verdict::Fail(format!("authorizer invocation failed: {e}")),
-        Ok(Ok(response)) => answer::read(response.status, &response.body),
+        Ok(Err(e)) => Err(format!("authorizer invocation failed: {e}")),
+        Ok(Ok(response)) => Ok(StoredAnswer {
+            status: response.status,
+            body: response.body,
+        }),
     }
 }

@@ -12,10 +12,11 @@ use gateway_core::spec::{
     TokenValidationPolicy, ValidationFailurePolicy,
 };
 
-use crate::custom::CustomAuthenticator;
+use crate::custom::{Caches, CustomAuthenticator};
 use crate::jwks::{JwksOptions, KeySource, RemoteKeys};
 use crate::jwt::{ClaimChecks, JwtAuthenticator, Keys};
 use crate::keys::{KeySet, VerifyKey};
+use crate::shared::SharedResults;
 use crate::token::TokenLocation;
 
 /// Settings shared by every authenticator built.
@@ -25,6 +26,8 @@ pub struct AuthOptions {
     pub cache_capacity: usize,
     /// Remote key sets.
     pub jwks: JwksOptions,
+    /// Authorizer results shared with other replicas; `None`: each replica keeps its own.
+    pub shared_results: Option<SharedResults>,
 }
 
 impl Default for AuthOptions {
@@ -32,6 +35,7 @@ impl Default for AuthOptions {
         Self {
             cache_capacity: 10_000,
             jwks: JwksOptions::default(),
+            shared_results: None,
         }
     }
 }
@@ -95,13 +99,16 @@ impl Authenticators {
                 )
                 .hint(format!("`gateway explain --function {}` shows why", function.id));
         }
-        let capacity = self.options.cache_capacity;
+        let caches = Caches {
+            capacity: self.options.cache_capacity,
+            shared: self.options.shared_results.clone(),
+        };
         if let Some(parameters) = &policy.parameters {
             return match CustomAuthenticator::multi(
                 function.clone(),
                 parameters,
                 &policy.cache_key,
-                capacity,
+                caches,
             ) {
                 Ok(a) => Some(Arc::new(a)),
                 Err((name, message)) => {
@@ -115,7 +122,7 @@ impl Authenticators {
                 Some(location) => Some(Arc::new(CustomAuthenticator::single(
                     function.clone(),
                     location,
-                    capacity,
+                    caches,
                 ))),
                 None => {
                     diags.error(format!("{path}.tokenHeader"), "not a header name");

@@ -8,6 +8,8 @@ pub mod iam;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod shared;
 pub mod token;
 
 pub use factory::{AuthOptions, Authenticators};
+pub use shared::{AuthorizerCacheConfig, SharedResults};

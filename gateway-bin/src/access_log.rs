@@ -93,6 +93,7 @@ impl AccessLogWriter {
             "opcRequestId": "", "remoteAddr": remote.ip().to_string(), "deploymentId": "",
             "gatewayId": &*self.identity.id,
             "gatewayDisplayName": &*self.identity.display_name,
+            "node": &*self.identity.node,
             "httpUserAgent": "", "httpReferrer": "", "message": code,
         })
         .to_string();

@@ -2,6 +2,7 @@
 //! at `/` (see [`crate::console`]).
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tracing::debug;
 
-use gateway_core::observe::render_function_metrics;
+use gateway_core::observe::{render_function_metrics, render_identity};
 use gateway_core::GatewayService;
 
 use crate::access_log::AccessLogWriter;
@@ -28,6 +29,8 @@ pub(crate) struct Admin {
     pub(crate) listener: Arc<ListenerStats>,
     pub(crate) access_log: Option<Arc<AccessLogWriter>>,
     pub(crate) functions: CurrentFunctions,
+    /// Set on SIGTERM: `/ready` answers 503 from then on.
+    pub(crate) draining: Arc<AtomicBool>,
     pub(crate) console: Console,
 }
 
@@ -74,8 +77,14 @@ impl Admin {
                 "text/plain; version=0.0.4",
                 self.metrics().await,
             ),
-            // The process answers: it is alive. It serves a compiled configuration: it is ready.
+            // The process answers: it is alive. It serves a compiled configuration: it is ready,
+            // until it is told to stop.
             "/health" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+            "/ready" if self.draining.load(Ordering::Acquire) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "draining\n".to_owned(),
+            ),
             "/ready" => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
             _ => (
                 StatusCode::NOT_FOUND,
@@ -88,6 +97,7 @@ impl Admin {
 
     async fn metrics(&self) -> String {
         let mut text = String::new();
+        render_identity(&self.console.identity, &mut text);
         self.gateway.observer().metrics.render(&mut text);
         self.gateway.current().render_metrics(&mut text);
         render_function_metrics(self.functions.lock().await.functions(), &mut text);

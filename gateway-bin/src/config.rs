@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use gateway_auth::AuthorizerCacheConfig;
 use gateway_core::cache::ResponseCacheConfig;
 use gateway_core::gateway::MethodMismatch;
 use gateway_core::limit::{RateLimitConfig, SubscriberConfig, UsagePlanConfig};
@@ -50,6 +51,8 @@ pub struct Config {
     pub rate_limit: Option<RateLimitConfig>,
     /// Where responses are cached; in memory when absent.
     pub response_cache: Option<ResponseCacheConfig>,
+    /// Authorizer results shared by replicas through Redis; per replica when absent.
+    pub authorizer_cache: Option<AuthorizerCacheConfig>,
     #[serde(default)]
     pub usage_plan: Vec<UsagePlanConfig>,
     #[serde(default)]
@@ -129,6 +132,10 @@ pub struct GatewaySection {
     /// Seconds to let in-flight requests finish on shutdown.
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
+    /// Seconds to keep serving after SIGTERM with `/ready` answering 503, so that a load
+    /// balancer's health checks take the replica out before it stops accepting; default 0.
+    #[serde(default)]
+    pub drain_seconds: u64,
     /// Where prepared functions (venvs, node_modules) are cached; relative to this file.
     /// Default: `.gateway/functions` beside it.
     pub cache_dir: Option<PathBuf>,
@@ -144,6 +151,9 @@ pub struct GatewaySection {
     /// The gateway's name in logs (`gatewayDisplayName`).
     #[serde(default = "default_display_name")]
     pub display_name: String,
+    /// This replica's name in logs and metrics (`node`); default the host name. Replicas of one
+    /// gateway share `id` and differ in `node`.
+    pub node: Option<String>,
     /// `[gateway.log]`
     #[serde(default)]
     pub log: LogSection,
@@ -159,11 +169,13 @@ impl Default for GatewaySection {
             admin_listen: None,
             method_mismatch_status: default_mismatch_status(),
             shutdown_grace_seconds: default_grace(),
+            drain_seconds: 0,
             cache_dir: None,
             id: default_gateway_id(),
             compartment: None,
             watch: default_watch(),
             display_name: default_display_name(),
+            node: None,
             log: LogSection::default(),
             limits: LimitsSection::default(),
         }
@@ -434,6 +446,20 @@ impl Config {
         }
         if let Destination::File(file) = &mut config.gateway.log.access {
             *file = base.join(&*file);
+        }
+        let ca_files = [
+            config.rate_limit.as_mut().and_then(|c| c.ca_file.as_mut()),
+            config
+                .response_cache
+                .as_mut()
+                .and_then(|c| c.ca_file.as_mut()),
+            config
+                .authorizer_cache
+                .as_mut()
+                .and_then(|c| c.ca_file.as_mut()),
+        ];
+        for ca in ca_files.into_iter().flatten() {
+            *ca = base.join(&*ca);
         }
         if let Some(tls) = &mut config.tls {
             tls.cert = base.join(&tls.cert);

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gateway_auth::Authenticators;
+use gateway_auth::{AuthOptions, Authenticators};
 
 use gateway_core::backend::HttpClient;
 use gateway_core::diagnostics::Diagnostics;
@@ -129,8 +129,14 @@ pub(crate) async fn load(
         None => FunctionSet::default(),
     };
     let registry = functions.registry();
+    let auth_options = config
+        .as_ref()
+        .map(|c| auth_options(c, &mut problems))
+        .unwrap_or_default();
     let mut resources = Resources {
-        authenticators: Arc::new(Authenticators::new(registry.clone())),
+        authenticators: Arc::new(
+            Authenticators::new(registry.clone()).with_options(auth_options.clone()),
+        ),
         functions: registry,
         http: lasting.http.clone(),
         request_limits: settings.limits.request(),
@@ -159,7 +165,8 @@ pub(crate) async fn load(
         .await;
         resources.functions = functions.registry();
         // Authorizer functions are invoked through the registry too.
-        resources.authenticators = Arc::new(Authenticators::new(resources.functions.clone()));
+        resources.authenticators =
+            Arc::new(Authenticators::new(resources.functions.clone()).with_options(auth_options));
         gateway = compile(&sources, &options, &resources).0;
     }
     Ok(Loaded {
@@ -210,6 +217,25 @@ fn shared_state(config: &Config, resources: &mut Resources, problems: &mut Diagn
                 problems.error(e.at, e.message);
             }
         }
+    }
+}
+
+/// Options for authenticators: the shared authorizer cache from `[authorizer_cache]`.
+fn auth_options(config: &Config, problems: &mut Diagnostics) -> AuthOptions {
+    let shared_results =
+        config
+            .authorizer_cache
+            .as_ref()
+            .and_then(|section| match section.build() {
+                Ok(shared) => Some(shared),
+                Err(e) => {
+                    problems.error("authorizer_cache", e.to_string());
+                    None
+                }
+            });
+    AuthOptions {
+        shared_results,
+        ..AuthOptions::default()
     }
 }
 

@@ -24,6 +24,7 @@ use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
 use crate::config::LogFormat;
 use crate::console::FunctionLogs;
+use gateway_core::observe::GatewayIdentity;
 
 type Formatter = Box<dyn Layer<Registry> + Send + Sync>;
 
@@ -37,12 +38,12 @@ impl fmt::Debug for LogHandle {
 }
 
 /// The gateway's identity in JSON log lines, set once from the configuration.
-static IDENTITY: OnceLock<(String, String)> = OnceLock::new();
+static IDENTITY: OnceLock<GatewayIdentity> = OnceLock::new();
 
 impl LogHandle {
-    /// Writes the execution log in `format` from now on, naming the gateway `id`/`name`.
-    pub(crate) fn configure(&self, format: LogFormat, id: &str, name: &str) {
-        let _ = IDENTITY.set((id.to_owned(), name.to_owned()));
+    /// Writes the execution log in `format` from now on, naming the gateway and this replica.
+    pub(crate) fn configure(&self, format: LogFormat, identity: &GatewayIdentity) {
+        let _ = IDENTITY.set(identity.clone());
         if format == LogFormat::Json {
             let _ = self.0.reload(Box::new(JsonLines) as Formatter);
         }
@@ -205,9 +206,13 @@ where
                 }
             }
         }
-        if let Some((id, name)) = IDENTITY.get() {
-            line.insert("gatewayId".into(), Value::from(id.as_str()));
-            line.insert("gatewayDisplayName".into(), Value::from(name.as_str()));
+        if let Some(identity) = IDENTITY.get() {
+            line.insert("gatewayId".into(), Value::from(&*identity.id));
+            line.insert(
+                "gatewayDisplayName".into(),
+                Value::from(&*identity.display_name),
+            );
+            line.insert("node".into(), Value::from(&*identity.node));
         }
         line.insert("logger".into(), Value::from(event.metadata().target()));
         let mut text = Value::Object(line).to_string();

@@ -31,6 +31,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
@@ -100,7 +101,12 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
     .await
     .map_err(|e| e.to_string())?;
     let settings = &loaded.settings;
-    log.configure(settings.log.format, &settings.id, &settings.display_name);
+    let identity = GatewayIdentity {
+        id: settings.id.as_str().into(),
+        display_name: settings.display_name.as_str().into(),
+        node: settings.node.clone().unwrap_or_else(host_name).into(),
+    };
+    log.configure(settings.log.format, &identity);
     eprint!("{}", loaded.report);
     let Some(gateway) = loaded.gateway.take() else {
         eprintln!("{} error(s); not serving", loaded.report.error_count());
@@ -112,10 +118,21 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let shutdown = server::shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
-    let identity = GatewayIdentity {
-        id: settings.id.as_str().into(),
-        display_name: settings.display_name.as_str().into(),
+    let signal = server::shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
+    // Draining: `/ready` says no at once, so that a load balancer stops sending, while the
+    // listener keeps serving for `drain_seconds`; then it stops accepting.
+    let draining = Arc::new(AtomicBool::new(false));
+    let drain = Duration::from_secs(settings.drain_seconds);
+    let shutdown = {
+        let draining = draining.clone();
+        async move {
+            signal.await;
+            draining.store(true, Ordering::Release);
+            if !drain.is_zero() {
+                info!(?drain, "draining: /ready answers 503; still serving");
+                tokio::time::sleep(drain).await;
+            }
+        }
     };
     let access_log = AccessLogWriter::open(&settings.log.access, identity.clone(), args.quiet)
         .await
@@ -186,6 +203,7 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
                 listener: stats.clone(),
                 access_log: access_log.clone(),
                 functions: current.clone(),
+                draining,
                 console: Console {
                     gateway: service.clone(),
                     functions: current.clone(),
@@ -220,6 +238,14 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
     functions::shutdown(current.lock().await.functions()).await;
     served.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// This machine's name, for `node` when the configuration does not name the replica.
+fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A request to try, for a person who just started the gateway: `curl` of the first route

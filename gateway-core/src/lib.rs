@@ -19,6 +19,7 @@ pub mod import;
 pub mod limit;
 pub mod observe;
 pub mod policy;
+pub mod redis;
 pub mod request_id;
 pub mod request_limits;
 pub mod router;

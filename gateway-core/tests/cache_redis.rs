@@ -20,7 +20,7 @@ use tower::{Layer, Service, ServiceExt};
 /// One replica's cache layer, with its own connection built from `[response_cache]`.
 fn replica(url: &str) -> ResponseCacheLayer {
     let config = ResponseCacheConfig {
-        url: Some(url.to_owned()),
+        url: Some(url.into()),
         timeout_ms: Some(300),
         ..ResponseCacheConfig::default()
     };

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gateway_core::limit::{
-    LimitSettings, OnUnavailable, RateLimitLayer, RateLimiter, RedisConnection, RedisLimitStore,
-    RedisOptions,
+    LimitSettings, OnUnavailable, RateLimitLayer, RateLimiter, RedisLimitStore,
 };
+use gateway_core::redis::{RedisConnection, RedisOptions};
 use gateway_core::spec::{RateKey, RateLimitingPolicy};
 use gateway_core::{Body, ClientAddr};
 use http::{Request, Response};

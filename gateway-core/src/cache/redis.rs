@@ -11,7 +11,7 @@ use super::entry::CachedResponse;
 use super::key::CacheKey;
 use super::store::{ResponseCacheStore, StoreCall, StoreError};
 use crate::limit::redis::DEFAULT_PREFIX;
-use crate::limit::redis_conn::RedisConnection;
+use crate::redis::RedisConnection;
 
 /// Responses in Redis.
 #[derive(Debug, Clone)]
@@ -75,19 +75,12 @@ impl ResponseCacheStore for RedisCacheStore {
         ttl: Duration,
     ) -> StoreCall<Result<(), StoreError>> {
         let key = self.key(key);
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let call = self.conn.run("cache store", move |mut conn| async move {
+        let conn = self.conn.clone();
+        StoreCall::Pending(Box::pin(async move {
             // Encoded here, off the response path's poll, once the body is complete.
-            let value = entry.encode();
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(value)
-                .arg("PX")
-                .arg(ttl_ms)
-                .query_async::<()>(&mut conn)
+            conn.set_with_ttl("cache store", key, entry.encode(), ttl)
                 .await
-        });
-        StoreCall::Pending(Box::pin(call))
+        }))
     }
 
     fn kind(&self) -> &'static str {

@@ -2,7 +2,10 @@
 //!
 //! ```toml
 //! [response_cache]
-//! url = "redis://127.0.0.1:6379"   # absent: in-memory, per replica
+//! url = "redis://127.0.0.1:6379"   # absent: in-memory, per replica; a list with
+//! # cluster = true                 # (the URLs are cluster seeds) or
+//! # sentinel = "mymaster"          # (the URLs are sentinels)
+//! # ca_file = "redis-ca.pem"       # CA for rediss:// (default: the system's roots)
 //! timeout_ms = 1000                # per Redis operation (OCI's default read timeout)
 //! max_memory_bytes = 134217728     # in-memory budget (default 128 MiB)
 //! ```
@@ -10,6 +13,7 @@
 //! OCI keeps the cache server on the gateway (`responseCacheDetails`, reference 4.9);
 //! [`ResponseCacheConfig::from_oci`] reads that shape for configurations that carry it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,15 +22,23 @@ use serde::Deserialize;
 use super::memory::{MemoryCacheStore, DEFAULT_CAPACITY};
 use super::redis::RedisCacheStore;
 use super::store::ResponseCacheStore;
-use crate::limit::redis_conn::{RedisConnection, RedisOpenError, RedisOptions};
+use crate::redis::{RedisConnection, RedisOpenError, RedisOptions, RedisTarget, RedisUrls};
 use crate::spec::ExternalRespCache;
 
 /// `[response_cache]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseCacheConfig {
-    /// `redis://[:password@]host:port[/db]`; in-memory when absent.
-    pub url: Option<String>,
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://`); several with `cluster` or
+    /// `sentinel`; in-memory when absent.
+    pub url: Option<RedisUrls>,
+    /// The URLs are seeds of a Redis Cluster.
+    #[serde(default)]
+    pub cluster: bool,
+    /// The URLs are sentinels watching the primary of this service.
+    pub sentinel: Option<String>,
+    /// PEM CA certificates trusted for `rediss://`.
+    pub ca_file: Option<PathBuf>,
     /// Deadline of one Redis operation, milliseconds; default 1000.
     pub timeout_ms: Option<u64>,
     /// Deadline for connecting, milliseconds; default 1000.
@@ -44,18 +56,15 @@ pub enum CacheConfigError {
     Url(#[from] RedisOpenError),
     #[error("responseCacheDetails: {0}")]
     Unsupported(&'static str),
+    #[error("response_cache: cluster, sentinel and ca_file need a url")]
+    RedisKeysWithoutUrl,
 }
 
 impl ResponseCacheConfig {
-    /// The section for OCI's `EXTERNAL_RESP_CACHE` details: its one server and its timeouts.
-    /// The password lives in an OCI Vault secret the gateway cannot read; put it in the URL
-    /// of `[response_cache]` instead.
+    /// The section for OCI's `EXTERNAL_RESP_CACHE` details: its one server, TLS
+    /// (`isSslEnabled`, `isSslVerifyDisabled`) and timeouts. The password lives in an OCI Vault
+    /// secret the gateway cannot read; put it in the URL of `[response_cache]` instead.
     pub fn from_oci(details: &ExternalRespCache) -> Result<Self, CacheConfigError> {
-        if details.is_ssl_enabled == Some(true) {
-            return Err(CacheConfigError::Unsupported(
-                "TLS to the cache server (isSslEnabled) is not supported",
-            ));
-        }
         let [server] = details.servers.as_slice() else {
             return Err(CacheConfigError::Unsupported(
                 "exactly one server is needed",
@@ -66,8 +75,13 @@ impl ResponseCacheConfig {
         } else {
             server.host.clone()
         };
+        let url = match (details.is_ssl_enabled, details.is_ssl_verify_disabled) {
+            (Some(true), Some(true)) => format!("rediss://{host}:{}/#insecure", server.port),
+            (Some(true), _) => format!("rediss://{host}:{}", server.port),
+            _ => format!("redis://{host}:{}", server.port),
+        };
         Ok(Self {
-            url: Some(format!("redis://{host}:{}", server.port)),
+            url: Some(RedisUrls::One(url)),
             timeout_ms: details.read_timeout_in_ms.map(u64::from),
             connect_timeout_ms: details.connect_timeout_in_ms.map(u64::from),
             ..Self::default()
@@ -76,26 +90,36 @@ impl ResponseCacheConfig {
 
     /// Checks the section without connecting anywhere.
     pub fn validate(&self) -> Result<(), CacheConfigError> {
-        if let Some(url) = &self.url {
-            redis::Client::open(url.as_str()).map_err(|e| RedisOpenError {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
-        }
-        Ok(())
+        self.target().map(drop)
+    }
+
+    /// The Redis deployment, when there is one.
+    fn target(&self) -> Result<Option<RedisTarget>, CacheConfigError> {
+        let Some(urls) = &self.url else {
+            if self.cluster || self.sentinel.is_some() || self.ca_file.is_some() {
+                return Err(CacheConfigError::RedisKeysWithoutUrl);
+            }
+            return Ok(None);
+        };
+        Ok(Some(RedisTarget::from_section(
+            urls,
+            self.cluster,
+            self.sentinel.as_deref(),
+            self.ca_file.as_deref(),
+        )?))
     }
 
     /// Builds the shared store. With Redis this prepares a lazy connection (the gateway starts
     /// while Redis is down) and must run inside a Tokio runtime.
     pub fn build(&self) -> Result<Arc<dyn ResponseCacheStore>, CacheConfigError> {
-        let Some(url) = &self.url else {
+        let Some(target) = self.target()? else {
             return Ok(Arc::new(MemoryCacheStore::new(
                 self.max_memory_bytes.unwrap_or(DEFAULT_CAPACITY),
             )));
         };
         let ms = |v: Option<u64>| Duration::from_millis(v.unwrap_or(1000));
-        let conn = RedisConnection::open(
-            url,
+        let conn = RedisConnection::open_target(
+            &target,
             RedisOptions {
                 op_timeout: ms(self.timeout_ms),
                 connect_timeout: ms(self.connect_timeout_ms),
@@ -131,13 +155,21 @@ mod tests {
             send_timeout_in_ms: None,
         };
         let config = ResponseCacheConfig::from_oci(&details).expect("supported");
-        assert_eq!(config.url.as_deref(), Some("redis://cache.internal:6380"));
+        assert_eq!(
+            config.url,
+            Some(RedisUrls::One("redis://cache.internal:6380".into()))
+        );
         assert_eq!(config.connect_timeout_ms, Some(200));
         let tls = ExternalRespCache {
             is_ssl_enabled: Some(true),
             ..details
         };
-        assert!(ResponseCacheConfig::from_oci(&tls).is_err());
+        let config = ResponseCacheConfig::from_oci(&tls).expect("TLS");
+        assert_eq!(
+            config.url,
+            Some(RedisUrls::One("rediss://cache.internal:6380".into()))
+        );
+        assert!(config.validate().is_ok());
     }
 
     #[test]

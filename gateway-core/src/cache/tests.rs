@@ -17,7 +17,7 @@ use super::*;
 use crate::body::{Body, BoxError};
 use crate::limit::clock::ManualClock;
 use crate::limit::testing::{body_text, context, request, RedisServer};
-use crate::limit::{RedisConnection, RedisOptions};
+use crate::redis::{RedisConnection, RedisOptions};
 use crate::spec::{
     FixedTtlStorePolicy, ResponseCacheLookupPolicy, ResponseCacheStorePolicy, SimpleLookupPolicy,
 };

@@ -33,7 +33,6 @@ pub mod headers;
 pub mod memory;
 pub mod rate;
 pub mod redis;
-pub mod redis_conn;
 pub mod settings;
 pub mod store;
 pub mod usage;
@@ -49,7 +48,6 @@ pub use gcra::Gcra;
 pub use memory::MemoryLimitStore;
 pub use rate::{LimitCounters, RateLimit, RateLimitLayer, RateLimiter};
 pub use redis::RedisLimitStore;
-pub use redis_conn::{RedisConnection, RedisOpenError, RedisOptions};
 pub use settings::{LimitConfigError, LimitSettings, OnUnavailable, RateLimitConfig, StoreKind};
 pub use store::{LimitOutcome, RateLimitStore, StoreError};
 pub use usage::{

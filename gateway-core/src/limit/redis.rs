@@ -17,8 +17,8 @@ use std::sync::LazyLock;
 use redis::Script;
 
 use super::gcra::Gcra;
-use super::redis_conn::RedisConnection;
 use super::store::{LimitKey, LimitOutcome, LimitRequest, RateLimitStore, StoreCall, StoreError};
+use crate::redis::RedisConnection;
 
 /// Prefix of every key unless configured otherwise.
 pub const DEFAULT_PREFIX: &str = "gw:";

@@ -4,7 +4,10 @@
 //! ```toml
 //! [rate_limit]
 //! store = "redis"                      # or "memory" (the default)
-//! url = "redis://127.0.0.1:6379"       # required with store = "redis"
+//! url = "redis://127.0.0.1:6379"       # required with store = "redis"; a list with
+//! # cluster = true                     # (the URLs are cluster seeds) or
+//! # sentinel = "mymaster"              # (the URLs are sentinels)
+//! # ca_file = "redis-ca.pem"           # CA for rediss:// (default: the system's roots)
 //! on_unavailable = "open"              # or "closed": 503 while Redis is unreachable
 //! trusted_proxies = ["10.0.0.0/8"]     # believe X-Forwarded-For from these peers
 //! timeout_ms = 250                     # per Redis operation (default 250)
@@ -13,6 +16,7 @@
 //! One [`LimitSettings`] serves every deployment's rate limit and usage plans: the store is
 //! built once and shared.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +26,8 @@ use super::client_ip::{CidrError, TrustedProxies};
 use super::clock::{Clock, SystemClock};
 use super::memory::{MemoryLimitStore, DEFAULT_MAX_KEYS};
 use super::redis::RedisLimitStore;
-use super::redis_conn::{RedisConnection, RedisOpenError, RedisOptions};
 use super::store::RateLimitStore;
+use crate::redis::{RedisConnection, RedisOpenError, RedisOptions, RedisTarget, RedisUrls};
 
 /// What to do with a request when the shared store cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -80,8 +84,16 @@ pub enum StoreKind {
 pub struct RateLimitConfig {
     #[serde(default)]
     pub store: StoreKind,
-    /// `redis://[:password@]host:port[/db]`.
-    pub url: Option<String>,
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://`); several with `cluster` or
+    /// `sentinel`.
+    pub url: Option<RedisUrls>,
+    /// The URLs are seeds of a Redis Cluster.
+    #[serde(default)]
+    pub cluster: bool,
+    /// The URLs are sentinels watching the primary of this service.
+    pub sentinel: Option<String>,
+    /// PEM CA certificates trusted for `rediss://`.
+    pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub on_unavailable: OnUnavailable,
     /// CIDR blocks (or single addresses) of proxies whose `X-Forwarded-For` is believed.
@@ -100,7 +112,7 @@ pub struct RateLimitConfig {
 pub enum LimitConfigError {
     #[error("rate_limit.store = \"redis\" needs rate_limit.url")]
     MissingUrl,
-    #[error("rate_limit.url is only used with store = \"redis\"")]
+    #[error("rate_limit.url, cluster, sentinel and ca_file are only used with store = \"redis\"")]
     UrlWithoutRedis,
     #[error("rate_limit.trusted_proxies: {0}")]
     TrustedProxy(#[from] CidrError),
@@ -114,32 +126,39 @@ pub const DEFAULT_LIMIT_TIMEOUT: Duration = Duration::from_millis(250);
 impl RateLimitConfig {
     /// Checks the section without connecting anywhere (for `gateway validate`).
     pub fn validate(&self) -> Result<(), LimitConfigError> {
-        match (self.store, &self.url) {
-            (StoreKind::Redis, None) => return Err(LimitConfigError::MissingUrl),
-            (StoreKind::Memory, Some(_)) => return Err(LimitConfigError::UrlWithoutRedis),
-            (StoreKind::Redis, Some(url)) => {
-                redis::Client::open(url.as_str()).map_err(|e| RedisOpenError {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                })?;
-            }
-            (StoreKind::Memory, None) => {}
-        }
+        self.target()?;
         TrustedProxies::parse(&self.trusted_proxies)?;
         Ok(())
+    }
+
+    /// The Redis deployment, when the store is Redis.
+    fn target(&self) -> Result<Option<RedisTarget>, LimitConfigError> {
+        let redis_keys =
+            self.url.is_some() || self.cluster || self.sentinel.is_some() || self.ca_file.is_some();
+        match (self.store, &self.url) {
+            (StoreKind::Redis, None) => Err(LimitConfigError::MissingUrl),
+            (StoreKind::Memory, _) if redis_keys => Err(LimitConfigError::UrlWithoutRedis),
+            (StoreKind::Redis, Some(urls)) => Ok(Some(RedisTarget::from_section(
+                urls,
+                self.cluster,
+                self.sentinel.as_deref(),
+                self.ca_file.as_deref(),
+            )?)),
+            (StoreKind::Memory, _) => Ok(None),
+        }
     }
 
     /// Builds the shared settings. With Redis this prepares a lazy connection (the gateway
     /// starts while Redis is down) and must run inside a Tokio runtime.
     pub fn build(&self) -> Result<LimitSettings, LimitConfigError> {
         self.validate()?;
-        let store: Arc<dyn RateLimitStore> = match (&self.store, &self.url) {
-            (StoreKind::Redis, Some(url)) => {
+        let store: Arc<dyn RateLimitStore> = match self.target()? {
+            Some(target) => {
                 let timeout = self
                     .timeout_ms
                     .map_or(DEFAULT_LIMIT_TIMEOUT, Duration::from_millis);
-                let conn = RedisConnection::open(
-                    url,
+                let conn = RedisConnection::open_target(
+                    &target,
                     RedisOptions {
                         op_timeout: timeout,
                         connect_timeout: timeout.max(Duration::from_millis(100)),
@@ -152,7 +171,7 @@ impl RateLimitConfig {
                     None => store,
                 })
             }
-            _ => Arc::new(MemoryLimitStore::with_clock(
+            None => Arc::new(MemoryLimitStore::with_clock(
                 Arc::new(SystemClock::new()),
                 self.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
             )),
@@ -184,6 +203,14 @@ mod tests {
         ));
         let stray = RateLimitConfig {
             url: Some("redis://127.0.0.1:6379".into()),
+            ..RateLimitConfig::default()
+        };
+        assert!(matches!(
+            stray.validate(),
+            Err(LimitConfigError::UrlWithoutRedis)
+        ));
+        let stray = RateLimitConfig {
+            cluster: true,
             ..RateLimitConfig::default()
         };
         assert!(matches!(

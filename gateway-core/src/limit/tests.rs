@@ -391,7 +391,11 @@ async fn quotas_are_shared_by_replicas_through_redis_and_reset_on_the_calendar()
     .expect("subscribers");
     let plans = UsagePlans::new(&plans_config, &subscribers).expect("valid");
     let replica = || {
-        let conn = RedisConnection::open(&server.url(), RedisOptions::default()).expect("url");
+        let conn = crate::redis::RedisConnection::open(
+            &server.url(),
+            crate::redis::RedisOptions::default(),
+        )
+        .expect("url");
         let settings = LimitSettings {
             store: Arc::new(RedisLimitStore::new(conn)),
             clock: clock.clone(),

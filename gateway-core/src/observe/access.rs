@@ -23,11 +23,16 @@ pub trait AccessLog: Send + Sync + fmt::Debug + 'static {
     }
 }
 
-/// Who the gateway is, for OCI's `gatewayId` and `gatewayDisplayName` fields.
+/// Who the gateway is, for OCI's `gatewayId` and `gatewayDisplayName` fields, and which
+/// replica of it answered (`node`).
 #[derive(Debug, Clone, Default)]
 pub struct GatewayIdentity {
+    /// The gateway's OCID: the same on every replica.
     pub id: Arc<str>,
+    /// The gateway's name.
     pub display_name: Arc<str>,
+    /// This replica (a host name unless configured).
+    pub node: Arc<str>,
 }
 
 /// The route a request matched, as logs name it; made once per route when it is compiled.
@@ -154,6 +159,7 @@ impl AccessEntry<'_> {
             "deploymentId": self.deployment,
             "gatewayId": &*self.gateway.id,
             "gatewayDisplayName": &*self.gateway.display_name,
+            "node": &*self.gateway.node,
             "httpUserAgent": self.user_agent.unwrap_or(""),
             "httpReferrer": self.referrer.unwrap_or(""),
             "message": format!("{} {} {}", self.method, self.request_uri, self.server_protocol()),
@@ -171,6 +177,7 @@ mod tests {
         let identity = GatewayIdentity {
             id: "ocid1.apigateway.local".into(),
             display_name: "laptop".into(),
+            node: "gw-1".into(),
         };
         let entry = AccessEntry {
             method: &Method::POST,
@@ -196,7 +203,7 @@ mod tests {
                 "serverProtocol": "HTTP/1.1", "status": 201, "bodyBytesSent": 42,
                 "requestDuration": 0.012, "opcRequestId": "ABC", "remoteAddr": "127.0.0.1",
                 "deploymentId": "hello", "gatewayId": "ocid1.apigateway.local",
-                "gatewayDisplayName": "laptop", "httpUserAgent": "curl/8", "httpReferrer": "",
+                "gatewayDisplayName": "laptop", "node": "gw-1", "httpUserAgent": "curl/8", "httpReferrer": "",
                 "message": "POST /v1/hello?name=\"x\" HTTP/1.1"
             })
         );

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use http::Method;
 
+use super::access::GatewayIdentity;
 use crate::routes::RouteInfo;
 
 /// Upper bounds of the latency histograms' buckets, in seconds.
@@ -463,6 +464,19 @@ fn render_cache(out: &mut String, routes: &[Arc<RouteMetrics>]) {
             }
         }
     }
+}
+
+/// `gateway_info{gateway_id, node} 1`: which gateway and which replica of it these metrics
+/// come from, to join other series on (Prometheus' info-metric pattern).
+pub fn render_identity(identity: &GatewayIdentity, out: &mut String) {
+    let _ = write!(
+        out,
+        "# HELP gateway_info the gateway (gatewayId) and this replica of it (node)\n\
+         # TYPE gateway_info gauge\n\
+         gateway_info{{gateway_id=\"{}\",node=\"{}\"}} 1\n",
+        escape(&identity.id),
+        escape(&identity.node),
+    );
 }
 
 /// A label value as the text format wants it.

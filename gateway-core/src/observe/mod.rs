@@ -33,7 +33,7 @@ use crate::error::ClientLeft;
 pub(crate) use access::AccessFields;
 pub use access::{AccessEntry, AccessLog, GatewayIdentity, MatchedRoute};
 pub(crate) use metrics::{escape, Outcome};
-pub use metrics::{CacheResult, MetricsRegistry, RouteMetrics};
+pub use metrics::{render_identity, CacheResult, MetricsRegistry, RouteMetrics};
 pub use runtime::render_function_metrics;
 
 /// Where a gateway's observations go: its metrics (kept across reloads) and, optionally, an

@@ -1,9 +1,9 @@
-//! One Redis connection shared by the limit and cache stores, with the behaviour both need
-//! during an outage: answer *fast*.
+//! One Redis connection shared by the limit, cache and authorizer stores, with the behaviour
+//! they need during an outage: answer *fast*.
 //!
-//! `redis::aio::ConnectionManager` multiplexes every request over one connection and reconnects
-//! after I/O errors, but a request issued while the server is down waits for the reconnection
-//! attempt. A gateway cannot let each request wait for that, so every operation here has a
+//! The clients underneath ([`super::client`]) multiplex every request over shared connections
+//! and reconnect after errors, but a request issued while a server is down waits for the
+//! reconnection attempt. A gateway cannot let each request wait for that, so every operation here has a
 //! deadline, and after a failure a small circuit breaker answers [`StoreError::Unavailable`]
 //! immediately for `retry_interval`, then lets one request probe the server while the others
 //! keep failing fast. Failures are counted ([`RedisConnection::failures`]) and logged once per
@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
-use super::store::StoreError;
+use super::client::{Client, Conn};
+use super::target::{RedisOpenError, RedisTarget};
+use crate::limit::StoreError;
 
 /// How to reach the server and how long to wait for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,14 +47,15 @@ impl Default for RedisOptions {
     }
 }
 
-/// A shared, lazily connected Redis connection. Cheap to clone.
+/// A shared, lazily connected Redis connection (one server, a cluster or a Sentinel-watched
+/// primary). Cheap to clone.
 #[derive(Clone)]
 pub struct RedisConnection {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    manager: ConnectionManager,
+    client: Client,
     options: RedisOptions,
     /// Where the server is, without credentials, for logs.
     target: String,
@@ -76,50 +77,44 @@ impl fmt::Debug for RedisConnection {
     }
 }
 
-/// A Redis connection that cannot be prepared: a bad URL, or no Tokio runtime to run it on.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot use Redis at {url:?}: {reason}")]
-pub struct RedisOpenError {
-    pub url: String,
-    pub reason: String,
-}
-
 impl RedisConnection {
-    /// Prepares a connection to `url` (`redis://host:port[/db]`, `rediss://` is not built in)
-    /// without connecting: the gateway starts while Redis is down and connects on first use.
+    /// Prepares a connection to one server at `url` (`redis://[user:password@]host:port[/db]`
+    /// or `rediss://`), without connecting: see [`open_target`](Self::open_target).
+    pub fn open(url: &str, options: RedisOptions) -> Result<Self, RedisOpenError> {
+        Self::open_target(&RedisTarget::single(url)?, options)
+    }
+
+    /// Prepares a connection to `target` without waiting for it: the gateway starts while
+    /// Redis is down. A first connection attempt starts at once in the background.
     ///
     /// Must be called inside a Tokio runtime.
-    pub fn open(url: &str, options: RedisOptions) -> Result<Self, RedisOpenError> {
-        let bad = |e: redis::RedisError| RedisOpenError {
-            url: redact(url),
-            reason: e.to_string(),
-        };
-        let client = redis::Client::open(url).map_err(bad)?;
+    pub fn open_target(
+        target: &RedisTarget,
+        options: RedisOptions,
+    ) -> Result<Self, RedisOpenError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RedisOpenError {
-                url: redact(url),
+                url: target.describe().to_owned(),
                 reason: "it must be opened inside a Tokio runtime".into(),
             });
         }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.op_timeout))
-            // One attempt per reconnection: the breaker, not the manager, paces retries.
-            .set_number_of_retries(0);
-        let manager = ConnectionManager::new_lazy_with_config(client, config).map_err(bad)?;
+        let client = Client::open(target, &options).map_err(|e| RedisOpenError {
+            url: target.describe().to_owned(),
+            reason: e.to_string(),
+        })?;
         let conn = Self {
             inner: Arc::new(Inner {
-                manager,
+                client,
                 options,
-                target: redact(url),
+                target: target.describe().to_owned(),
                 origin: Instant::now(),
                 open_until: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
                 answered: AtomicBool::new(false),
             }),
         };
-        tokio::spawn(conn.run("connect", |mut m| async move {
-            redis::cmd("PING").query_async::<()>(&mut m).await
+        tokio::spawn(conn.run("connect", |mut c| async move {
+            redis::cmd("PING").query_async::<()>(&mut c).await
         }));
         Ok(conn)
     }
@@ -140,6 +135,49 @@ impl RedisConnection {
         &self.inner.target
     }
 
+    /// The value at `key` and the time it has left, or `None`: one round trip (`GET` and
+    /// `PTTL` pipelined, one slot), under the deadline and the breaker. `what` names the
+    /// operation in logs.
+    pub fn get_with_ttl(
+        &self,
+        what: &'static str,
+        key: String,
+    ) -> impl Future<Output = Result<Option<(Vec<u8>, Duration)>, StoreError>> + Send + 'static
+    {
+        self.run(what, move |mut conn| async move {
+            let (value, pttl): (Option<Vec<u8>>, i64) = redis::pipe()
+                .cmd("GET")
+                .arg(&key)
+                .cmd("PTTL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await?;
+            // A key without an expiry (-1) is not one of ours: a miss, like a vanished one.
+            let left = u64::try_from(pttl).ok().filter(|ms| *ms > 0);
+            Ok(value.zip(left.map(Duration::from_millis)))
+        })
+    }
+
+    /// Stores `value` at `key` for `ttl` (`SET … PX`), under the deadline and the breaker.
+    pub fn set_with_ttl(
+        &self,
+        what: &'static str,
+        key: String,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.run(what, move |mut conn| async move {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async::<()>(&mut conn)
+                .await
+        })
+    }
+
     /// Runs one operation with the deadline and the breaker. `what` names it in logs.
     pub(crate) fn run<T, F, Fut>(
         &self,
@@ -147,15 +185,14 @@ impl RedisConnection {
         op: F,
     ) -> impl Future<Output = Result<T, StoreError>> + Send + 'static
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Conn) -> Fut + Send + 'static,
         Fut: Future<Output = redis::RedisResult<T>> + Send + 'static,
         T: Send + 'static,
     {
         let inner = self.inner.clone();
         let admitted = inner.admit();
-        let op = admitted.then(|| op(inner.manager.clone()));
         async move {
-            let Some(op) = op else {
+            if !admitted {
                 inner.failures.fetch_add(1, Ordering::Relaxed);
                 return Err(StoreError::Unavailable(format!(
                     "{} failed recently; retrying after {:?}",
@@ -166,6 +203,10 @@ impl RedisConnection {
                 inner.options.op_timeout
             } else {
                 inner.options.connect_timeout + inner.options.op_timeout
+            };
+            let op = async {
+                let conn = inner.client.connection().await?;
+                op(conn).await
             };
             let result = match tokio::time::timeout(deadline, op).await {
                 Ok(Ok(value)) => Ok(value),
@@ -181,6 +222,7 @@ impl RedisConnection {
                     Ok(value)
                 }
                 Err(reason) => {
+                    inner.client.failed();
                     inner.trip(what, &reason);
                     Err(StoreError::Unavailable(reason))
                 }
@@ -236,25 +278,9 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// `url` with any password replaced by `***`.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_logged_without_credentials() {
-        assert_eq!(redact("redis://:pw@host:6379/0"), "redis://***@host:6379/0");
-        assert_eq!(redact("redis://127.0.0.1:1"), "redis://127.0.0.1:1");
-    }
 
     #[tokio::test]
     async fn a_bad_url_is_refused() {
@@ -281,8 +307,8 @@ mod tests {
         )
         .expect("url");
         let ping = |c: &RedisConnection| {
-            c.run("ping", |mut m| async move {
-                redis::cmd("PING").query_async::<String>(&mut m).await
+            c.run("ping", |mut conn| async move {
+                redis::cmd("PING").query_async::<String>(&mut conn).await
             })
         };
         assert!(matches!(ping(&conn).await, Err(StoreError::Unavailable(_))));
