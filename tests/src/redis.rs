@@ -1,9 +1,9 @@
 //! Real Redis deployments for the tests, on free loopback ports, each stopped when dropped:
 //! one server, a Redis Cluster (joined with `redis-cli --cluster create`), and a primary with a
-//! replica watched by a Sentinel.
+//! replica watched by a Sentinel; each plain or with a password, TLS, or both.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -17,10 +17,101 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// `redis-cli -p PORT ARGS…`: the reply as text, or `None` when the server cannot be reached.
+/// How every server of a deployment is reached: a password (`requirepass`, and `masterauth`
+/// for replicas) and TLS only (`--port 0 --tls-port …`), each optional.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    pub password: Option<String>,
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for TLS: the server's certificate and key, and the CA that signed it.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
+impl Security {
+    /// The `redis-server` arguments, for a server listening on `port`.
+    fn server_args(&self, port: u16) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(password) = &self.password {
+            args.extend(["--requirepass", password, "--masterauth", password].map(String::from));
+        }
+        if let Some(tls) = &self.tls {
+            args.extend([
+                "--port".into(),
+                "0".into(),
+                "--tls-port".into(),
+                port.to_string(),
+            ]);
+            args.extend(
+                [
+                    ("--tls-cert-file", &tls.cert),
+                    ("--tls-key-file", &tls.key),
+                    ("--tls-ca-cert-file", &tls.ca),
+                ]
+                .map(|(k, v)| [k.to_owned(), v.display().to_string()])
+                .concat(),
+            );
+            args.extend(
+                [
+                    "--tls-auth-clients",
+                    "no",
+                    "--tls-replication",
+                    "yes",
+                    "--tls-cluster",
+                    "yes",
+                ]
+                .map(String::from),
+            );
+        }
+        args
+    }
+
+    /// The `redis-cli` arguments to reach such a server.
+    fn cli_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(password) = &self.password {
+            args.extend(["--no-auth-warning", "-a", password].map(String::from));
+        }
+        if let Some(tls) = &self.tls {
+            args.extend([
+                "--tls".into(),
+                "--cacert".into(),
+                tls.ca.display().to_string(),
+            ]);
+        }
+        args
+    }
+
+    /// `redis://[:password@]127.0.0.1:PORT`, or `rediss://` with TLS.
+    pub fn url(&self, port: u16) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        match &self.password {
+            Some(password) => format!("{scheme}://:{password}@127.0.0.1:{port}"),
+            None => format!("{scheme}://127.0.0.1:{port}"),
+        }
+    }
+}
+
+/// `redis-cli -p PORT ARGS…` against a plain server without a password: the reply as text,
+/// or `None` when the server cannot be reached.
 pub fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    redis_cli_with(&Security::default(), port, args)
+}
+
+/// `redis-cli` against a server secured with `security`.
+pub fn redis_cli_with(security: &Security, port: u16, args: &[&str]) -> Option<String> {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(security.cli_args())
         .args(args)
         .stderr(Stdio::null())
         .output()
@@ -34,6 +125,7 @@ pub fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
 pub struct Redis {
     child: Option<Child>,
     pub port: u16,
+    security: Security,
 }
 
 impl Redis {
@@ -44,14 +136,20 @@ impl Redis {
 
     /// A server on `port` with extra `args` (`--name value` pairs, as on the command line).
     pub fn start_with(port: u16, args: &[&str]) -> Redis {
-        Self::spawn(port, args, &[])
+        Self::spawn(port, &Security::default(), args, &[])
     }
 
-    fn spawn(port: u16, args: &[&str], before: &[&str]) -> Redis {
+    /// A server secured with `security` on a free port.
+    pub fn start_secured(security: &Security) -> Redis {
+        Self::spawn(free_port(), security, &[], &[])
+    }
+
+    fn spawn(port: u16, security: &Security, args: &[&str], before: &[&str]) -> Redis {
         let child = Command::new("redis-server")
             .args(before)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(security.server_args(port))
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -60,6 +158,7 @@ impl Redis {
         let mut redis = Redis {
             child: Some(child),
             port,
+            security: security.clone(),
         };
         let up = eventually(Duration::from_secs(10), || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -71,9 +170,14 @@ impl Redis {
         redis
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// The URL to reach it, credentials included.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        self.security.url(self.port)
+    }
+
+    /// `redis-cli ARGS…` against this server.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        redis_cli_with(&self.security, self.port, args)
     }
 
     /// Kills the server at once (SIGKILL), as a crash would.
@@ -95,12 +199,18 @@ impl Drop for Redis {
 #[derive(Debug)]
 pub struct RedisCluster {
     pub nodes: Vec<Redis>,
+    security: Security,
     _dir: TempDir,
 }
 
 impl RedisCluster {
-    /// Starts six nodes and joins them; returns once every slot is served.
+    /// Starts six plain nodes and joins them; returns once every slot is served.
     pub fn start() -> RedisCluster {
+        Self::start_secured(&Security::default())
+    }
+
+    /// Starts six nodes secured with `security` and joins them.
+    pub fn start_secured(security: &Security) -> RedisCluster {
         let dir = TempDir::new("redis-cluster");
         let node_timeout = "1000";
         let nodes: Vec<Redis> = (0..6)
@@ -111,8 +221,9 @@ impl RedisCluster {
                 let conf = dir.path().join(format!("nodes-{i}.conf"));
                 let node_dir = dir.path().join(format!("node-{i}"));
                 std::fs::create_dir_all(&node_dir).expect("node dir");
-                Redis::start_with(
+                Redis::spawn(
                     port,
+                    security,
                     &[
                         "--cluster-enabled",
                         "yes",
@@ -125,6 +236,7 @@ impl RedisCluster {
                         "--dir",
                         path(&node_dir),
                     ],
+                    &[],
                 )
             })
             .collect();
@@ -133,6 +245,7 @@ impl RedisCluster {
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
         let status = Command::new("redis-cli")
+            .args(security.cli_args())
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
@@ -141,10 +254,14 @@ impl RedisCluster {
             .status()
             .expect("redis-cli");
         assert!(status.success(), "redis-cli --cluster create failed");
-        let cluster = RedisCluster { nodes, _dir: dir };
+        let cluster = RedisCluster {
+            nodes,
+            security: security.clone(),
+            _dir: dir,
+        };
         let ready = eventually(Duration::from_secs(30), || {
             cluster.nodes.iter().all(|n| {
-                redis_cli(n.port, &["cluster", "info"])
+                n.cli(&["cluster", "info"])
                     .is_some_and(|info| info.contains("cluster_state:ok"))
             }) && cluster.primaries().len() == 3
                 && cluster.replicas_in_sync()
@@ -158,6 +275,11 @@ impl RedisCluster {
         self.nodes.iter().map(Redis::url).collect()
     }
 
+    /// `redis-cli ARGS…` against the node on `port`.
+    pub fn cli(&self, port: u16, args: &[&str]) -> Option<String> {
+        redis_cli_with(&self.security, port, args)
+    }
+
     /// The ports of the nodes that are primaries now (as a live node sees it).
     pub fn primaries(&self) -> Vec<u16> {
         self.roles("master")
@@ -168,7 +290,7 @@ impl RedisCluster {
             .nodes
             .iter()
             .filter(|n| n.child.is_some())
-            .find_map(|n| redis_cli(n.port, &["cluster", "nodes"]))
+            .find_map(|n| n.cli(&["cluster", "nodes"]))
         else {
             return Vec::new();
         };
@@ -195,7 +317,7 @@ impl RedisCluster {
         let replicas = self.roles("slave");
         replicas.len() == 3
             && replicas.iter().all(|port| {
-                redis_cli(*port, &["info", "replication"])
+                self.cli(*port, &["info", "replication"])
                     .is_some_and(|info| info.contains("master_link_status:up"))
             })
     }
@@ -204,11 +326,11 @@ impl RedisCluster {
     pub fn primary_for(&self, key: &str) -> u16 {
         let live = || self.nodes.iter().filter(|n| n.child.is_some());
         let slot: u16 = live()
-            .find_map(|n| redis_cli(n.port, &["cluster", "keyslot", key]))
+            .find_map(|n| n.cli(&["cluster", "keyslot", key]))
             .and_then(|s| s.trim().parse().ok())
             .expect("keyslot");
         let nodes = live()
-            .find_map(|n| redis_cli(n.port, &["cluster", "nodes"]))
+            .find_map(|n| n.cli(&["cluster", "nodes"]))
             .expect("cluster nodes");
         // <id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <link> <slot ranges…>
         nodes
@@ -246,30 +368,48 @@ impl RedisSentinel {
     /// The service name the sentinel knows the primary by.
     pub const SERVICE: &'static str = "mymaster";
 
-    /// Starts the three and waits until the sentinel knows the replica.
+    /// Starts the three, plain, and waits until the sentinel knows the replica.
     pub fn start() -> RedisSentinel {
+        Self::start_secured(&Security::default())
+    }
+
+    /// Starts the three with the primary and replica secured by `security`; the sentinel
+    /// speaks TLS when they do, and asks for no password of its own.
+    pub fn start_secured(security: &Security) -> RedisSentinel {
         let dir = TempDir::new("redis-sentinel");
-        let primary = Redis::start();
-        let replica = Redis::start_with(
+        let primary = Redis::start_secured(security);
+        let replica = Redis::spawn(
             free_port(),
+            security,
             &["--replicaof", "127.0.0.1", &primary.port.to_string()],
+            &[],
         );
-        let conf = dir.write(
-            "sentinel.conf",
-            &format!(
-                "sentinel monitor {service} 127.0.0.1 {port} 1\n\
-                 sentinel down-after-milliseconds {service} 1000\n\
-                 sentinel failover-timeout {service} 3000\n\
-                 sentinel parallel-syncs {service} 1\n",
-                service = Self::SERVICE,
-                port = primary.port
-            ),
+        let mut conf = format!(
+            "sentinel monitor {service} 127.0.0.1 {port} 1\n\
+             sentinel down-after-milliseconds {service} 1000\n\
+             sentinel failover-timeout {service} 3000\n\
+             sentinel parallel-syncs {service} 1\n",
+            service = Self::SERVICE,
+            port = primary.port
         );
-        let sentinel = Redis::spawn(free_port(), &["--sentinel"], &[&conf]);
+        if let Some(password) = &security.password {
+            conf.push_str(&format!(
+                "sentinel auth-pass {} {password}\n",
+                Self::SERVICE
+            ));
+        }
+        let conf = dir.write("sentinel.conf", &conf);
+        let own = Security {
+            password: None,
+            tls: security.tls.clone(),
+        };
+        let sentinel = Redis::spawn(free_port(), &own, &["--sentinel"], &[&conf]);
         let known = eventually(Duration::from_secs(20), || {
-            redis_cli(sentinel.port, &["sentinel", "replicas", Self::SERVICE])
+            sentinel
+                .cli(&["sentinel", "replicas", Self::SERVICE])
                 .is_some_and(|r| r.contains(&replica.port.to_string()))
-                && redis_cli(replica.port, &["info", "replication"])
+                && replica
+                    .cli(&["info", "replication"])
                     .is_some_and(|info| info.contains("master_link_status:up"))
         });
         assert!(known, "the sentinel did not find the replica");
@@ -281,12 +421,17 @@ impl RedisSentinel {
         }
     }
 
+    /// The URL of the sentinel, for `url` with `sentinel = "mymaster"`; the credentials are
+    /// the primary's.
+    pub fn url(&self) -> String {
+        self.primary.security.url(self.sentinel.port)
+    }
+
     /// The port of the primary the sentinel names now.
     pub fn current_primary(&self) -> Option<u16> {
-        let reply = redis_cli(
-            self.sentinel.port,
-            &["sentinel", "get-master-addr-by-name", Self::SERVICE],
-        )?;
+        let reply = self
+            .sentinel
+            .cli(&["sentinel", "get-master-addr-by-name", Self::SERVICE])?;
         reply.lines().nth(1)?.trim().parse().ok()
     }
 }

@@ -28,7 +28,7 @@ fn gateway(tag: &str, extra: &str) -> (Gateway, TempDir) {
     let config = dir.write(
         "gateway.toml",
         &format!(
-            "[gateway]\nid = \"ocid1.apigateway.oc1..ops\"\ndisplay_name = \"ops-test\"\n{extra}\n\
+            "[gateway]\nid = \"ocid1.apigateway.oc1..ops\"\ndisplay_name = \"ops-test\"\nnode = \"ops-1\"\n{extra}\n\
              [[deployment]]\nname = \"ops\"\npath_prefix = \"/ops\"\nspecification = \"ops.json\"\n"
         ),
     );
@@ -89,6 +89,7 @@ fn the_access_log_has_one_line_per_request_with_ocis_fields() {
         ("deploymentId", "ops"),
         ("gatewayId", "ocid1.apigateway.oc1..ops"),
         ("gatewayDisplayName", "ops-test"),
+        ("node", "ops-1"),
         ("httpUserAgent", "ops-test/1.0"),
         ("httpReferrer", "http://example.test/"),
         ("message", "GET /ops/hello?x=1 HTTP/1.1"),
@@ -135,6 +136,7 @@ fn the_execution_log_is_json_and_honours_each_routes_level() {
     assert_eq!(failure["deploymentId"], "ops");
     assert_eq!(failure["route"], "/loud");
     assert_eq!(failure["gatewayId"], "ocid1.apigateway.oc1..ops");
+    assert_eq!(failure["node"], "ops-1");
     assert!(failure["time"].as_str().is_some_and(|t| t.ends_with('Z')));
     // The quiet route logs ERROR only: its WARN is dropped.
     assert!(
@@ -378,6 +380,38 @@ fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
         TcpStream::connect(addr).is_err(),
         "the listener is closed after shutdown"
     );
+}
+
+#[test]
+fn sigterm_turns_ready_off_and_keeps_serving_while_draining() {
+    let (gw, _dir) = gateway("ops-drain", "drain_seconds = 2\nshutdown_grace_seconds = 5");
+    let admin = gw.admin.expect("admin listener");
+    assert_eq!(request(admin, "GET", "/ready", &[], b"").status, 200);
+    let metrics = request(admin, "GET", "/metrics", &[], b"").text();
+    assert!(
+        metrics.contains("gateway_info{gateway_id=\"ocid1.apigateway.oc1..ops\",node=\"ops-1\"} 1"),
+        "{metrics}"
+    );
+    gw.signal("TERM");
+    let draining = eventually(Duration::from_secs(5), || {
+        request(admin, "GET", "/ready", &[], b"").status == 503
+    });
+    assert!(
+        draining,
+        "/ready answers 503 once the replica is told to stop"
+    );
+    assert_eq!(
+        request(admin, "GET", "/ready", &[], b"").text(),
+        "draining\n"
+    );
+    // Still serving, on new connections too, and still alive.
+    assert_eq!(gw.get("/ops/hello").status, 200);
+    assert_eq!(request(admin, "GET", "/health", &[], b"").status, 200);
+    let addr = gw.addr;
+    let stopped = eventually(Duration::from_secs(10), || {
+        TcpStream::connect(addr).is_err()
+    });
+    assert!(stopped, "the listener closes after drain_seconds");
 }
 
 /// CPU time (user and system, in clock ticks) the process `pid` has used.
