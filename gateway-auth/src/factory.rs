@@ -7,15 +7,19 @@ use gateway_core::auth::{Authenticator, AuthenticatorFactory};
 use gateway_core::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
 use gateway_core::function::FunctionRegistry;
 use gateway_core::spec::{
-    AdditionalValidationPolicy, Authentication, CustomAuthentication, JsonWebTokenClaim,
-    JwtAuthentication, PublicKeySet, SourceUriDetails, StaticKey, TokenAuthentication,
-    TokenValidationPolicy, ValidationFailurePolicy,
+    AdditionalValidationPolicy, Authentication, ClientAppDetails, CustomAuthentication,
+    JsonWebTokenClaim, JwtAuthentication, PublicKeySet, RemoteDiscoveryValidationPolicy,
+    SourceUriDetails, StaticKey, TokenAuthentication, TokenValidationPolicy,
+    ValidationFailurePolicy,
 };
 
 use crate::custom::{Caches, CustomAuthenticator};
+use crate::discovery::Provider;
+use crate::introspect::{ClientCredentials, IntrospectionAuthenticator};
 use crate::jwks::{JwksOptions, KeySource, RemoteKeys};
 use crate::jwt::{ClaimChecks, JwtAuthenticator, Keys};
 use crate::keys::{KeySet, VerifyKey};
+use crate::secrets::Secrets;
 use crate::shared::SharedResults;
 use crate::token::TokenLocation;
 
@@ -28,6 +32,8 @@ pub struct AuthOptions {
     pub jwks: JwksOptions,
     /// Authorizer results shared with other replicas; `None`: each replica keeps its own.
     pub shared_results: Option<SharedResults>,
+    /// What OCI keeps in Vault: client secrets named by `clientSecretId`.
+    pub secrets: Secrets,
 }
 
 impl Default for AuthOptions {
@@ -36,6 +42,7 @@ impl Default for AuthOptions {
             cache_capacity: 10_000,
             jwks: JwksOptions::default(),
             shared_results: None,
+            secrets: Secrets::default(),
         }
     }
 }
@@ -189,6 +196,7 @@ impl Authenticators {
         }
         let location = token_location(&Authentication::Token(policy.clone()), path, diags);
         let vpath = format!("{path}.validationPolicy");
+        let mut provider = None;
         let keys = match &policy.validation_policy {
             TokenValidationPolicy::StaticKeys(p) => {
                 static_keys(&p.keys, &format!("{vpath}.keys"), diags)
@@ -200,31 +208,33 @@ impl Authenticators {
                 &vpath,
                 diags,
             ),
-            TokenValidationPolicy::RemoteDiscovery(p) => {
-                diags
-                    .warning(
-                        Kind::Unsupported,
-                        vpath.clone(),
-                        "opaque-token introspection is not supported: only JWTs are validated, with the keys of the discovery document's jwks_uri; other tokens get 401",
-                    )
-                    .hint("clientDetails is only needed for introspection and is not used");
-                match &p.source_uri_details {
-                    SourceUriDetails::DiscoveryUri(d) => self.remote(
-                        KeySource::Discovery(d.uri.clone()),
+            TokenValidationPolicy::RemoteDiscovery(p) => match &p.source_uri_details {
+                SourceUriDetails::DiscoveryUri(d) => {
+                    provider = self.provider(
+                        &d.uri,
                         p.max_cache_duration_in_hours,
                         p.is_ssl_verify_disabled,
                         &vpath,
                         diags,
-                    ),
-                    SourceUriDetails::ValidationBlock => {
-                        diags.error(
-                            format!("{vpath}.sourceUriDetails"),
-                            "a validation policy needs a DISCOVERY_URI",
-                        );
-                        None
-                    }
+                    );
+                    provider.clone().and_then(|provider| {
+                        self.remote(
+                            KeySource::Discovery(provider),
+                            p.max_cache_duration_in_hours,
+                            p.is_ssl_verify_disabled,
+                            &vpath,
+                            diags,
+                        )
+                    })
                 }
-            }
+                SourceUriDetails::ValidationBlock => {
+                    diags.error(
+                        format!("{vpath}.sourceUriDetails"),
+                        "a validation policy needs a DISCOVERY_URI",
+                    );
+                    None
+                }
+            },
         };
         let additional = policy.validation_policy.additional_validation_policy();
         let empty = AdditionalValidationPolicy {
@@ -242,7 +252,86 @@ impl Authenticators {
         if !usable {
             return None;
         }
-        Some(Arc::new(JwtAuthenticator::new(location?, keys?, checks)))
+        let TokenValidationPolicy::RemoteDiscovery(discovery) = &policy.validation_policy else {
+            return Some(Arc::new(JwtAuthenticator::new(location?, keys?, checks)));
+        };
+        let jwt = JwtAuthenticator::new(location.clone()?, keys?, checks.clone());
+        self.introspection(discovery, provider?, location?, checks, jwt, &vpath, diags)
+    }
+
+    /// The identity provider whose discovery document is at `uri`.
+    fn provider(
+        &self,
+        uri: &str,
+        hours: Option<u32>,
+        ssl_verify_disabled: Option<bool>,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Arc<Provider>> {
+        let verify_tls = !ssl_verify_disabled.unwrap_or(false);
+        match Provider::new(
+            uri,
+            cache_duration(hours),
+            verify_tls,
+            self.options.jwks.clone(),
+        ) {
+            Ok(provider) => Some(Arc::new(provider)),
+            Err(e) => {
+                diags.error(path, e);
+                None
+            }
+        }
+    }
+
+    /// `REMOTE_DISCOVERY`: tokens checked at the provider's introspection endpoint, as the
+    /// `clientDetails` client.
+    #[allow(clippy::too_many_arguments)]
+    fn introspection(
+        &self,
+        policy: &RemoteDiscoveryValidationPolicy,
+        provider: Arc<Provider>,
+        location: TokenLocation,
+        checks: ClaimChecks,
+        jwt: JwtAuthenticator,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Arc<dyn Authenticator>> {
+        let client = match &policy.client_details {
+            ClientAppDetails::Custom(c) => {
+                let version = u32::try_from(c.client_secret_version_number).ok();
+                let secret = self.options.secrets.get(&c.client_secret_id, version);
+                if let Err(e) = &secret {
+                    diags
+                        .warning(
+                            Kind::Configure,
+                            format!("{path}.clientDetails.clientSecretId"),
+                            format!("{e}; requests with a token get 500"),
+                        )
+                        .hint("[[secret]] in gateway.toml holds what OCI keeps in Vault");
+                }
+                ClientCredentials {
+                    id: c.client_id.clone(),
+                    secret,
+                }
+            }
+            ClientAppDetails::ValidationBlock => {
+                diags.warning(
+                    Kind::Invalid,
+                    format!("{path}.clientDetails"),
+                    "VALIDATION_BLOCK names no client to introspect with: only JWTs are validated, with the keys of the discovery document's jwks_uri",
+                );
+                return Some(Arc::new(jwt));
+            }
+        };
+        Some(Arc::new(IntrospectionAuthenticator::new(
+            location,
+            provider,
+            client,
+            checks,
+            cache_duration(policy.max_cache_duration_in_hours),
+            self.options.cache_capacity,
+            jwt,
+        )))
     }
 
     fn remote(
@@ -253,11 +342,10 @@ impl Authenticators {
         path: &str,
         diags: &mut Diagnostics,
     ) -> Option<Keys> {
-        let hours = hours.unwrap_or(DEFAULT_CACHE_HOURS).clamp(1, 24);
         let verify_tls = !ssl_verify_disabled.unwrap_or(false);
         match RemoteKeys::new(
             source,
-            Duration::from_secs(u64::from(hours) * 3600),
+            cache_duration(hours),
             verify_tls,
             self.options.jwks.clone(),
         ) {
@@ -283,6 +371,12 @@ impl AuthenticatorFactory for Authenticators {
             Authentication::Token(t) => self.token(t, path, diags),
         }
     }
+}
+
+/// `maxCacheDurationInHours` (1–24, default 1) as a duration.
+fn cache_duration(hours: Option<u32>) -> Duration {
+    let hours = hours.unwrap_or(DEFAULT_CACHE_HOURS).clamp(1, 24);
+    Duration::from_secs(u64::from(hours) * 3600)
 }
 
 fn token_location(

@@ -15,49 +15,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::Algorithm;
-use serde_json::Value;
 
+use crate::discovery::Provider;
+use crate::fetch::{fetch_document, http_client};
+pub use crate::fetch::{FetchError, JwksOptions};
 use crate::keys::{KeySet, VerifyKey};
 
-/// Tuning for remote key sets; the defaults suit production.
-#[derive(Debug, Clone)]
-pub struct JwksOptions {
-    /// Timeout of one HTTP fetch, connection included.
-    pub fetch_timeout: Duration,
-    /// Least time between two refetches triggered by unknown `kid`s.
-    pub min_refresh_interval: Duration,
-    /// Least time between a failed fetch and the next attempt.
-    pub failure_backoff: Duration,
-    /// Largest JWKS or discovery document accepted.
-    pub max_document_bytes: usize,
-}
-
-impl Default for JwksOptions {
-    fn default() -> Self {
-        Self {
-            fetch_timeout: Duration::from_secs(10),
-            min_refresh_interval: Duration::from_secs(30),
-            failure_backoff: Duration::from_secs(5),
-            max_document_bytes: 1024 * 1024,
-        }
-    }
-}
-
 /// Where the JWKS comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum KeySource {
     /// The JWKS itself.
     Jwks(String),
-    /// An OpenID discovery document whose `jwks_uri` names the JWKS.
-    Discovery(String),
-}
-
-/// Why keys could not be had: the request gets 500.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("keys unavailable from {uri}: {reason}")]
-pub struct FetchError {
-    pub uri: String,
-    pub reason: String,
+    /// The provider whose discovery document's `jwks_uri` names the JWKS.
+    Discovery(Arc<Provider>),
 }
 
 /// A remote key set with its cache.
@@ -89,14 +59,7 @@ impl RemoteKeys {
         verify_tls: bool,
         options: JwksOptions,
     ) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(options.fetch_timeout)
-            .connect_timeout(options.fetch_timeout)
-            .tls_danger_accept_invalid_certs(!verify_tls)
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let client = http_client(&options, verify_tls)?;
         Ok(Self {
             source,
             client,
@@ -198,7 +161,8 @@ impl RemoteKeys {
 
     fn error(&self, reason: impl Into<String>) -> FetchError {
         let uri = match &self.source {
-            KeySource::Jwks(u) | KeySource::Discovery(u) => u.clone(),
+            KeySource::Jwks(uri) => uri.clone(),
+            KeySource::Discovery(provider) => provider.uri().to_owned(),
         };
         FetchError {
             uri,
@@ -209,17 +173,12 @@ impl RemoteKeys {
     async fn fetch(&self) -> Result<KeySet, FetchError> {
         let jwks_uri = match &self.source {
             KeySource::Jwks(uri) => uri.clone(),
-            KeySource::Discovery(uri) => {
-                let document = self.get(uri).await?;
-                let value: Value = serde_json::from_slice(&document)
-                    .map_err(|e| self.error(format!("discovery document is not JSON: {e}")))?;
-                match value.get("jwks_uri").and_then(Value::as_str) {
-                    Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
-                        u.to_owned()
-                    }
-                    _ => return Err(self.error("discovery document has no http(s) jwks_uri")),
-                }
-            }
+            KeySource::Discovery(provider) => provider
+                .metadata()
+                .await?
+                .jwks_uri
+                .clone()
+                .ok_or_else(|| self.error("discovery document has no http(s) jwks_uri"))?,
         };
         let document = self.get(&jwks_uri).await?;
         let (keys, skipped) = KeySet::from_jwks(&document).map_err(|reason| FetchError {
@@ -240,35 +199,10 @@ impl RemoteKeys {
 
     /// GET `uri`, 2xx only, body bounded.
     async fn get(&self, uri: &str) -> Result<Vec<u8>, FetchError> {
-        let fail = |reason: String| FetchError {
-            uri: uri.to_owned(),
-            reason,
-        };
-        let mut response = self
+        let request = self
             .client
             .get(uri)
-            .header(http::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| fail(format!("request failed: {e}")))?;
-        if !response.status().is_success() {
-            return Err(fail(format!("answered {}", response.status())));
-        }
-        let limit = self.options.max_document_bytes;
-        if response.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(fail(format!("document larger than {limit} bytes")));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| fail(format!("reading the body failed: {e}")))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(fail(format!("document larger than {limit} bytes")));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+            .header(http::header::ACCEPT, "application/json");
+        fetch_document(request, uri, self.options.max_document_bytes).await
     }
 }

@@ -62,11 +62,7 @@ pub struct JwtAuthenticator {
 
 impl JwtAuthenticator {
     pub(crate) fn new(location: TokenLocation, keys: Keys, checks: ClaimChecks) -> Self {
-        let scheme = location.scheme().unwrap_or("Bearer").to_owned();
-        let challenge =
-            HeaderValue::try_from(scheme.as_str()).unwrap_or(HeaderValue::from_static("Bearer"));
-        let invalid_token = HeaderValue::try_from(format!("{scheme} error=\"invalid_token\""))
-            .unwrap_or(HeaderValue::from_static("Bearer error=\"invalid_token\""));
+        let (challenge, invalid_token) = location.challenges();
         Self {
             location,
             keys,
@@ -121,7 +117,9 @@ impl Authenticator for JwtAuthenticator {
                 Keys::Static(set) => set.find(kid.as_deref(), alg),
                 Keys::Remote(remote) => match remote.find(kid.as_deref(), alg).await {
                     Ok(key) => key,
-                    Err(e) => return AuthOutcome::Unavailable(e.to_string()),
+                    Err(e) => {
+                        return AuthOutcome::Unavailable(format!("keys unavailable from {e}"))
+                    }
                 },
             };
             let Some(key) = key else {
@@ -152,7 +150,7 @@ fn ready(outcome: AuthOutcome) -> BoxFuture<'static, AuthOutcome> {
     Box::pin(std::future::ready(outcome))
 }
 
-fn rejected(www_authenticate: HeaderValue, reason: String) -> AuthOutcome {
+pub(crate) fn rejected(www_authenticate: HeaderValue, reason: String) -> AuthOutcome {
     AuthOutcome::Rejected(Rejection {
         www_authenticate: Some(www_authenticate),
         ..Rejection::new(reason)
@@ -201,7 +199,10 @@ fn verify(
 /// `verifyClaims` (reference 4.1.2): required with no values → present; with values → present
 /// and equal to one; not required → values checked only when present. Equality is on the
 /// claim's text; an array claim matches when one of its elements does.
-fn check_claims(claims: &Map<String, Value>, rules: &[JsonWebTokenClaim]) -> Result<(), String> {
+pub(crate) fn check_claims(
+    claims: &Map<String, Value>,
+    rules: &[JsonWebTokenClaim],
+) -> Result<(), String> {
     for rule in rules {
         match claims.get(&rule.key).filter(|v| !v.is_null()) {
             None if rule.is_required.unwrap_or(false) => {
@@ -236,7 +237,7 @@ fn claim_text(value: &Value) -> String {
 }
 
 /// The caller a valid token describes.
-fn auth_context(claims: Map<String, Value>) -> AuthContext {
+pub(crate) fn auth_context(claims: Map<String, Value>) -> AuthContext {
     let scopes = match claims.get("scope") {
         Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
         Some(Value::Array(items)) => items

@@ -6,7 +6,7 @@
 //! proxy in front of the gateway and the gateway itself can never read different tokens.
 
 use http::request::Parts;
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 
 use gateway_core::spec::TokenSource;
 
@@ -38,6 +38,16 @@ pub(crate) enum Extracted {
 }
 
 impl TokenLocation {
+    /// The `WWW-Authenticate` values for this location's scheme (default `Bearer`): the plain
+    /// challenge, and the one for a token that was presented and refused.
+    pub(crate) fn challenges(&self) -> (HeaderValue, HeaderValue) {
+        let scheme = self.scheme().unwrap_or("Bearer");
+        let challenge = HeaderValue::try_from(scheme).unwrap_or(HeaderValue::from_static("Bearer"));
+        let invalid_token = HeaderValue::try_from(format!("{scheme} error=\"invalid_token\""))
+            .unwrap_or(HeaderValue::from_static("Bearer error=\"invalid_token\""));
+        (challenge, invalid_token)
+    }
+
     /// The location of a policy's token; `None` for a multi-argument authorizer, or a header
     /// name that is not one (the loader reports it).
     pub(crate) fn new(source: TokenSource<'_>, scheme: Option<&str>) -> Option<Self> {

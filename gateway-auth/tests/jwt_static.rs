@@ -337,10 +337,6 @@ fn an_oauth2_failure_policy_is_reported_unsupported() {
         unsupported.iter().any(|m| m.contains("OAUTH2")),
         "{unsupported:?}"
     );
-    assert!(
-        unsupported.iter().any(|m| m.contains("introspection")),
-        "{unsupported:?}"
-    );
     assert!(diags.has_errors());
 }
 

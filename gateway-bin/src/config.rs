@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use gateway_auth::AuthorizerCacheConfig;
+use gateway_auth::{AuthorizerCacheConfig, SecretConfig};
 use gateway_core::cache::ResponseCacheConfig;
 use gateway_core::gateway::MethodMismatch;
 use gateway_core::limit::{RateLimitConfig, SubscriberConfig, UsagePlanConfig};
@@ -53,6 +53,9 @@ pub struct Config {
     pub response_cache: Option<ResponseCacheConfig>,
     /// Authorizer results shared by replicas through Redis; per replica when absent.
     pub authorizer_cache: Option<AuthorizerCacheConfig>,
+    /// What OCI keeps in Vault (client secrets), by OCID.
+    #[serde(default, rename = "secret")]
+    pub secrets: Vec<SecretConfig>,
     #[serde(default)]
     pub usage_plan: Vec<UsagePlanConfig>,
     #[serde(default)]
@@ -154,6 +157,10 @@ pub struct GatewaySection {
     /// This replica's name in logs and metrics (`node`); default the host name. Replicas of one
     /// gateway share `id` and differ in `node`.
     pub node: Option<String>,
+    /// PEM files of CAs trusted beside the system's roots for identity providers (discovery
+    /// documents, JWKS, introspection).
+    #[serde(default)]
+    pub ca_bundles: Vec<PathBuf>,
     /// `[gateway.log]`
     #[serde(default)]
     pub log: LogSection,
@@ -176,6 +183,7 @@ impl Default for GatewaySection {
             watch: default_watch(),
             display_name: default_display_name(),
             node: None,
+            ca_bundles: Vec::new(),
             log: LogSection::default(),
             limits: LimitsSection::default(),
         }
@@ -460,6 +468,12 @@ impl Config {
         ];
         for ca in ca_files.into_iter().flatten() {
             *ca = base.join(&*ca);
+        }
+        for ca in &mut config.gateway.ca_bundles {
+            *ca = base.join(&*ca);
+        }
+        for secret in &mut config.secrets {
+            secret.file = secret.file.as_ref().map(|f| base.join(f));
         }
         if let Some(tls) = &mut config.tls {
             tls.cert = base.join(&tls.cert);

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gateway_auth::{AuthOptions, Authenticators};
+use gateway_auth::jwks::JwksOptions;
+use gateway_auth::{AuthOptions, Authenticators, Secrets};
 
 use gateway_core::backend::HttpClient;
 use gateway_core::diagnostics::Diagnostics;
@@ -220,8 +221,22 @@ fn shared_state(config: &Config, resources: &mut Resources, problems: &mut Diagn
     }
 }
 
-/// Options for authenticators: the shared authorizer cache from `[authorizer_cache]`.
+/// Options for authenticators: the shared authorizer cache from `[authorizer_cache]`, the
+/// secrets of `[[secret]]` and the CAs of `[gateway] ca_bundles`.
 fn auth_options(config: &Config, problems: &mut Diagnostics) -> AuthOptions {
+    let secrets = Secrets::load(&config.secrets).unwrap_or_else(|e| {
+        problems.error("secret", e.to_string());
+        Secrets::default()
+    });
+    let mut jwks = JwksOptions::default();
+    for path in &config.gateway.ca_bundles {
+        let trusted = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| jwks.trust_pem(&pem));
+        if let Err(e) = trusted {
+            problems.error("gateway.ca_bundles", format!("{}: {e}", path.display()));
+        }
+    }
     let shared_results =
         config
             .authorizer_cache
@@ -235,6 +250,8 @@ fn auth_options(config: &Config, problems: &mut Diagnostics) -> AuthOptions {
             });
     AuthOptions {
         shared_results,
+        secrets,
+        jwks,
         ..AuthOptions::default()
     }
 }

@@ -3,7 +3,7 @@
 //! replica watched by a Sentinel; each plain or with a password, TLS, or both.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -26,12 +26,7 @@ pub struct Security {
 }
 
 /// PEM files for TLS: the server's certificate and key, and the CA that signed it.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub ca: PathBuf,
-}
+pub type TlsFiles = crate::pki::ServerPki;
 
 impl Security {
     /// The `redis-server` arguments, for a server listening on `port`.

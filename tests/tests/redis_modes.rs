@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use gateway_tests::redis::{Redis, RedisCluster, RedisSentinel, Security, TlsFiles};
+use gateway_tests::pki::ServerPki;
+use gateway_tests::redis::{Redis, RedisCluster, RedisSentinel, Security};
 use gateway_tests::{eventually, Gateway, TempDir};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType};
 
 const PASSWORD: &str = "s3cret-redis-pw";
 
@@ -49,27 +49,6 @@ fn assert_no_password(gw: &Gateway) {
     assert!(!gw.stderr().contains(PASSWORD), "{}", gw.stderr());
 }
 
-/// A CA and a certificate for 127.0.0.1 it signed, written into `dir`.
-fn pki(dir: &TempDir) -> TlsFiles {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "redis test CA");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
-    let key = KeyPair::generate().expect("key");
-    let cert = params.signed_by(&key, &ca).expect("server certificate");
-    TlsFiles {
-        cert: dir.write("redis.pem", &cert.pem()).into(),
-        key: dir.write("redis.key", &key.serialize_pem()).into(),
-        ca: dir.write("ca.pem", &ca.pem()).into(),
-    }
-}
-
 #[test]
 fn sentinel_finds_the_promoted_primary_after_a_failover() {
     let mut redis = RedisSentinel::start_secured(&Security {
@@ -100,7 +79,7 @@ fn sentinel_finds_the_promoted_primary_after_a_failover() {
 #[test]
 fn tls_and_passwords_work_for_one_server_a_cluster_and_sentinel() {
     let dir = TempDir::new("redis-tls");
-    let tls = pki(&dir);
+    let tls = ServerPki::new(&dir, "redis");
     let security = Security {
         password: Some(PASSWORD.into()),
         tls: Some(tls.clone()),

@@ -1,0 +1,321 @@
+//! `TOKEN_AUTHENTICATION` with `REMOTE_DISCOVERY` against a real OpenID provider: the npm
+//! package `oidc-provider` (`tests/oidc/provider.mjs`) over HTTPS on loopback, its CA given to
+//! the gateway through `ca_bundles`, the gateway's client secret through `[[secret]]`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use gateway_tests::pki::ServerPki;
+use gateway_tests::redis::free_port;
+use gateway_tests::{eventually, raw_echo_upstream, repo_root, Gateway, TempDir};
+
+const SECRET_ID: &str = "ocid1.vaultsecret.oc1..gwsecret";
+
+/// oidc-provider, installed from npm once per target directory, with the provider script
+/// beside it (ES modules resolve packages from their own directory).
+fn provider_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oidc-provider");
+    let ready = dir.join(".ready");
+    if !ready.exists() {
+        let status = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg("oidc-provider@9.13.3")
+            .status()
+            .expect("npm runs");
+        assert!(status.success(), "npm install oidc-provider");
+        std::fs::write(&ready, "oidc-provider@9.13.3").expect("marker");
+    }
+    std::fs::copy(
+        repo_root().join("tests/oidc/provider.mjs"),
+        dir.join("provider.mjs"),
+    )
+    .expect("provider script");
+    dir
+}
+
+/// The provider process; stopped when dropped.
+struct OpenIdProvider {
+    child: Option<Child>,
+    port: u16,
+    pki: ServerPki,
+    gateway_origin: String,
+}
+
+impl OpenIdProvider {
+    fn start(dir: &TempDir, gateway_origin: &str) -> OpenIdProvider {
+        let pki = ServerPki::new(dir, "idp");
+        let mut provider = OpenIdProvider {
+            child: None,
+            port: free_port(),
+            pki,
+            gateway_origin: gateway_origin.to_owned(),
+        };
+        provider.restart();
+        provider
+    }
+
+    /// Starts (again) on the same port, with the same certificate.
+    fn restart(&mut self) {
+        let dir = provider_dir();
+        let mut child = Command::new("node")
+            .current_dir(&dir)
+            .arg("provider.mjs")
+            .arg(&self.pki.cert)
+            .arg(&self.pki.key)
+            .arg(self.port.to_string())
+            .arg(&self.gateway_origin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("issuer line");
+        assert!(line.starts_with("issuer "), "provider said {line:?}");
+        // Whatever else it prints is read, so that it never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        self.child = Some(child);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn issuer(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// POSTs `form` to `path` as `client:secret`, with node's fetch trusting the test CA: the
+    /// answer's JSON.
+    fn post(&self, path: &str, client: &str, form: &[(&str, &str)]) -> serde_json::Value {
+        let script = r#"
+            const [url, auth, form] = process.argv.slice(1);
+            const res = await fetch(url, { method: 'POST', body: new URLSearchParams(JSON.parse(form)),
+              headers: { authorization: 'Basic ' + Buffer.from(auth).toString('base64') } });
+            const text = await res.text();
+            console.log(text === '' ? '{}' : text);
+        "#;
+        let form: serde_json::Map<String, serde_json::Value> = form
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+            .collect();
+        let out = Command::new("node")
+            .args(["--input-type=module", "-e", script])
+            .arg(format!("{}{path}", self.issuer()))
+            .arg(client)
+            .arg(serde_json::Value::Object(form).to_string())
+            .env("NODE_EXTRA_CA_CERTS", &self.pki.ca)
+            .output()
+            .expect("node runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON answer")
+    }
+
+    /// An access token for the `app` client (client credentials).
+    fn app_token(&self, scope: &str) -> String {
+        let answer = self.post(
+            "/token",
+            "app:app-secret",
+            &[("grant_type", "client_credentials"), ("scope", scope)],
+        );
+        answer["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access token: {answer}"))
+            .to_owned()
+    }
+}
+
+impl Drop for OpenIdProvider {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The deployment: tokens from `issuer` only (the provider's own, or another to refuse it).
+fn spec(issuer: &str, allowed_issuer: &str, upstream: SocketAddr) -> String {
+    format!(
+        r#"{{
+  "requestPolicies": {{ "authentication": {{
+    "type": "TOKEN_AUTHENTICATION", "tokenHeader": "Authorization", "tokenAuthScheme": "Bearer",
+    "validationPolicy": {{
+      "type": "REMOTE_DISCOVERY",
+      "clientDetails": {{ "type": "CUSTOM", "clientId": "gateway",
+                         "clientSecretId": "{SECRET_ID}", "clientSecretVersionNumber": 1 }},
+      "sourceUriDetails": {{ "type": "DISCOVERY_URI",
+                            "uri": "{issuer}/.well-known/openid-configuration" }},
+      "additionalValidationPolicy": {{ "issuers": ["{allowed_issuer}"] }}
+    }} }} }},
+  "routes": [ {{ "path": "/data", "methods": ["GET"],
+    "backend": {{ "type": "HTTP_BACKEND", "url": "http://{upstream}/data" }},
+    "requestPolicies": {{
+      "authorization": {{ "type": "ANY_OF", "allowedScope": ["api:read"] }},
+      "headerTransformations": {{ "setHeaders": {{ "items": [
+        {{ "name": "X-Client-Id", "values": ["${{request.auth[client_id]}}"] }},
+        {{ "name": "X-Scope", "values": ["${{request.auth[scope]}}"] }} ] }} }} }} }} ]
+}}"#
+    )
+}
+
+fn gateway(dir: &TempDir, provider: &OpenIdProvider, secret: &str) -> Gateway {
+    let issuer = provider.issuer();
+    dir.write("api.json", &spec(&issuer, &issuer, raw_echo_upstream()));
+    dir.write(
+        "other.json",
+        &spec(&issuer, "https://elsewhere.example", raw_echo_upstream()),
+    );
+    let config = dir.write(
+        "gateway.toml",
+        &format!(
+            "[gateway]\nca_bundles = [\"{ca}\"]\n\n\
+             [[secret]]\nid = \"{SECRET_ID}\"\nvalue = \"{secret}\"\nversion = 1\n\n\
+             [[deployment]]\nname = \"api\"\npath_prefix = \"/api\"\nspecification = \"api.json\"\n\n\
+             [[deployment]]\nname = \"other\"\npath_prefix = \"/other\"\nspecification = \"other.json\"\n",
+            ca = provider.pki.ca.display()
+        ),
+    );
+    Gateway::serve(&["--config", &config, "--no-watch"])
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[test]
+fn opaque_tokens_are_introspected_at_the_provider() {
+    let dir = TempDir::new("oidc-introspect");
+    let mut provider = OpenIdProvider::start(&dir, "http://127.0.0.1:9");
+    let gw = gateway(&dir, &provider, "gw-secret");
+
+    // A client-credentials token: opaque; the provider vouches for it, and its claims reach
+    // the backend.
+    let token = provider.app_token("api:read");
+    assert!(!token.contains('.'), "an opaque token: {token}");
+    let res = gw.request(
+        "GET",
+        "/api/data",
+        &[("Authorization", &bearer(&token))],
+        b"",
+    );
+    assert_eq!(res.status, 200, "{}\n{}", res.text(), gw.stderr());
+    let seen = res.text().to_ascii_lowercase();
+    assert!(seen.contains("x-client-id: app\r\n"), "{seen}");
+    assert!(seen.contains("x-scope: api:read\r\n"), "{seen}");
+
+    // The same token where another issuer is required.
+    let res = gw.request(
+        "GET",
+        "/other/data",
+        &[("Authorization", &bearer(&token))],
+        b"",
+    );
+    assert_eq!(res.status, 401);
+
+    // Garbage, and a token without the scope the route needs (OCI answers 404 to that).
+    let garbage = gw.request(
+        "GET",
+        "/api/data",
+        &[("Authorization", "Bearer garbage")],
+        b"",
+    );
+    assert_eq!(garbage.status, 401);
+    assert_eq!(
+        garbage.header("www-authenticate"),
+        Some("Bearer error=\"invalid_token\"")
+    );
+    let narrow = provider.app_token("api:write");
+    let res = gw.request(
+        "GET",
+        "/api/data",
+        &[("Authorization", &bearer(&narrow))],
+        b"",
+    );
+    assert_eq!(res.status, 404);
+    assert_eq!(gw.request("GET", "/api/data", &[], b"").status, 401);
+
+    // A revoked token is refused.
+    let revoked = provider.app_token("api:read");
+    provider.post(
+        "/token/revocation",
+        "app:app-secret",
+        &[("token", &revoked)],
+    );
+    let res = gw.request(
+        "GET",
+        "/api/data",
+        &[("Authorization", &bearer(&revoked))],
+        b"",
+    );
+    assert_eq!(res.status, 401, "{}", gw.stderr());
+
+    // The provider goes away: a token not seen before cannot be checked (500), one already
+    // checked is still served from the cache; the provider comes back and is used again.
+    provider.stop();
+    let unseen = gw.request(
+        "GET",
+        "/api/data",
+        &[("Authorization", "Bearer unseen")],
+        b"",
+    );
+    assert_eq!(unseen.status, 500);
+    let cached = gw.request(
+        "GET",
+        "/api/data",
+        &[("Authorization", &bearer(&token))],
+        b"",
+    );
+    assert_eq!(cached.status, 200);
+    provider.restart();
+    let fresh = provider.app_token("api:read");
+    let back = eventually(Duration::from_secs(15), || {
+        gw.request(
+            "GET",
+            "/api/data",
+            &[("Authorization", &bearer(&fresh))],
+            b"",
+        )
+        .status
+            == 200
+    });
+    assert!(back, "the provider is used again once it is back");
+    assert!(!gw.stderr().contains("gw-secret"), "{}", gw.stderr());
+}
+
+#[test]
+fn a_wrong_or_missing_client_secret_is_a_clear_error() {
+    let dir = TempDir::new("oidc-secret");
+    let provider = OpenIdProvider::start(&dir, "http://127.0.0.1:9");
+    let gw = gateway(&dir, &provider, "not-the-secret");
+    let token = provider.app_token("api:read");
+    let res = gw.request(
+        "GET",
+        "/api/data",
+        &[("Authorization", &bearer(&token))],
+        b"",
+    );
+    assert_eq!(res.status, 500, "{}", res.text());
+    assert!(!gw.stderr().contains("not-the-secret"), "{}", gw.stderr());
+
+    // validate says what is missing, and never shows a secret.
+    let config = dir.write(
+        "missing.toml",
+        "[[deployment]]\nname = \"api\"\npath_prefix = \"/api\"\nspecification = \"api.json\"\n",
+    );
+    let (code, out, err) = gateway_tests::run_gateway(&["validate", "--config", &config]);
+    assert_eq!(code, 0, "a warning, not an error:\n{out}\n{err}");
+    let text = format!("{out}{err}");
+    assert!(
+        text.contains(&format!("secret {SECRET_ID} is not configured")),
+        "{text}"
+    );
+}
