@@ -63,9 +63,15 @@ impl Client {
                 Client::Single(ConnectionManager::new_lazy_with_config(client, config)?)
             }
             RedisMode::Cluster => {
+                let op_ms = u64::try_from(options.op_timeout.as_millis()).unwrap_or(u64::MAX);
                 let mut builder = ClusterClient::builder(target.nodes.clone())
                     .connection_timeout(options.connect_timeout)
-                    .response_timeout(options.op_timeout);
+                    .response_timeout(options.op_timeout)
+                    // Enough to follow a redirection or a refreshed slot map; beyond that the
+                    // operation's deadline and the breaker decide, and a dropped operation
+                    // stops being retried soon rather than piling up during an outage.
+                    .retries(3)
+                    .max_retry_wait(op_ms);
                 if target.is_tls() {
                     builder = builder.certs(certs());
                 }
