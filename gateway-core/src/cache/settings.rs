@@ -56,7 +56,7 @@ pub enum CacheConfigError {
     Url(#[from] RedisOpenError),
     #[error("responseCacheDetails: {0}")]
     Unsupported(&'static str),
-    #[error("response_cache: cluster, sentinel and ca_file need a url")]
+    #[error("cluster, sentinel and ca_file need a url")]
     RedisKeysWithoutUrl,
 }
 
@@ -183,5 +183,13 @@ mod tests {
             ..ResponseCacheConfig::default()
         };
         assert!(bad_url.validate().is_err());
+        let cluster_without_url = ResponseCacheConfig {
+            cluster: true,
+            ..ResponseCacheConfig::default()
+        };
+        assert!(matches!(
+            cluster_without_url.validate(),
+            Err(CacheConfigError::RedisKeysWithoutUrl)
+        ));
     }
 }
