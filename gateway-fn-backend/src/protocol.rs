@@ -13,7 +13,11 @@
 //! `Fn-Http-Status` (or 200), `Fn-Http-H-X` becomes `X`, `Content-Type` passes, the rest is
 //! dropped; 502 → the function failed; 504 → it timed out; anything else breaks the protocol.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
 
 use bytes::Bytes;
 use gateway_core::function::{FunctionCall, FunctionResponse, Intent, InvokeError};
@@ -39,30 +43,7 @@ pub const FN_HTTP_HEADER_PREFIX: &str = "fn-http-h-";
 /// The value of `Fn-Intent` for a call through an HTTP route.
 pub const INTENT_HTTP_REQUEST: &str = "httprequest";
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1, and the list Fn's
-/// `common/io_utils.go` removes). They are never forwarded in either direction.
-const HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("proxy-connection"),
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
-/// Whether a header is hop-by-hop: in the fixed list, or named by the message's `Connection`.
-pub fn is_hop_by_hop(name: &HeaderName, headers: &HeaderMap) -> bool {
-    HOP_BY_HOP.contains(name)
-        || headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
-}
+pub use gateway_core::headers::is_hop_by_hop;
 
 /// Why a call could not be encoded.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -294,33 +275,14 @@ fn parse_http_status(value: &HeaderValue) -> Result<StatusCode, DecodeError> {
 /// the form every FDK's deadline parser accepts (Go `time.RFC3339`, Java `Instant.parse`,
 /// JavaScript `Date.parse`).
 pub fn format_rfc3339_utc(time: SystemTime) -> String {
-    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since_epoch.as_secs();
-    let millis = since_epoch.subsec_millis();
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`,
-/// for non-negative day counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    const FORMAT: &[BorrowedFormatItem<'_>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    // 9999-12-31T23:59:59.999Z: the last instant four year digits can show (a deadline that
+    // far off means "none", and `OffsetDateTime` would not take it).
+    let last = UNIX_EPOCH + Duration::from_millis(253_402_300_799_999);
+    let time = OffsetDateTime::from(time.clamp(UNIX_EPOCH, last));
+    // Every field is in range between 1970 and 9999, so formatting cannot fail.
+    time.format(FORMAT).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -442,6 +404,8 @@ mod tests {
         assert_eq!(format_rfc3339_utc(leap), "2000-02-29T00:00:00.123Z");
         let end = UNIX_EPOCH + Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59
         assert_eq!(format_rfc3339_utc(end), "9999-12-31T23:59:59.000Z");
+        let beyond = UNIX_EPOCH + Duration::from_secs(1 << 50);
+        assert_eq!(format_rfc3339_utc(beyond), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

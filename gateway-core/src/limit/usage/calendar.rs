@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use time::{Date, Month, OffsetDateTime};
+
 use super::config::QuotaUnit;
 
 const DAY: u64 = 86_400;
@@ -43,15 +45,8 @@ impl Window {
                     end: (monday + 7) * DAY,
                 }
             }
-            QuotaUnit::Month => {
-                let days = (s / DAY) as i64;
-                let (y, m, _) = civil_from_days(days);
-                let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-                Window {
-                    start: days_from_civil(y, m, 1) as u64 * DAY,
-                    end: days_from_civil(ny, nm, 1) as u64 * DAY,
-                }
-            }
+            // Past the year 9999 (not a date `time` represents) a month is thirty days.
+            QuotaUnit::Month => month(s).unwrap_or_else(|| fixed(30 * DAY)),
         }
     }
 
@@ -61,49 +56,40 @@ impl Window {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day number (inverse of [`days_from_civil`]).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// The calendar month (UTC) containing the Unix time `s`.
+fn month(s: u64) -> Option<Window> {
+    let date = OffsetDateTime::from_unix_timestamp(i64::try_from(s).ok()?)
+        .ok()?
+        .date();
+    let first = date.replace_day(1).ok()?;
+    let next = match first.month() {
+        Month::December => Date::from_calendar_date(first.year() + 1, Month::January, 1),
+        month => Date::from_calendar_date(first.year(), month.next(), 1),
+    }
+    .ok()?;
+    let unix = |d: Date| u64::try_from(d.midnight().assume_utc().unix_timestamp()).ok();
+    Some(Window {
+        start: unix(first)?,
+        end: unix(next)?,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn at(y: i64, m: u32, d: u32, h: u64, min: u64, s: u64) -> Duration {
-        Duration::from_secs(days_from_civil(y, m, d) as u64 * DAY + h * 3600 + min * 60 + s)
+    fn at(y: i32, m: u8, d: u8, h: u64, min: u64, s: u64) -> Duration {
+        let month = Month::try_from(m).expect("month");
+        let date = Date::from_calendar_date(y, month, d).expect("date");
+        let midnight = u64::try_from(date.midnight().assume_utc().unix_timestamp()).expect("1970+");
+        Duration::from_secs(midnight + h * 3600 + min * 60 + s)
     }
 
     #[test]
-    fn dates_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        for z in [
-            0, 59, 60, 365, 10_957, 11_016, 11_017, 19_782, 20_000, 50_000,
-        ] {
-            let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_civil(y, m, d), z, "{y}-{m}-{d}");
-        }
+    fn far_future_months_do_not_panic() {
+        let far = Duration::from_secs(1 << 50);
+        let window = Window::containing(QuotaUnit::Month, far);
+        assert!(window.start <= far.as_secs() && far.as_secs() < window.end);
     }
 
     #[test]
