@@ -584,24 +584,16 @@ fn signal_group(pid: u32, signal: rustix::process::Signal) {
 fn set_parent_death_signal(command: &mut Command) {
     let parent = std::process::id();
     // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
-    // operations are allowed. It makes two system calls (prctl, getppid) and builds an
-    // io::Error from an errno, which does not allocate; it touches no lock and no memory shared
-    // with the parent.
+    // operations are allowed. It makes two raw system calls through rustix (prctl, getppid)
+    // and builds an io::Error from an errno, which does not allocate; it touches no lock and no
+    // memory shared with the parent.
     unsafe {
         command.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0 as libc::c_ulong,
-                0 as libc::c_ulong,
-                0 as libc::c_ulong,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
+            use rustix::process::{getppid, set_parent_process_death_signal, Signal};
+            set_parent_process_death_signal(Some(Signal::KILL))?;
             // The gateway died between fork and prctl: the signal would never come.
-            if libc::getppid() as u32 != parent {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            if getppid().map(|pid| pid.as_raw_nonzero().get().unsigned_abs()) != Some(parent) {
+                return Err(rustix::io::Errno::SRCH.into());
             }
             Ok(())
         });
