@@ -33,14 +33,11 @@ impl Default for JwksOptions {
 }
 
 impl JwksOptions {
-    /// Trusts the CA certificates in `pem` (one or more PEM blocks) beside the system's roots.
-    pub fn trust_pem(&mut self, pem: &[u8]) -> Result<(), String> {
-        let certificates = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| format!("not a PEM certificate bundle: {e}"))?;
-        if certificates.is_empty() {
-            return Err("no PEM certificate in it".into());
-        }
-        self.ca_roots.extend(certificates);
+    /// Trusts the CA certificate `der` beside the system's roots.
+    pub fn trust_der(&mut self, der: &[u8]) -> Result<(), String> {
+        let certificate = reqwest::Certificate::from_der(der)
+            .map_err(|e| format!("not a DER certificate: {e}"))?;
+        self.ca_roots.push(certificate);
         Ok(())
     }
 }

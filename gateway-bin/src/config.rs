@@ -157,8 +157,8 @@ pub struct GatewaySection {
     /// This replica's name in logs and metrics (`node`); default the host name. Replicas of one
     /// gateway share `id` and differ in `node`.
     pub node: Option<String>,
-    /// PEM files of CAs trusted beside the system's roots for identity providers (discovery
-    /// documents, JWKS, introspection).
+    /// PEM files of CAs trusted beside the system's roots: HTTPS to HTTP backends, functions
+    /// in OCI and identity providers (discovery documents, JWKS, introspection).
     #[serde(default)]
     pub ca_bundles: Vec<PathBuf>,
     /// `[gateway.log]`

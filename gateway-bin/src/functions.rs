@@ -15,8 +15,10 @@ use gateway_fn_backend::{
     print_progress, Credentials, FuncFile, LocalFunction, LocalFunctionConfig, OciFunction,
     OciFunctionConfig, OciHttpClient,
 };
+use rustls::pki_types::CertificateDer;
 use tracing::{error, info, warn};
 
+use crate::ca;
 use crate::config::{ApplicationSection, Config, FunctionSection};
 use crate::identity::FunctionIdentity;
 use crate::permissions::Permissions;
@@ -37,6 +39,7 @@ pub(crate) enum Readiness<'a> {
 pub(crate) async fn registry(
     config: &Config,
     permissions: Option<&Permissions>,
+    ca_roots: &[CertificateDer<'static>],
     readiness: Readiness<'_>,
     problems: &mut Diagnostics,
 ) -> FunctionSet {
@@ -44,7 +47,7 @@ pub(crate) async fn registry(
     let mut ids = HashSet::new();
     let mut debug_ports = HashMap::new();
     let cache_dir = cache_dir(config);
-    let oci = OciClient::default();
+    let oci = OciClient::new(ca_roots);
     for (a, app) in config.applications.iter().enumerate() {
         for (f, function) in app.functions.iter().enumerate() {
             let at = format!("application[{a}].function[{f}]");
@@ -188,14 +191,24 @@ fn check(function: &FunctionSection, name: &str) -> Result<(), String> {
     }
 }
 
-/// The HTTPS client for functions in OCI, made on first use and shared by all of them.
-#[derive(Default)]
-struct OciClient(std::sync::OnceLock<Result<OciHttpClient, String>>);
+/// The HTTPS client for functions in OCI, made on first use and shared by all of them; it
+/// trusts the `ca_bundles` CAs beside the system's roots.
+struct OciClient {
+    roots: Vec<CertificateDer<'static>>,
+    client: std::sync::OnceLock<Result<OciHttpClient, String>>,
+}
 
 impl OciClient {
+    fn new(roots: &[CertificateDer<'static>]) -> Self {
+        Self {
+            roots: roots.to_vec(),
+            client: std::sync::OnceLock::new(),
+        }
+    }
+
     fn get(&self) -> Result<OciHttpClient, String> {
-        self.0
-            .get_or_init(|| OciHttpClient::new(&[]).map_err(|e| e.to_string()))
+        self.client
+            .get_or_init(|| OciHttpClient::new(&self.roots).map_err(|e| e.to_string()))
             .clone()
     }
 }
@@ -311,16 +324,20 @@ pub(crate) async fn prepare_one(
     wanted: &str,
 ) -> Result<RegisteredFunction, String> {
     let cache_dir = cache_dir(config);
+    let mut problems = Diagnostics::new();
+    let oci = OciClient::new(&ca::roots(&config.gateway.ca_bundles, &mut problems));
+    if problems.has_errors() {
+        return Err(problems.to_string());
+    }
     let mut known = Vec::new();
     for app in &config.applications {
         for function in &app.functions {
             let name = format!("{}/{}", app.name, function.name);
             if function.id == wanted || name == wanted {
                 check(function, &name)?;
-                let (invoker, timeout) =
-                    run(app, function, &name, &cache_dir, &OciClient::default())
-                        .await
-                        .unwrap_or_else(unavailable_invoker);
+                let (invoker, timeout) = run(app, function, &name, &cache_dir, &oci)
+                    .await
+                    .unwrap_or_else(unavailable_invoker);
                 return Ok(RegisteredFunction {
                     id: Arc::from(function.id.as_str()),
                     name,

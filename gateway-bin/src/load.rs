@@ -15,7 +15,9 @@ use gateway_core::gateway::{
 use gateway_core::limit::UsagePlans;
 use gateway_core::policy::mtls::ClientCaBundles;
 use gateway_core::request_limits::BodyBudget;
+use rustls::pki_types::CertificateDer;
 
+use crate::ca;
 use crate::changes::Deployments;
 use crate::cli::Source;
 use crate::config::ConfigError;
@@ -112,6 +114,10 @@ pub(crate) async fn load(
             UnknownFunctions::Warn
         },
     };
+    let ca_roots = config
+        .as_ref()
+        .map(|c| ca::roots(&c.gateway.ca_bundles, &mut problems))
+        .unwrap_or_default();
     // Everything is checked first; functions are prepared (which can take a while) only for a
     // configuration that is valid.
     let permissions = config
@@ -122,6 +128,7 @@ pub(crate) async fn load(
             functions::registry(
                 config,
                 permissions.as_ref(),
+                &ca_roots,
                 Readiness::Checked,
                 &mut problems,
             )
@@ -132,14 +139,27 @@ pub(crate) async fn load(
     let registry = functions.registry();
     let auth_options = config
         .as_ref()
-        .map(|c| auth_options(c, &mut problems))
+        .map(|c| auth_options(c, &ca_roots, &mut problems))
         .unwrap_or_default();
+    // Private CAs for HTTP backends need a client of this configuration's own; without them
+    // the process's client keeps its pools across reloads.
+    let http = if ca_roots.is_empty() {
+        lasting.http.clone()
+    } else {
+        let builder = ca_roots.iter().fold(HttpClient::builder(), |b, der| {
+            b.add_root_certificate(der.clone())
+        });
+        builder.build().unwrap_or_else(|e| {
+            problems.error("gateway.ca_bundles", e.to_string());
+            lasting.http.clone()
+        })
+    };
     let mut resources = Resources {
         authenticators: Arc::new(
             Authenticators::new(registry.clone()).with_options(auth_options.clone()),
         ),
         functions: registry,
-        http: lasting.http.clone(),
+        http,
         request_limits: settings.limits.request(),
         body_budget: lasting
             .body_budget
@@ -160,6 +180,7 @@ pub(crate) async fn load(
         functions = functions::registry(
             config,
             permissions.as_ref(),
+            &ca_roots,
             readiness,
             &mut Diagnostics::new(),
         )
@@ -223,18 +244,19 @@ fn shared_state(config: &Config, resources: &mut Resources, problems: &mut Diagn
 
 /// Options for authenticators: the shared authorizer cache from `[authorizer_cache]`, the
 /// secrets of `[[secret]]` and the CAs of `[gateway] ca_bundles`.
-fn auth_options(config: &Config, problems: &mut Diagnostics) -> AuthOptions {
+fn auth_options(
+    config: &Config,
+    ca_roots: &[CertificateDer<'static>],
+    problems: &mut Diagnostics,
+) -> AuthOptions {
     let secrets = Secrets::load(&config.secrets).unwrap_or_else(|e| {
         problems.error("secret", e.to_string());
         Secrets::default()
     });
     let mut jwks = JwksOptions::default();
-    for path in &config.gateway.ca_bundles {
-        let trusted = std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|pem| jwks.trust_pem(&pem));
-        if let Err(e) = trusted {
-            problems.error("gateway.ca_bundles", format!("{}: {e}", path.display()));
+    for der in ca_roots {
+        if let Err(e) = jwks.trust_der(der) {
+            problems.error("gateway.ca_bundles", e);
         }
     }
     let shared_results =

@@ -167,6 +167,16 @@ fn spec(issuer: &str, allowed_issuer: &str, upstream: SocketAddr) -> String {
     )
 }
 
+/// A deployment proxying to the provider's discovery document: an HTTPS backend on the
+/// private CA.
+fn idp_spec(issuer: &str) -> String {
+    format!(
+        r#"{{ "routes": [ {{ "path": "/discovery", "methods": ["GET"],
+              "backend": {{ "type": "HTTP_BACKEND",
+                           "url": "{issuer}/.well-known/openid-configuration" }} }} ] }}"#
+    )
+}
+
 fn gateway(dir: &TempDir, provider: &OpenIdProvider, secret: &str) -> Gateway {
     let issuer = provider.issuer();
     dir.write("api.json", &spec(&issuer, &issuer, raw_echo_upstream()));
@@ -174,13 +184,15 @@ fn gateway(dir: &TempDir, provider: &OpenIdProvider, secret: &str) -> Gateway {
         "other.json",
         &spec(&issuer, "https://elsewhere.example", raw_echo_upstream()),
     );
+    dir.write("idp.json", &idp_spec(&issuer));
     let config = dir.write(
         "gateway.toml",
         &format!(
             "[gateway]\nca_bundles = [\"{ca}\"]\n\n\
              [[secret]]\nid = \"{SECRET_ID}\"\nvalue = \"{secret}\"\nversion = 1\n\n\
              [[deployment]]\nname = \"api\"\npath_prefix = \"/api\"\nspecification = \"api.json\"\n\n\
-             [[deployment]]\nname = \"other\"\npath_prefix = \"/other\"\nspecification = \"other.json\"\n",
+             [[deployment]]\nname = \"other\"\npath_prefix = \"/other\"\nspecification = \"other.json\"\n\n\
+             [[deployment]]\nname = \"idp\"\npath_prefix = \"/idp\"\nspecification = \"idp.json\"\n",
             ca = provider.pki.ca.display()
         ),
     );
@@ -211,6 +223,11 @@ fn opaque_tokens_are_introspected_at_the_provider() {
     let seen = res.text().to_ascii_lowercase();
     assert!(seen.contains("x-client-id: app\r\n"), "{seen}");
     assert!(seen.contains("x-scope: api:read\r\n"), "{seen}");
+
+    // ca_bundles is trusted by HTTP backends too.
+    let discovery = gw.get("/idp/discovery");
+    assert_eq!(discovery.status, 200, "{}", discovery.text());
+    assert_eq!(discovery.json()["issuer"], provider.issuer());
 
     // The same token where another issuer is required.
     let res = gw.request(
@@ -309,7 +326,8 @@ fn a_wrong_or_missing_client_secret_is_a_clear_error() {
     // validate says what is missing, and never shows a secret.
     let config = dir.write(
         "missing.toml",
-        "[[deployment]]\nname = \"api\"\npath_prefix = \"/api\"\nspecification = \"api.json\"\n",
+        "[[deployment]]\nname = \"api\"\npath_prefix = \"/api\"\nspecification = \"api.json\"\n\n\
+         [[deployment]]\nname = \"idp\"\npath_prefix = \"/idp\"\nspecification = \"idp.json\"\n",
     );
     let (code, out, err) = gateway_tests::run_gateway(&["validate", "--config", &config]);
     assert_eq!(code, 0, "a warning, not an error:\n{out}\n{err}");
@@ -318,4 +336,7 @@ fn a_wrong_or_missing_client_secret_is_a_clear_error() {
         text.contains(&format!("secret {SECRET_ID} is not configured")),
         "{text}"
     );
+    // Without ca_bundles the provider's certificate is not trusted.
+    let untrusted = Gateway::serve(&["--config", &config, "--no-watch"]);
+    assert_eq!(untrusted.get("/idp/discovery").status, 502);
 }
