@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use gateway_tests::pki::ServerPki;
@@ -15,26 +16,32 @@ use gateway_tests::{eventually, raw_echo_upstream, repo_root, Gateway, TempDir};
 const SECRET_ID: &str = "ocid1.vaultsecret.oc1..gwsecret";
 
 /// oidc-provider, installed from npm once per target directory, with the provider script
-/// beside it (ES modules resolve packages from their own directory).
+/// beside it (ES modules resolve packages from their own directory). The tests of this file
+/// run in parallel threads: one of them installs while the others wait.
 fn provider_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oidc-provider");
-    let ready = dir.join(".ready");
-    if !ready.exists() {
-        let status = Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&dir)
-            .arg("oidc-provider@9.13.3")
-            .status()
-            .expect("npm runs");
-        assert!(status.success(), "npm install oidc-provider");
-        std::fs::write(&ready, "oidc-provider@9.13.3").expect("marker");
-    }
-    std::fs::copy(
-        repo_root().join("tests/oidc/provider.mjs"),
-        dir.join("provider.mjs"),
-    )
-    .expect("provider script");
-    dir
+    static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oidc-provider");
+            let ready = dir.join(".ready");
+            if !ready.exists() {
+                let status = Command::new("npm")
+                    .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                    .arg(&dir)
+                    .arg("oidc-provider@9.13.3")
+                    .status()
+                    .expect("npm runs");
+                assert!(status.success(), "npm install oidc-provider");
+                std::fs::write(&ready, "oidc-provider@9.13.3").expect("marker");
+            }
+            std::fs::copy(
+                repo_root().join("tests/oidc/provider.mjs"),
+                dir.join("provider.mjs"),
+            )
+            .expect("provider script");
+            dir
+        })
+        .clone()
 }
 
 /// The provider process; stopped when dropped.
