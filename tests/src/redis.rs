@@ -121,6 +121,8 @@ pub struct Redis {
     child: Option<Child>,
     pub port: u16,
     security: Security,
+    /// Its working directory: a replica writes the data it receives from its primary there.
+    _dir: TempDir,
 }
 
 impl Redis {
@@ -140,10 +142,18 @@ impl Redis {
     }
 
     fn spawn(port: u16, security: &Security, args: &[&str], before: &[&str]) -> Redis {
+        let dir = TempDir::new("redis");
         let child = Command::new("redis-server")
             .args(before)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                path(dir.path()),
+            ])
             .args(security.server_args(port))
             .args(args)
             .stdout(Stdio::null())
@@ -154,6 +164,7 @@ impl Redis {
             child: Some(child),
             port,
             security: security.clone(),
+            _dir: dir,
         };
         let up = eventually(Duration::from_secs(10), || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -195,7 +206,6 @@ impl Drop for Redis {
 pub struct RedisCluster {
     pub nodes: Vec<Redis>,
     security: Security,
-    _dir: TempDir,
 }
 
 impl RedisCluster {
@@ -206,16 +216,12 @@ impl RedisCluster {
 
     /// Starts six nodes secured with `security` and joins them.
     pub fn start_secured(security: &Security) -> RedisCluster {
-        let dir = TempDir::new("redis-cluster");
         let node_timeout = "1000";
         let nodes: Vec<Redis> = (0..6)
-            .map(|i| {
+            .map(|_| {
                 let port = free_port();
                 // The bus port is chosen too: port + 10000 may be past 65535.
                 let bus = free_port().to_string();
-                let conf = dir.path().join(format!("nodes-{i}.conf"));
-                let node_dir = dir.path().join(format!("node-{i}"));
-                std::fs::create_dir_all(&node_dir).expect("node dir");
                 Redis::spawn(
                     port,
                     security,
@@ -224,12 +230,11 @@ impl RedisCluster {
                         "yes",
                         "--cluster-port",
                         &bus,
+                        // In the node's own directory.
                         "--cluster-config-file",
-                        path(&conf),
+                        "nodes.conf",
                         "--cluster-node-timeout",
                         node_timeout,
-                        "--dir",
-                        path(&node_dir),
                     ],
                     &[],
                 )
@@ -252,7 +257,6 @@ impl RedisCluster {
         let cluster = RedisCluster {
             nodes,
             security: security.clone(),
-            _dir: dir,
         };
         let ready = eventually(Duration::from_secs(30), || {
             cluster.nodes.iter().all(|n| {
