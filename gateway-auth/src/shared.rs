@@ -74,14 +74,8 @@ impl AuthorizerCacheConfig {
         let timeout = self
             .timeout_ms
             .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
-        let conn = RedisConnection::open_target(
-            &self.target()?,
-            RedisOptions {
-                op_timeout: timeout,
-                connect_timeout: timeout.max(Duration::from_millis(100)),
-                ..RedisOptions::default()
-            },
-        )?;
+        let conn =
+            RedisConnection::open_target(&self.target()?, RedisOptions::with_timeout(timeout))?;
         Ok(SharedResults::new(
             conn,
             self.key_prefix.as_deref().unwrap_or("gw:"),

@@ -151,20 +151,16 @@ impl RateLimitConfig {
     /// Builds the shared settings. With Redis this prepares a lazy connection (the gateway
     /// starts while Redis is down) and must run inside a Tokio runtime.
     pub fn build(&self) -> Result<LimitSettings, LimitConfigError> {
-        self.validate()?;
-        let store: Arc<dyn RateLimitStore> = match self.target()? {
+        // Checked in validate's order, and each once (the CA file is read here only).
+        let target = self.target()?;
+        let trusted_proxies = Arc::new(TrustedProxies::parse(&self.trusted_proxies)?);
+        let store: Arc<dyn RateLimitStore> = match target {
             Some(target) => {
                 let timeout = self
                     .timeout_ms
                     .map_or(DEFAULT_LIMIT_TIMEOUT, Duration::from_millis);
-                let conn = RedisConnection::open_target(
-                    &target,
-                    RedisOptions {
-                        op_timeout: timeout,
-                        connect_timeout: timeout.max(Duration::from_millis(100)),
-                        ..RedisOptions::default()
-                    },
-                )?;
+                let conn =
+                    RedisConnection::open_target(&target, RedisOptions::with_timeout(timeout))?;
                 let store = RedisLimitStore::new(conn);
                 Arc::new(match &self.key_prefix {
                     Some(prefix) => store.with_prefix(prefix),
@@ -178,7 +174,7 @@ impl RateLimitConfig {
         };
         Ok(LimitSettings {
             store,
-            trusted_proxies: Arc::new(TrustedProxies::parse(&self.trusted_proxies)?),
+            trusted_proxies,
             on_unavailable: self.on_unavailable,
             clock: Arc::new(SystemClock::new()),
         })

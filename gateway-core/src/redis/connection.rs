@@ -47,6 +47,18 @@ impl Default for RedisOptions {
     }
 }
 
+impl RedisOptions {
+    /// `timeout` for each operation and for connecting (at least 100 ms to connect): for the
+    /// stores every request waits for (limits, authorizer results).
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            op_timeout: timeout,
+            connect_timeout: timeout.max(Duration::from_millis(100)),
+            ..Self::default()
+        }
+    }
+}
+
 /// A shared, lazily connected Redis connection (one server, a cluster or a Sentinel-watched
 /// primary). Cheap to clone.
 #[derive(Clone)]
