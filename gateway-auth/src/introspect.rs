@@ -60,7 +60,7 @@ pub struct IntrospectionAuthenticator {
     max_cache: Duration,
     cache: Arc<ResultCache<Introspected>>,
     /// For a provider without an introspection endpoint.
-    jwt: JwtAuthenticator,
+    jwt: Arc<JwtAuthenticator>,
     challenge: HeaderValue,
     invalid_token: HeaderValue,
 }
@@ -83,7 +83,7 @@ impl IntrospectionAuthenticator {
             checks: Arc::new(checks),
             max_cache,
             cache: Arc::new(ResultCache::new(cache_capacity)),
-            jwt,
+            jwt: Arc::new(jwt),
             challenge,
             invalid_token,
         }
@@ -94,8 +94,8 @@ impl Authenticator for IntrospectionAuthenticator {
     fn authenticate(
         &self,
         req: &Parts,
-        ctx: &RequestContext,
-        body: Option<&Bytes>,
+        _ctx: &RequestContext,
+        _body: Option<&Bytes>,
     ) -> BoxFuture<'static, AuthOutcome> {
         let token = match self.location.extract(req) {
             Extracted::Missing => return Box::pin(std::future::ready(AuthOutcome::NoCredentials)),
@@ -105,9 +105,7 @@ impl Authenticator for IntrospectionAuthenticator {
             }
             Extracted::Token(token) => token,
         };
-        // Made now, while the request can be borrowed; used only when the provider has no
-        // introspection endpoint (reading a JWT header costs next to nothing).
-        let as_jwt = self.jwt.authenticate(req, ctx, body);
+        let jwt = self.jwt.clone();
         let provider = self.provider.clone();
         let client = self.client.clone();
         let checks = self.checks.clone();
@@ -124,7 +122,7 @@ impl Authenticator for IntrospectionAuthenticator {
                 }
             };
             let Some(endpoint) = metadata.introspection_endpoint.clone() else {
-                return as_jwt.await;
+                return jwt.authenticate_token(token).await;
             };
             let secret = match &client.secret {
                 Ok(secret) => secret.clone(),

@@ -87,11 +87,30 @@ impl Authenticator for JwtAuthenticator {
         _ctx: &RequestContext,
         _body: Option<&Bytes>,
     ) -> BoxFuture<'static, AuthOutcome> {
-        let token = match self.location.extract(req) {
-            Extracted::Missing => return ready(AuthOutcome::NoCredentials),
-            Extracted::Invalid(reason) => return ready(self.reject(reason)),
-            Extracted::Token(token) => token,
+        match self.location.extract(req) {
+            Extracted::Missing => ready(AuthOutcome::NoCredentials),
+            Extracted::Invalid(reason) => ready(self.reject(reason)),
+            Extracted::Token(token) => self.authenticate_token(token),
+        }
+    }
+
+    fn challenge(&self) -> Option<HeaderValue> {
+        Some(self.challenge.clone())
+    }
+
+    fn unverified_claim(&self, req: &Parts, claim: &str) -> Option<String> {
+        let Extracted::Token(token) = self.location.extract(req) else {
+            return None;
         };
+        let claims: Map<String, Value> =
+            jsonwebtoken::dangerous::insecure_decode_claims(&token).ok()?;
+        claims.get(claim).map(claim_text)
+    }
+}
+
+impl JwtAuthenticator {
+    /// Validates `token`, already taken from the request.
+    pub(crate) fn authenticate_token(&self, token: String) -> BoxFuture<'static, AuthOutcome> {
         let header = match jsonwebtoken::decode_header(&token) {
             Ok(h) => h,
             // Includes `alg: none` and unknown algorithms: jsonwebtoken has no such variant.
@@ -130,19 +149,6 @@ impl Authenticator for JwtAuthenticator {
                 Err(reason) => rejected(invalid_token, reason),
             }
         })
-    }
-
-    fn challenge(&self) -> Option<HeaderValue> {
-        Some(self.challenge.clone())
-    }
-
-    fn unverified_claim(&self, req: &Parts, claim: &str) -> Option<String> {
-        let Extracted::Token(token) = self.location.extract(req) else {
-            return None;
-        };
-        let claims: Map<String, Value> =
-            jsonwebtoken::dangerous::insecure_decode_claims(&token).ok()?;
-        claims.get(claim).map(claim_text)
     }
 }
 
