@@ -433,6 +433,26 @@ fn echo_head(mut stream: TcpStream) {
     let _ = stream.write_all(answer.as_bytes());
 }
 
+/// Installs the npm `package` (`name@version`) into `dir` unless a marker says an earlier run
+/// did, and returns `dir` (its `node_modules` is inside). Installs are one at a time in a test
+/// process, so tests running in parallel threads never install into one directory at once.
+pub fn npm_install(dir: &Path, package: &str) -> PathBuf {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    let ready = dir.join(".ready");
+    if std::fs::read_to_string(&ready).ok().as_deref() != Some(package) {
+        let status = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(dir)
+            .arg(package)
+            .status()
+            .expect("npm runs");
+        assert!(status.success(), "npm install {package}");
+        std::fs::write(&ready, package).expect("marker");
+    }
+    dir.to_owned()
+}
+
 /// Runs `gateway ARGS` to completion and returns (exit code, stdout, stderr).
 pub fn run_gateway(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(gateway_bin())

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use gateway_tests::{eventually, repo_root, request, Gateway, TempDir};
+use gateway_tests::{eventually, npm_install, repo_root, request, Gateway, TempDir};
 
 const SPEC: &str = r#"{ "routes": [
   { "path": "/hello/{name}", "methods": ["GET"],
@@ -18,18 +18,7 @@ const SPEC: &str = r#"{ "routes": [
 /// playwright-core, installed from npm once per target directory.
 fn playwright() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("playwright");
-    let ready = dir.join(".ready");
-    if !ready.exists() {
-        let status = Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&dir)
-            .arg("playwright-core@1.65.2")
-            .status()
-            .expect("npm runs");
-        assert!(status.success(), "npm install playwright-core");
-        std::fs::write(&ready, "playwright-core@1.65.2").expect("marker");
-    }
-    dir.join("node_modules")
+    npm_install(&dir, "playwright-core@1.65.2").join("node_modules")
 }
 
 #[test]

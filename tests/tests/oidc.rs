@@ -11,29 +11,23 @@ use std::time::Duration;
 
 use gateway_tests::pki::ServerPki;
 use gateway_tests::redis::free_port;
-use gateway_tests::{eventually, raw_echo_upstream, repo_root, Gateway, TempDir};
+use gateway_tests::{
+    eventually, npm_install, raw_echo_upstream, repo_root, Gateway, Response, TempDir,
+};
 
 const SECRET_ID: &str = "ocid1.vaultsecret.oc1..gwsecret";
 
 /// oidc-provider, installed from npm once per target directory, with the provider script
 /// beside it (ES modules resolve packages from their own directory). The tests of this file
-/// run in parallel threads: one of them installs while the others wait.
+/// run in parallel threads: one of them installs and copies while the others wait.
 fn provider_dir() -> PathBuf {
     static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
     INSTALLED
         .get_or_init(|| {
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oidc-provider");
-            let ready = dir.join(".ready");
-            if !ready.exists() {
-                let status = Command::new("npm")
-                    .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-                    .arg(&dir)
-                    .arg("oidc-provider@9.13.3")
-                    .status()
-                    .expect("npm runs");
-                assert!(status.success(), "npm install oidc-provider");
-                std::fs::write(&ready, "oidc-provider@9.13.3").expect("marker");
-            }
+            let dir = npm_install(
+                &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oidc-provider"),
+                "oidc-provider@9.13.3",
+            );
             std::fs::copy(
                 repo_root().join("tests/oidc/provider.mjs"),
                 dir.join("provider.mjs"),
@@ -206,8 +200,14 @@ fn gateway(dir: &TempDir, provider: &OpenIdProvider, secret: &str) -> Gateway {
     Gateway::serve(&["--config", &config, "--no-watch"])
 }
 
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
+/// GET `path` with `Authorization: Bearer <token>`.
+fn with_token(gw: &Gateway, path: &str, token: &str) -> Response {
+    gw.request(
+        "GET",
+        path,
+        &[("Authorization", &format!("Bearer {token}"))],
+        b"",
+    )
 }
 
 #[test]
@@ -220,12 +220,7 @@ fn opaque_tokens_are_introspected_at_the_provider() {
     // the backend.
     let token = provider.app_token("api:read");
     assert!(!token.contains('.'), "an opaque token: {token}");
-    let res = gw.request(
-        "GET",
-        "/api/data",
-        &[("Authorization", &bearer(&token))],
-        b"",
-    );
+    let res = with_token(&gw, "/api/data", &token);
     assert_eq!(res.status, 200, "{}\n{}", res.text(), gw.stderr());
     let seen = res.text().to_ascii_lowercase();
     assert!(seen.contains("x-client-id: app\r\n"), "{seen}");
@@ -237,33 +232,18 @@ fn opaque_tokens_are_introspected_at_the_provider() {
     assert_eq!(discovery.json()["issuer"], provider.issuer());
 
     // The same token where another issuer is required.
-    let res = gw.request(
-        "GET",
-        "/other/data",
-        &[("Authorization", &bearer(&token))],
-        b"",
-    );
+    let res = with_token(&gw, "/other/data", &token);
     assert_eq!(res.status, 401);
 
     // Garbage, and a token without the scope the route needs (OCI answers 404 to that).
-    let garbage = gw.request(
-        "GET",
-        "/api/data",
-        &[("Authorization", "Bearer garbage")],
-        b"",
-    );
+    let garbage = with_token(&gw, "/api/data", "garbage");
     assert_eq!(garbage.status, 401);
     assert_eq!(
         garbage.header("www-authenticate"),
         Some("Bearer error=\"invalid_token\"")
     );
     let narrow = provider.app_token("api:write");
-    let res = gw.request(
-        "GET",
-        "/api/data",
-        &[("Authorization", &bearer(&narrow))],
-        b"",
-    );
+    let res = with_token(&gw, "/api/data", &narrow);
     assert_eq!(res.status, 404);
     assert_eq!(gw.request("GET", "/api/data", &[], b"").status, 401);
 
@@ -274,42 +254,20 @@ fn opaque_tokens_are_introspected_at_the_provider() {
         "app:app-secret",
         &[("token", &revoked)],
     );
-    let res = gw.request(
-        "GET",
-        "/api/data",
-        &[("Authorization", &bearer(&revoked))],
-        b"",
-    );
+    let res = with_token(&gw, "/api/data", &revoked);
     assert_eq!(res.status, 401, "{}", gw.stderr());
 
     // The provider goes away: a token not seen before cannot be checked (500), one already
     // checked is still served from the cache; the provider comes back and is used again.
     provider.stop();
-    let unseen = gw.request(
-        "GET",
-        "/api/data",
-        &[("Authorization", "Bearer unseen")],
-        b"",
-    );
+    let unseen = with_token(&gw, "/api/data", "unseen");
     assert_eq!(unseen.status, 500);
-    let cached = gw.request(
-        "GET",
-        "/api/data",
-        &[("Authorization", &bearer(&token))],
-        b"",
-    );
+    let cached = with_token(&gw, "/api/data", &token);
     assert_eq!(cached.status, 200);
     provider.restart();
     let fresh = provider.app_token("api:read");
     let back = eventually(Duration::from_secs(15), || {
-        gw.request(
-            "GET",
-            "/api/data",
-            &[("Authorization", &bearer(&fresh))],
-            b"",
-        )
-        .status
-            == 200
+        with_token(&gw, "/api/data", &fresh).status == 200
     });
     assert!(back, "the provider is used again once it is back");
     assert!(!gw.stderr().contains("gw-secret"), "{}", gw.stderr());
@@ -321,12 +279,7 @@ fn a_wrong_or_missing_client_secret_is_a_clear_error() {
     let provider = OpenIdProvider::start(&dir, "http://127.0.0.1:9");
     let gw = gateway(&dir, &provider, "not-the-secret");
     let token = provider.app_token("api:read");
-    let res = gw.request(
-        "GET",
-        "/api/data",
-        &[("Authorization", &bearer(&token))],
-        b"",
-    );
+    let res = with_token(&gw, "/api/data", &token);
     assert_eq!(res.status, 500, "{}", res.text());
     assert!(!gw.stderr().contains("not-the-secret"), "{}", gw.stderr());
 
