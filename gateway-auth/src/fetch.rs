@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use gateway_core::causes::chain;
+
 /// Tuning for fetches from identity providers (key sets, discovery documents, introspection);
 /// the defaults suit production.
 #[derive(Debug, Clone)]
@@ -72,18 +74,6 @@ pub(crate) fn http_client(
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
-/// `error` and its sources, `: `-separated (reqwest's own message rarely says what failed).
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// Sends `request`; the body of a 2xx answer, read up to `limit` bytes.
 pub(crate) async fn fetch_document(
     request: reqwest::RequestBuilder,
@@ -97,7 +87,7 @@ pub(crate) async fn fetch_document(
     let mut response = request
         .send()
         .await
-        .map_err(|e| fail(format!("request failed: {}", causes(&e))))?;
+        .map_err(|e| fail(format!("request failed: {}", chain(&e))))?;
     if !response.status().is_success() {
         return Err(fail(format!("answered {}", response.status())));
     }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backend;
 pub mod body;
 pub mod cache;
+pub mod causes;
 pub mod context;
 pub mod diagnostics;
 pub mod error;

@@ -5,10 +5,10 @@
 //! log under OCI's `httpBackend.*` codes.
 
 use std::error::Error as StdError;
-use std::fmt::Write as _;
 
 use http::StatusCode;
 
+use crate::causes::chain;
 use crate::error::GatewayError;
 use crate::request_limits::RequestBodyError;
 
@@ -103,17 +103,6 @@ impl HttpBackendError {
         }
         Self::Request(text)
     }
-}
-
-/// The error and all its sources, joined with `: `, for the log.
-pub(crate) fn chain(error: &(dyn StdError + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(out, ": {cause}");
-        source = cause.source();
-    }
-    out
 }
 
 fn has_io_kind(error: &(dyn StdError + 'static), kind: std::io::ErrorKind) -> bool {

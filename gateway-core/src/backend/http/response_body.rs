@@ -19,8 +19,9 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tracing::warn;
 
-use super::error::{chain, HttpBackendError};
+use super::error::HttpBackendError;
 use crate::body::BoxError;
+use crate::causes::chain;
 
 pin_project! {
     /// An upstream response body with a read timeout between chunks.
