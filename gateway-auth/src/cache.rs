@@ -89,6 +89,15 @@ impl<V: Clone> ResultCache<V> {
         self.len() == 0
     }
 
+    /// Forgets the ready value for `key`, if any, so that the next lookup computes it again.
+    pub fn remove(&self, key: &CacheKey) {
+        let mut state = self.lock();
+        if matches!(state.slots.get(key), Some(Slot::Ready { .. })) {
+            state.slots.remove(key);
+            state.ready -= 1;
+        }
+    }
+
     /// The cached value for `key`, or the value `compute` produces, computed at most once at
     /// a time per key. `compute` returns the value and how long it may be reused.
     pub async fn get_or_compute<F, Fut>(&self, key: CacheKey, compute: F) -> V

@@ -19,6 +19,12 @@ pub struct ProviderMetadata {
     pub introspection_endpoint: Option<String>,
     /// `jwks_uri`.
     pub jwks_uri: Option<String>,
+    /// `authorization_endpoint`: where a browser logs in.
+    pub authorization_endpoint: Option<String>,
+    /// `token_endpoint`: where the login's code is exchanged for tokens.
+    pub token_endpoint: Option<String>,
+    /// `end_session_endpoint` (RP-initiated logout): where a logout sends the browser.
+    pub end_session_endpoint: Option<String>,
 }
 
 /// An identity provider's discovery document, fetched on first use and cached.
@@ -126,6 +132,7 @@ impl Provider {
         let fail = |reason: String| FetchError {
             uri: self.uri.clone(),
             reason,
+            status: None,
         };
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| fail(format!("discovery document is not JSON: {e}")))?;
@@ -140,6 +147,9 @@ impl Provider {
             issuer: text("issuer"),
             introspection_endpoint: url("introspection_endpoint")?,
             jwks_uri: url("jwks_uri")?,
+            authorization_endpoint: url("authorization_endpoint")?,
+            token_endpoint: url("token_endpoint")?,
+            end_session_endpoint: url("end_session_endpoint")?,
         })
     }
 }

@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway_core::auth::{Authenticator, AuthenticatorFactory};
-use gateway_core::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
+use gateway_core::diagnostics::{did_you_mean, Diagnostics, Kind};
 use gateway_core::function::FunctionRegistry;
 use gateway_core::spec::{
     AdditionalValidationPolicy, Authentication, ClientAppDetails, CustomAuthentication,
-    JsonWebTokenClaim, JwtAuthentication, PublicKeySet, RemoteDiscoveryValidationPolicy,
+    CustomClientAppDetails, JsonWebTokenClaim, JwtAuthentication,
+    OAuth2ResponseValidationFailurePolicy, PublicKeySet, RemoteDiscoveryValidationPolicy,
     SourceUriDetails, StaticKey, TokenAuthentication, TokenValidationPolicy,
     ValidationFailurePolicy,
 };
@@ -19,6 +20,7 @@ use crate::introspect::{ClientCredentials, IntrospectionAuthenticator};
 use crate::jwks::{JwksOptions, KeySource, RemoteKeys};
 use crate::jwt::{ClaimChecks, JwtAuthenticator, Keys};
 use crate::keys::{KeySet, VerifyKey};
+use crate::login::{LoginAuthenticator, LoginSettings};
 use crate::secrets::Secrets;
 use crate::shared::SharedResults;
 use crate::token::TokenLocation;
@@ -182,18 +184,6 @@ impl Authenticators {
         path: &str,
         diags: &mut Diagnostics,
     ) -> Option<Arc<dyn Authenticator>> {
-        let mut usable = true;
-        if let Some(ValidationFailurePolicy::OAuth2(_)) = &policy.validation_failure_policy {
-            diags
-                .push(
-                    Severity::Error,
-                    Kind::Unsupported,
-                    format!("{path}.validationFailurePolicy"),
-                    "the OAUTH2 validation failure policy (OpenID Connect login flow with sessions) is not supported by this build",
-                )
-                .hint("use MODIFY_RESPONSE, or no failure policy for OCI's 401");
-            usable = false;
-        }
         let location = token_location(&Authentication::Token(policy.clone()), path, diags);
         let vpath = format!("{path}.validationPolicy");
         let mut provider = None;
@@ -249,14 +239,139 @@ impl Authenticators {
             &additional.verify_claims,
             policy.max_clock_skew_in_seconds,
         );
-        if !usable {
-            return None;
-        }
+        let login = match &policy.validation_failure_policy {
+            Some(ValidationFailurePolicy::OAuth2(login)) => Some(login),
+            _ => None,
+        };
         let TokenValidationPolicy::RemoteDiscovery(discovery) = &policy.validation_policy else {
+            if login.is_some() {
+                diags.error(
+                    format!("{path}.validationFailurePolicy"),
+                    "an OAUTH2 validation failure policy needs a REMOTE_DISCOVERY validation policy",
+                );
+                return None;
+            }
             return Some(Arc::new(JwtAuthenticator::new(location?, keys?, checks)));
         };
-        let jwt = JwtAuthenticator::new(location.clone()?, keys?, checks.clone());
-        self.introspection(discovery, provider?, location?, checks, jwt, &vpath, diags)
+        let location = location?;
+        let provider = provider?;
+        let jwt = JwtAuthenticator::new(location.clone(), keys?, checks.clone());
+        let (tokens, introspection) = self.introspection(
+            discovery,
+            provider.clone(),
+            location.clone(),
+            checks.clone(),
+            jwt,
+            &vpath,
+            diags,
+        );
+        let Some(login) = login else {
+            return Some(tokens);
+        };
+        let settings = self.login_settings(
+            login,
+            discovery,
+            provider,
+            location.clone(),
+            checks.leeway,
+            introspection,
+            &format!("{path}.validationFailurePolicy"),
+            diags,
+        )?;
+        Some(Arc::new(LoginAuthenticator::new(
+            location, tokens, settings,
+        )))
+    }
+
+    /// An `OAUTH2` failure policy's login flow; `VALIDATION_BLOCK` client and source reuse the
+    /// validation policy's.
+    #[allow(clippy::too_many_arguments)]
+    fn login_settings(
+        &self,
+        login: &OAuth2ResponseValidationFailurePolicy,
+        validation: &RemoteDiscoveryValidationPolicy,
+        validation_provider: Arc<Provider>,
+        location: TokenLocation,
+        leeway: u64,
+        introspection: Option<Arc<IntrospectionAuthenticator>>,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<LoginSettings> {
+        let provider = match &login.source_uri_details {
+            SourceUriDetails::DiscoveryUri(d) => self.provider(
+                &d.uri,
+                validation.max_cache_duration_in_hours,
+                validation.is_ssl_verify_disabled,
+                &format!("{path}.sourceUriDetails"),
+                diags,
+            )?,
+            SourceUriDetails::ValidationBlock => validation_provider,
+        };
+        let client = match (&login.client_details, &validation.client_details) {
+            (ClientAppDetails::Custom(c), _) | (_, ClientAppDetails::Custom(c)) => {
+                self.client(c, &format!("{path}.clientDetails"), diags)
+            }
+            (ClientAppDetails::ValidationBlock, ClientAppDetails::ValidationBlock) => {
+                diags
+                    .error(
+                        format!("{path}.clientDetails"),
+                        "VALIDATION_BLOCK names no client: the validation policy has none either",
+                    )
+                    .hint("give the login its own CUSTOM client (clientId, clientSecretId)");
+                return None;
+            }
+        };
+        let keys = self.remote(
+            KeySource::Discovery(provider.clone()),
+            validation.max_cache_duration_in_hours,
+            validation.is_ssl_verify_disabled,
+            path,
+            diags,
+        )?;
+        let id_token_checks = ClaimChecks {
+            audiences: vec![client.id.clone()],
+            leeway,
+            ..ClaimChecks::default()
+        };
+        let hours = login.max_expiry_duration_in_hours.unwrap_or(1).max(1);
+        Some(LoginSettings {
+            provider,
+            client_id: client.id,
+            secret: client.secret,
+            scopes: login.scopes.join(" "),
+            use_pkce: login.use_pkce.unwrap_or(false),
+            cookie_sessions: login.use_cookies_for_session.unwrap_or(true),
+            cookie_steps: login.use_cookies_for_intermediate_steps.unwrap_or(true),
+            max_session: Duration::from_secs(u64::from(hours) * 3600),
+            fallback_redirect_path: login.fallback_redirect_path.clone(),
+            logout_path: login.logout_path.clone(),
+            id_tokens: JwtAuthenticator::new(location, keys, id_token_checks),
+            introspection,
+        })
+    }
+
+    /// A `CUSTOM` client with its secret, warning when the secret is not configured.
+    fn client(
+        &self,
+        c: &CustomClientAppDetails,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> ClientCredentials {
+        let version = u32::try_from(c.client_secret_version_number).ok();
+        let secret = self.options.secrets.get(&c.client_secret_id, version);
+        if let Err(e) = &secret {
+            diags
+                .warning(
+                    Kind::Configure,
+                    format!("{path}.clientSecretId"),
+                    format!("{e}; requests with a token get 500"),
+                )
+                .hint("[[secret]] in gateway.toml holds what OCI keeps in Vault");
+        }
+        ClientCredentials {
+            id: c.client_id.clone(),
+            secret,
+        }
     }
 
     /// The identity provider whose discovery document is at `uri`.
@@ -284,7 +399,7 @@ impl Authenticators {
     }
 
     /// `REMOTE_DISCOVERY`: tokens checked at the provider's introspection endpoint, as the
-    /// `clientDetails` client.
+    /// `clientDetails` client; the introspecting authenticator itself too, for sessions.
     #[allow(clippy::too_many_arguments)]
     fn introspection(
         &self,
@@ -295,35 +410,22 @@ impl Authenticators {
         jwt: JwtAuthenticator,
         path: &str,
         diags: &mut Diagnostics,
-    ) -> Option<Arc<dyn Authenticator>> {
+    ) -> (
+        Arc<dyn Authenticator>,
+        Option<Arc<IntrospectionAuthenticator>>,
+    ) {
         let client = match &policy.client_details {
-            ClientAppDetails::Custom(c) => {
-                let version = u32::try_from(c.client_secret_version_number).ok();
-                let secret = self.options.secrets.get(&c.client_secret_id, version);
-                if let Err(e) = &secret {
-                    diags
-                        .warning(
-                            Kind::Configure,
-                            format!("{path}.clientDetails.clientSecretId"),
-                            format!("{e}; requests with a token get 500"),
-                        )
-                        .hint("[[secret]] in gateway.toml holds what OCI keeps in Vault");
-                }
-                ClientCredentials {
-                    id: c.client_id.clone(),
-                    secret,
-                }
-            }
+            ClientAppDetails::Custom(c) => self.client(c, &format!("{path}.clientDetails"), diags),
             ClientAppDetails::ValidationBlock => {
                 diags.warning(
                     Kind::Invalid,
                     format!("{path}.clientDetails"),
                     "VALIDATION_BLOCK names no client to introspect with: only JWTs are validated, with the keys of the discovery document's jwks_uri",
                 );
-                return Some(Arc::new(jwt));
+                return (Arc::new(jwt), None);
             }
         };
-        Some(Arc::new(IntrospectionAuthenticator::new(
+        let introspection = Arc::new(IntrospectionAuthenticator::new(
             location,
             provider,
             client,
@@ -331,7 +433,8 @@ impl Authenticators {
             cache_duration(policy.max_cache_duration_in_hours),
             self.options.cache_capacity,
             jwt,
-        )))
+        ));
+        (introspection.clone(), Some(introspection))
     }
 
     fn remote(

@@ -51,6 +51,8 @@ impl JwksOptions {
 pub struct FetchError {
     pub uri: String,
     pub reason: String,
+    /// The provider's status, when it answered with an error.
+    pub status: Option<u16>,
 }
 
 /// The HTTP client for an identity provider: no system proxy (a fetch goes where the spec
@@ -83,13 +85,17 @@ pub(crate) async fn fetch_document(
     let fail = |reason: String| FetchError {
         uri: uri.to_owned(),
         reason,
+        status: None,
     };
     let mut response = request
         .send()
         .await
         .map_err(|e| fail(format!("request failed: {}", chain(&e))))?;
     if !response.status().is_success() {
-        return Err(fail(format!("answered {}", response.status())));
+        return Err(FetchError {
+            status: Some(response.status().as_u16()),
+            ..fail(format!("answered {}", response.status()))
+        });
     }
     if response.content_length().is_some_and(|n| n > limit as u64) {
         return Err(fail(format!("document larger than {limit} bytes")));

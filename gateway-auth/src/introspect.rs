@@ -26,7 +26,7 @@ use gateway_core::context::RequestContext;
 use gateway_core::function::BoxFuture;
 
 use crate::answer::NEGATIVE_TTL;
-use crate::cache::{cache_key, ResultCache};
+use crate::cache::{cache_key, CacheKey, ResultCache};
 use crate::discovery::Provider;
 use crate::fetch::fetch_document;
 use crate::jwt::{auth_context, check_claims, rejected, ClaimChecks, JwtAuthenticator};
@@ -97,14 +97,24 @@ impl Authenticator for IntrospectionAuthenticator {
         _ctx: &RequestContext,
         _body: Option<&Bytes>,
     ) -> BoxFuture<'static, AuthOutcome> {
-        let token = match self.location.extract(req) {
-            Extracted::Missing => return Box::pin(std::future::ready(AuthOutcome::NoCredentials)),
+        match self.location.extract(req) {
+            Extracted::Missing => Box::pin(std::future::ready(AuthOutcome::NoCredentials)),
             Extracted::Invalid(reason) => {
                 let outcome = rejected(self.invalid_token.clone(), reason.to_owned());
-                return Box::pin(std::future::ready(outcome));
+                Box::pin(std::future::ready(outcome))
             }
-            Extracted::Token(token) => token,
-        };
+            Extracted::Token(token) => self.check_token(token),
+        }
+    }
+
+    fn challenge(&self) -> Option<HeaderValue> {
+        Some(self.challenge.clone())
+    }
+}
+
+impl IntrospectionAuthenticator {
+    /// Checks `token`, already taken from the request (or from a session), with the provider.
+    pub(crate) fn check_token(&self, token: String) -> BoxFuture<'static, AuthOutcome> {
         let jwt = self.jwt.clone();
         let provider = self.provider.clone();
         let client = self.client.clone();
@@ -128,10 +138,8 @@ impl Authenticator for IntrospectionAuthenticator {
                 Ok(secret) => secret.clone(),
                 Err(e) => return AuthOutcome::Unavailable(format!("cannot introspect: {e}")),
             };
-            let mut key = b"introspect\0".to_vec();
-            key.extend_from_slice(token.as_bytes());
             let answer = cache
-                .get_or_compute(cache_key(&key), || async {
+                .get_or_compute(introspection_key(&token), || async {
                     let result =
                         introspect(&provider, &endpoint, &client.id, &secret, &token, &checks)
                             .await;
@@ -156,9 +164,16 @@ impl Authenticator for IntrospectionAuthenticator {
         })
     }
 
-    fn challenge(&self) -> Option<HeaderValue> {
-        Some(self.challenge.clone())
+    /// Forgets what the provider said about `token`: after a logout, the next use asks again.
+    pub(crate) fn forget(&self, token: &str) {
+        self.cache.remove(&introspection_key(token));
     }
+}
+
+fn introspection_key(token: &str) -> CacheKey {
+    let mut key = b"introspect\0".to_vec();
+    key.extend_from_slice(token.as_bytes());
+    cache_key(&key)
 }
 
 fn now_seconds() -> u64 {

@@ -167,6 +167,7 @@ impl RemoteKeys {
         FetchError {
             uri,
             reason: reason.into(),
+            status: None,
         }
     }
 
@@ -184,6 +185,7 @@ impl RemoteKeys {
         let (keys, skipped) = KeySet::from_jwks(&document).map_err(|reason| FetchError {
             uri: jwks_uri.clone(),
             reason,
+            status: None,
         })?;
         for e in skipped {
             tracing::debug!(uri = jwks_uri.as_str(), reason = %e, "JWKS entry skipped");

@@ -11,6 +11,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+mod login;
 pub mod secrets;
 pub mod shared;
 pub mod token;

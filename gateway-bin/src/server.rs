@@ -10,6 +10,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper::body::Incoming;
+use hyper::http::uri::Scheme;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -159,12 +160,12 @@ pub(crate) async fn serve(
         // up the accept loop.
         match setup.tls.clone() {
             None => tokio::spawn(async move {
-                connection.serve(stream, None).await;
+                connection.serve(stream, None, Scheme::HTTP).await;
                 drop(slot);
             }),
             Some(tls) => tokio::spawn(async move {
                 match tls.accept(stream).await {
-                    Ok((stream, cert)) => connection.serve(stream, cert).await,
+                    Ok((stream, cert)) => connection.serve(stream, cert, Scheme::HTTPS).await,
                     Err(e) => debug!(%peer, error = %e, "TLS handshake failed"),
                 }
                 drop(slot);
@@ -192,9 +193,10 @@ struct Connection {
 
 impl Connection {
     /// Serves the connection, plain or TLS, until it ends or graceful shutdown closes it; its
-    /// requests carry the client's address and, when it sent one, its certificate chain. Then
-    /// counts and logs what the listener's own limits did to it.
-    async fn serve<I>(self, io: I, cert: Option<ClientCertificate>)
+    /// requests carry the client's address, the connection's scheme (an HTTP/1 request target
+    /// has none) and, when it sent one, its certificate chain. Then counts and logs what the
+    /// listener's own limits did to it.
+    async fn serve<I>(self, io: I, cert: Option<ClientCertificate>, scheme: Scheme)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -210,6 +212,7 @@ impl Connection {
                 conn_state.request_started();
                 let extensions = req.extensions_mut();
                 extensions.insert(ClientAddr(peer));
+                extensions.insert(scheme.clone());
                 extensions.insert(watch.clone());
                 if let Some(cert) = &cert {
                     extensions.insert(cert.clone());

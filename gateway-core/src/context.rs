@@ -194,6 +194,17 @@ impl RequestContext {
     }
 }
 
+/// The first value of query parameter `name` in a raw query string, percent-decoded (`+` is
+/// a space; invalid UTF-8 is replaced).
+pub fn decoded_query_value(query: &str, name: &str) -> Option<String> {
+    let raw = first_query_value(query, name)?;
+    Some(
+        percent_encoding::percent_decode_str(&raw.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
 /// The first value of query parameter `name` in a raw query string, still encoded; a key
 /// without `=` has the empty value.
 pub fn first_query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
@@ -254,5 +265,11 @@ mod tests {
         assert_eq!(first_query_value(q, "flag"), Some(""));
         assert_eq!(first_query_value(q, "empty"), Some(""));
         assert_eq!(first_query_value(q, "City"), None);
+        assert_eq!(decoded_query_value(q, "state").as_deref(), Some("San José"));
+        let url = "postLogoutUrl=https%3A%2F%2Fapp.example%2Fbye%3Fx%3D1";
+        assert_eq!(
+            decoded_query_value(url, "postLogoutUrl").as_deref(),
+            Some("https://app.example/bye?x=1")
+        );
     }
 }

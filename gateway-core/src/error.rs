@@ -148,6 +148,16 @@ pub enum GatewayError {
     /// What authentication needs is unavailable (a JWKS that cannot be fetched): 500.
     #[error("authentication is unavailable: {0}")]
     AuthUnavailable(String),
+
+    /// The identity provider failed a step of the OpenID Connect login (the code exchange
+    /// answered with an error or junk): 502.
+    #[error("the identity provider failed the login: {0}")]
+    IdentityProvider(String),
+
+    /// An `OAUTH2_LOGOUT_BACKEND` was asked to send the client to a `postLogoutUrl` its
+    /// `allowedPostLogoutUris` do not list: 400, and the session is left as it was.
+    #[error("postLogoutUrl is not one of the allowed post-logout URLs")]
+    PostLogoutUrlNotAllowed,
 }
 
 impl From<RequestBodyError> for GatewayError {
@@ -200,8 +210,9 @@ impl GatewayError {
                 StatusCode::UNAUTHORIZED
             }
             Self::ScopeNotAllowed => StatusCode::NOT_FOUND,
-            Self::AuthorizerFailed(_) => StatusCode::BAD_GATEWAY,
+            Self::AuthorizerFailed(_) | Self::IdentityProvider(_) => StatusCode::BAD_GATEWAY,
             Self::AuthUnavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::PostLogoutUrlNotAllowed => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -231,6 +242,8 @@ impl GatewayError {
             Self::ScopeNotAllowed => "authorization.scopeNotAllowed",
             Self::AuthorizerFailed(_) => "customAuthentication.failedFunctionInvocation",
             Self::AuthUnavailable(_) => "authentication.internalServiceError",
+            Self::IdentityProvider(_) => "authentication.identityProviderError",
+            Self::PostLogoutUrlNotAllowed => "logoutBackend.postLogoutUrlNotAllowed",
         }
     }
 
@@ -244,7 +257,8 @@ impl GatewayError {
             | Self::DuplicateHost
             | Self::PayloadTooLarge { .. }
             | Self::HeadersTooLarge { .. }
-            | Self::TooManyHeaders { .. } => {
+            | Self::TooManyHeaders { .. }
+            | Self::PostLogoutUrlNotAllowed => {
                 format!("{reason}: {self}")
             }
             Self::RequestValidation { reason: what } => format!("{reason}: {what}"),

@@ -5,8 +5,10 @@
 //   node provider.mjs CERT KEY PORT GATEWAY_ORIGIN
 //
 // Prints "issuer https://127.0.0.1:PORT" once it listens. Clients:
-//   gateway / gw-secret   the gateway: introspects tokens, runs the login flow
+//   gateway / gw-secret   the gateway: introspects tokens, runs the login flow for the pages
+//                         below (a login's redirect URI is the page it started from)
 //   app / app-secret      an API consumer: gets tokens with client credentials
+// Access tokens granted the `short` scope live two seconds, for sessions that expire.
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import Provider from 'oidc-provider';
@@ -21,7 +23,11 @@ const provider = new Provider(issuer, {
       client_secret: 'gw-secret',
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      redirect_uris: [`${gatewayOrigin}/oauth2/callback`],
+      redirect_uris: [
+        `${gatewayOrigin}/app/profile`,
+        `${gatewayOrigin}/app/home`,
+        `${gatewayOrigin}/quick/profile`,
+      ],
       post_logout_redirect_uris: [`${gatewayOrigin}/app/bye`],
     },
     {
@@ -33,7 +39,12 @@ const provider = new Provider(issuer, {
       scope: 'api:read api:write',
     },
   ],
-  scopes: ['openid', 'profile', 'email', 'offline_access', 'api:read', 'api:write'],
+  scopes: ['openid', 'profile', 'email', 'offline_access', 'api:read', 'api:write', 'short'],
+  // The ID token carries the user's claims, not only `sub`.
+  conformIdTokenClaims: false,
+  ttl: {
+    AccessToken: (ctx, token) => (token.scope?.split(' ').includes('short') ? 2 : 3600),
+  },
   claims: { openid: ['sub'], email: ['email'], profile: ['name'] },
   features: {
     clientCredentials: { enabled: true },

@@ -10,6 +10,7 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod oidc;
 pub mod pki;
 pub mod redis;
 /// How long a gateway may take to start listening.

@@ -23,7 +23,7 @@ use tower::{Layer, Service};
 use super::authorization::RouteAccess;
 use super::detached::detached_context;
 use super::policy::{AuthPolicy, Choice};
-use super::AuthOutcome;
+use super::{AuthOutcome, SessionResponse};
 use crate::body::Body;
 use crate::context::{AuthContext, RequestContext};
 use crate::error::GatewayError;
@@ -137,6 +137,8 @@ enum Decision {
     Proceed(Option<Arc<AuthContext>>),
     /// Answer now.
     Respond(Response<Body>),
+    /// Answer with what the session flow says (a redirect to log in).
+    Session(BoxFuture<'static, SessionResponse>),
 }
 
 async fn authenticate<S>(
@@ -165,6 +167,12 @@ where
         }
         Choice::NoServer => return Ok(policy.no_server_response()),
     };
+    // The identity provider sending the browser back: the login completes here, and the
+    // browser is sent on to the page it asked for.
+    let sessions = server.authenticator.sessions();
+    if let Some(callback) = sessions.as_ref().and_then(|s| s.callback(&parts, ctx)) {
+        return Ok(callback.await.unwrap_or_else(GatewayError::into_response));
+    }
     let (body, buffered) = if server.authenticator.needs_body() {
         match buffer(body, MAX_AUTH_BODY as u64, &budget).await {
             // The body stays counted until the backend is done with it.
@@ -191,9 +199,17 @@ where
         anonymous_route = anonymous,
         "authentication"
     );
-    let decision = match outcome {
-        AuthOutcome::Authenticated(caller) => Decision::Proceed(Some(caller)),
-        other if anonymous => {
+    // Instead of a 401, a browser without a valid session is sent to log in.
+    let login = match (&outcome, &sessions) {
+        (AuthOutcome::NoCredentials | AuthOutcome::Rejected(_), Some(s)) if !anonymous => {
+            s.login(&parts, ctx)
+        }
+        _ => None,
+    };
+    let decision = match (outcome, login) {
+        (AuthOutcome::Authenticated(caller), _) => Decision::Proceed(Some(caller)),
+        (_, Some(login)) => Decision::Session(login),
+        (other, None) if anonymous => {
             if let AuthOutcome::Failed(reason) | AuthOutcome::Unavailable(reason) = &other {
                 tracing::warn!(
                     request_id = ctx.request_id().as_str(),
@@ -203,8 +219,10 @@ where
             }
             Decision::Proceed(None)
         }
-        AuthOutcome::NoCredentials => Decision::Respond(server.failure_response(&parts, ctx, None)),
-        AuthOutcome::Rejected(rejection) => {
+        (AuthOutcome::NoCredentials, None) => {
+            Decision::Respond(server.failure_response(&parts, ctx, None))
+        }
+        (AuthOutcome::Rejected(rejection), None) => {
             tracing::info!(
                 request_id = ctx.request_id().as_str(),
                 reason = rejection.reason.as_str(),
@@ -212,7 +230,7 @@ where
             );
             Decision::Respond(server.failure_response(&parts, ctx, Some(rejection)))
         }
-        AuthOutcome::Failed(reason) => {
+        (AuthOutcome::Failed(reason), None) => {
             tracing::warn!(
                 request_id = ctx.request_id().as_str(),
                 reason = reason.as_str(),
@@ -220,7 +238,7 @@ where
             );
             Decision::Respond(GatewayError::AuthorizerFailed(reason).into_response())
         }
-        AuthOutcome::Unavailable(reason) => {
+        (AuthOutcome::Unavailable(reason), None) => {
             tracing::error!(
                 request_id = ctx.request_id().as_str(),
                 reason = reason.as_str(),
@@ -231,6 +249,7 @@ where
     };
     match decision {
         Decision::Respond(response) => Ok(response),
+        Decision::Session(answer) => Ok(answer.await.unwrap_or_else(GatewayError::into_response)),
         Decision::Proceed(caller) => {
             if let (Some(caller), Some(ctx)) =
                 (caller, parts.extensions.get_mut::<RequestContext>())

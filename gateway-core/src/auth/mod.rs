@@ -41,10 +41,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::HeaderValue;
+use http::{HeaderValue, Response};
 
+use crate::body::Body;
 use crate::context::{AuthContext, RequestContext};
 use crate::diagnostics::Diagnostics;
+use crate::error::GatewayError;
 use crate::function::BoxFuture;
 use crate::spec::Authentication as AuthenticationSpec;
 
@@ -135,6 +137,51 @@ pub trait Authenticator: Send + Sync + fmt::Debug + 'static {
         let _ = (req, claim);
         None
     }
+
+    /// The browser sessions of an `OAUTH2` validation failure policy, when this authenticator
+    /// runs the OpenID Connect login flow: the layer hands it the provider's redirects back
+    /// and the requests it would otherwise refuse, and an `OAUTH2_LOGOUT_BACKEND` ends them.
+    fn sessions(&self) -> Option<Arc<dyn Sessions>> {
+        None
+    }
+}
+
+/// What a gateway answers on its own, or the failure to turn into OCI's error response.
+pub type SessionResponse = Result<Response<Body>, GatewayError>;
+
+/// Browser sessions established through the OpenID Connect authorization-code flow (an
+/// `OAUTH2` validation failure policy, reference 4.1.3). Implemented by `gateway-auth`.
+///
+/// The session itself is a credential like a token: the [`Authenticator`] that returns these
+/// sessions also accepts them in [`authenticate`](Authenticator::authenticate).
+pub trait Sessions: Send + Sync + fmt::Debug {
+    /// The identity provider sending the browser back with a code (or an error): `Some` when
+    /// `req` completes a login this gateway started, answered without the route's backend.
+    fn callback(
+        &self,
+        req: &Parts,
+        ctx: &RequestContext,
+    ) -> Option<BoxFuture<'static, SessionResponse>>;
+
+    /// Instead of a 401 for a request without a valid session: the redirect that starts a
+    /// login. `None` when the request is not one a person makes in a browser (no
+    /// `Accept: text/html`), which then gets the 401.
+    fn login(
+        &self,
+        req: &Parts,
+        ctx: &RequestContext,
+    ) -> Option<BoxFuture<'static, SessionResponse>>;
+
+    /// Ends the session `req` carries, here and at the provider, for an
+    /// `OAUTH2_LOGOUT_BACKEND`: `post_logout_url` has already been checked against the
+    /// route's `allowedPostLogoutUris`; `state` is its `postLogoutState`.
+    fn logout(
+        &self,
+        req: &Parts,
+        ctx: &RequestContext,
+        post_logout_url: Option<String>,
+        state: Option<String>,
+    ) -> BoxFuture<'static, SessionResponse>;
 }
 
 /// Builds authenticators from specification policies; implemented by `gateway-auth` and given

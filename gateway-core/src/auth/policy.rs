@@ -8,7 +8,7 @@ use http::Response;
 
 use super::failure::{unauthorized, FailureResponse};
 use super::select::Branches;
-use super::{Authenticator, AuthenticatorFactory, Rejection};
+use super::{Authenticator, AuthenticatorFactory, Rejection, Sessions};
 use crate::body::Body;
 use crate::context::RequestContext;
 use crate::diagnostics::{Diagnostics, Kind, Severity};
@@ -96,6 +96,12 @@ impl AuthPolicy {
     /// Whether some server allows anonymous access (what `ANONYMOUS` routes need).
     pub fn allows_anonymous(&self) -> bool {
         self.servers.iter().any(|s| s.anonymous)
+    }
+
+    /// The browser sessions of the deployment's `OAUTH2` failure policy, if it has one: what
+    /// an `OAUTH2_LOGOUT_BACKEND` ends.
+    pub fn sessions(&self) -> Option<Arc<dyn Sessions>> {
+        self.servers.iter().find_map(|s| s.authenticator.sessions())
     }
 
     /// Whether the policy is a `dynamicAuthentication` one.
@@ -223,20 +229,24 @@ fn compile_server(
         Some(ValidationFailurePolicy::ModifyResponse(m)) => {
             Some(FailureResponse::compile(m, &failure_path, diags)?)
         }
+        // The login flow belongs to the authenticator, which must say it runs one: an OpenID
+        // Connect login is never silently replaced by a 401.
         Some(ValidationFailurePolicy::OAuth2(_)) => {
-            // The factory names what it cannot enforce; the OpenID Connect flow is never
-            // silently replaced by a 401, whatever the factory did.
-            let before = diags.errors().count();
-            let _ = factory.build(auth, path, diags);
-            if diags.errors().count() == before {
+            let authenticator = factory.build(auth, path, diags)?;
+            if authenticator.sessions().is_none() {
                 diags.push(
                     Severity::Error,
                     Kind::Unsupported,
                     failure_path,
-                    "the OAUTH2 validation failure policy (OpenID Connect login flow) is not supported by this build",
+                    "the OAUTH2 validation failure policy (OpenID Connect login flow) is not supported by this authenticator",
                 );
+                return None;
             }
-            return None;
+            return Some(Server {
+                authenticator,
+                anonymous: auth.is_anonymous_access_allowed(),
+                failure: None,
+            });
         }
         None => None,
     };

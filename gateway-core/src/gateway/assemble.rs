@@ -34,7 +34,9 @@ use crate::auth::{
     compile_authentication, AuthenticationLayer, AuthorizationLayer, DeploymentAuth, RouteAccess,
 };
 use crate::backend::http::HostRule;
-use crate::backend::{DynamicRouting, FunctionBackend, HttpBackendService, StockResponse};
+use crate::backend::{
+    DynamicRouting, FunctionBackend, HttpBackendService, OAuth2Logout, StockResponse,
+};
 use crate::body::Body;
 use crate::cache::{CredentialLocations, ResponseCacheLayer, ResponseCachePolicy};
 use crate::diagnostics::Diagnostics;
@@ -46,7 +48,7 @@ use crate::policy::mtls::MutualTlsLayer;
 use crate::policy::transform::{RequestTransformLayer, ResponseHeaderTransformLayer};
 use crate::policy::validate::ValidationLayer;
 use crate::router::PathTemplate;
-use crate::spec::{ApiSpecification, Backend, Route};
+use crate::spec::{ApiSpecification, Backend, OAuth2LogoutBackend, Route};
 
 use super::compile::Resources;
 
@@ -169,13 +171,13 @@ pub(crate) fn route_stack(
     resources: &Resources,
     diags: &mut Diagnostics,
 ) -> RouteStack {
-    let backend = backend(
-        &route.backend,
-        template,
-        &format!("{path}.backend"),
-        resources,
-        diags,
-    );
+    let backend_path = format!("{path}.backend");
+    let backend = match &route.backend {
+        Backend::OAuth2Logout(logout) => {
+            logout_backend(logout, &deployment.auth, &backend_path, diags)
+        }
+        other => backend(other, template, &backend_path, resources, diags),
+    };
     let request = route.request_policies.as_ref();
     let request_path = format!("{path}.requestPolicies");
     // A route-level CORS policy replaces the deployment's.
@@ -269,6 +271,38 @@ pub(crate) fn route_stack(
     RouteStack {
         service: BoxCloneSyncService::new(stack),
         has_cors,
+    }
+}
+
+/// An `OAUTH2_LOGOUT_BACKEND`: it ends the sessions of the deployment's `OAUTH2` failure
+/// policy, so a deployment without one has nothing to log out of.
+fn logout_backend(
+    spec: &OAuth2LogoutBackend,
+    auth: &DeploymentAuth,
+    path: &str,
+    diags: &mut Diagnostics,
+) -> RouteService {
+    let sessions = match auth {
+        DeploymentAuth::Enforced(policy) => policy.sessions(),
+        DeploymentAuth::Open | DeploymentAuth::Unusable => None,
+    };
+    match sessions {
+        Some(sessions) => {
+            BoxCloneSyncService::new(OAuth2Logout::compile(spec, sessions, path, diags))
+        }
+        None => {
+            // An unusable policy is reported already; an open one or one without the flow is
+            // this route's problem.
+            if !matches!(auth, DeploymentAuth::Unusable) {
+                diags
+                    .error(
+                        path,
+                        "OAUTH2_LOGOUT_BACKEND ends OpenID Connect sessions, and the deployment has none",
+                    )
+                    .hint("add TOKEN_AUTHENTICATION with a REMOTE_DISCOVERY validation policy and an OAUTH2 validationFailurePolicy");
+            }
+            refuse("OAUTH2_LOGOUT_BACKEND")
+        }
     }
 }
 

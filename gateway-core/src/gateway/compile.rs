@@ -630,6 +630,8 @@ fn support(feature: &Feature) -> Support {
         | Feature::StaticKeys
         | Feature::RemoteDiscovery
         | Feature::ModifyResponseFailurePolicy
+        | Feature::OAuth2FailurePolicy
+        | Feature::OAuth2LogoutBackend
         | Feature::AnonymousAuthorization
         | Feature::AuthenticationOnlyAuthorization
         | Feature::AnyOfAuthorization
