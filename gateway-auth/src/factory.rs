@@ -308,8 +308,12 @@ impl Authenticators {
             SourceUriDetails::ValidationBlock => validation_provider,
         };
         let client = match (&login.client_details, &validation.client_details) {
-            (ClientAppDetails::Custom(c), _) | (_, ClientAppDetails::Custom(c)) => {
+            (ClientAppDetails::Custom(c), _) => {
                 self.client(c, &format!("{path}.clientDetails"), diags)
+            }
+            // A missing secret is already reported at the validation policy.
+            (ClientAppDetails::ValidationBlock, ClientAppDetails::Custom(c)) => {
+                self.client(c, path, &mut Diagnostics::default())
             }
             (ClientAppDetails::ValidationBlock, ClientAppDetails::ValidationBlock) => {
                 diags

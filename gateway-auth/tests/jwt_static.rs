@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use gateway_auth::token::MAX_TOKEN_BYTES;
 use gateway_auth::Authenticators;
-use gateway_core::diagnostics::Kind;
 use gateway_core::function::FunctionRegistry;
 use serde_json::{json, Value};
 
@@ -313,31 +312,45 @@ async fn token_authentication_from_a_query_parameter_checks_exp_even_without_iss
     assert_eq!(reply.status, 401, "header instead of query parameter");
 }
 
-#[test]
-fn an_oauth2_failure_policy_is_reported_unsupported() {
-    let spec = r#"{ "requestPolicies": { "authentication": { "type": "TOKEN_AUTHENTICATION",
+/// A deployment whose `OAUTH2` failure policy logs in with `login_client` and validates with
+/// `validation_client`.
+fn oauth2_spec(validation_client: &str, login_client: &str) -> String {
+    format!(
+        r#"{{ "requestPolicies": {{ "authentication": {{ "type": "TOKEN_AUTHENTICATION",
         "tokenHeader": "Authorization", "tokenAuthScheme": "Bearer",
-        "validationPolicy": { "type": "REMOTE_DISCOVERY",
-          "clientDetails": { "type": "CUSTOM", "clientId": "c", "clientSecretId": "s",
-                             "clientSecretVersionNumber": 1 },
-          "sourceUriDetails": { "type": "DISCOVERY_URI",
-                                "uri": "https://idp.example/.well-known/openid-configuration" } },
-        "validationFailurePolicy": { "type": "OAUTH2",
-          "clientDetails": { "type": "VALIDATION_BLOCK" },
-          "sourceUriDetails": { "type": "VALIDATION_BLOCK" },
-          "scopes": ["openid"], "responseType": "CODE" } } },
-      "routes": [ { "path": "/", "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200 } } ] }"#;
-    let (enforced, diags) = build_errors(spec, &factory());
-    assert!(!enforced);
-    let unsupported: Vec<String> = diags
-        .of_kind(Kind::Unsupported)
-        .map(|d| format!("{} {}", d.path, d.message))
-        .collect();
-    assert!(
-        unsupported.iter().any(|m| m.contains("OAUTH2")),
-        "{unsupported:?}"
-    );
-    assert!(diags.has_errors());
+        "validationPolicy": {{ "type": "REMOTE_DISCOVERY",
+          "clientDetails": {validation_client},
+          "sourceUriDetails": {{ "type": "DISCOVERY_URI",
+                                "uri": "https://idp.example/.well-known/openid-configuration" }} }},
+        "validationFailurePolicy": {{ "type": "OAUTH2",
+          "clientDetails": {login_client},
+          "sourceUriDetails": {{ "type": "VALIDATION_BLOCK" }},
+          "scopes": ["openid"], "responseType": "CODE" }} }} }},
+      "routes": [ {{ "path": "/", "backend": {{ "type": "STOCK_RESPONSE_BACKEND", "status": 200 }} }} ] }}"#
+    )
+}
+
+#[test]
+fn an_oauth2_failure_policy_logs_in_with_its_own_client_or_the_validation_policys() {
+    let custom = |secret: &str| {
+        format!(
+            r#"{{ "type": "CUSTOM", "clientId": "c", "clientSecretId": "{secret}",
+                 "clientSecretVersionNumber": 1 }}"#
+        )
+    };
+    let block = r#"{ "type": "VALIDATION_BLOCK" }"#.to_owned();
+    for (login, at) in [
+        (block, "validationPolicy"),
+        (custom("s2"), "validationFailurePolicy"),
+    ] {
+        let (enforced, diags) = build_errors(&oauth2_spec(&custom("s"), &login), &factory());
+        assert!(enforced, "{diags}");
+        // The secret is not configured here: a warning, and logins answer 500.
+        let secret = if at == "validationPolicy" { "s" } else { "s2" };
+        let warning =
+            format!("{at}.clientDetails.clientSecretId: secret {secret} is not configured");
+        assert_eq!(diags.to_string().matches(&warning).count(), 1, "{diags}");
+    }
 }
 
 /// The P-256 group order, big-endian.

@@ -56,7 +56,7 @@ function renderState(state) {
     cell(tr, r.publicPath, "mono");
     cell(tr, r.backend, "mono");
     const policies = r.policies.join(", ");
-    cell(tr, r.unsupported.length ? policies + " [501: " + r.unsupported.join(", ") + "]" : policies);
+    cell(tr, policies);
   });
 
   renderFunctions(state.functions);

@@ -50,11 +50,6 @@ pub(crate) struct Source {
     /// Treat OCI's service limits as errors, not warnings.
     #[arg(long)]
     pub(crate) strict: bool,
-
-    /// Accept deployments that use policies or backends this build does not enforce yet; the
-    /// routes they apply to answer 501 Not Implemented.
-    #[arg(long)]
-    pub(crate) allow_unsupported: bool,
 }
 
 #[derive(Debug, Args)]

@@ -104,7 +104,6 @@ pub(crate) async fn load(
     };
     let options = GatewayOptions {
         method_mismatch: settings.method_mismatch_status.get(),
-        allow_unsupported: source.allow_unsupported,
         strict: source.strict,
         // A specification on its own names functions that live in OCI; nothing here runs
         // them, but it is still valid and its other routes can be served.

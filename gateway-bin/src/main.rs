@@ -317,10 +317,7 @@ async fn routes(args: RoutesArgs) -> Result<ExitCode, String> {
     let rows: Vec<[String; 5]> = routes
         .iter()
         .map(|r| {
-            let mut policies = r.policies.join(", ");
-            if !r.unsupported.is_empty() {
-                policies = format!("{policies} [501: {} unsupported]", r.unsupported.join(", "));
-            }
+            let policies = r.policies.join(", ");
             [
                 r.deployment.to_string(),
                 r.methods.to_string(),

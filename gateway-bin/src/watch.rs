@@ -294,7 +294,6 @@ mod tests {
             spec: None,
             path_prefix: "/".into(),
             strict: false,
-            allow_unsupported: false,
         };
         assert_eq!(
             roots(&source),

@@ -118,9 +118,9 @@ pub enum GatewayError {
     #[error("the usage-plan client token is missing, unknown or not entitled here")]
     UsagePlanUnauthorized { log_code: &'static str },
 
-    /// The route relies on a policy or backend this build does not enforce; served only with
-    /// `--allow-unsupported`, and then refused per request rather than run without it.
-    #[error("the route uses {feature}, which this build does not support")]
+    /// The route relies on a policy or backend that could not be built (reported as an error
+    /// at load, so never served): refused per request rather than run without it.
+    #[error("the route uses {feature}, which could not be built")]
     Unsupported { feature: &'static str },
 
     /// Credentials are missing or invalid (reference 5.4): 401 with `WWW-Authenticate`. The

@@ -29,9 +29,6 @@ pub struct RouteInfo {
     pub function_id: Option<Arc<str>>,
     /// Every policy that applies to the route, deployment-level ones included.
     pub policies: Vec<&'static str>,
-    /// Policies or backends this build does not enforce: the route answers 501 instead of
-    /// running without them. Empty on every route unless `--allow-unsupported` was given.
-    pub unsupported: Vec<&'static str>,
     /// The execution-log level `loggingPolicies` sets (the route's, else the deployment's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_log_level: Option<LogLevel>,
@@ -70,7 +67,6 @@ impl RouteInfo {
             backend,
             function_id: None,
             policies: Vec::new(),
-            unsupported: Vec::new(),
             execution_log_level: None,
             param_names,
             matched,

@@ -5,7 +5,9 @@
 //   node browse.mjs JAR USER URL
 //
 // JAR is a JSON file of cookies per origin, read before and written after, so that several
-// runs are one browser. Prints the last response as JSON: { url, status, headers, body, visited }.
+// runs are one browser. Prints the last response as JSON: { url, status, headers, body, visited }:
+// the first that is neither a redirect nor a provider's form, or a redirect that hands over a
+// session in X-APIGW-TOKEN (which a client keeps instead of following it).
 // Every request accepts text/html, as a browser's navigation does. The provider's CA comes from
 // NODE_EXTRA_CA_CERTS.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -62,7 +64,7 @@ for (let step = 0; step < 30; step++) {
   remember(url, response);
   const text = await response.text();
   const location = response.headers.get('location');
-  if (response.status >= 300 && response.status < 400 && location) {
+  if (response.status >= 300 && response.status < 400 && location && !response.headers.has('x-apigw-token')) {
     url = new URL(location, url).href;
     method = 'GET';
     body = undefined;

@@ -27,6 +27,7 @@ const provider = new Provider(issuer, {
         `${gatewayOrigin}/app/profile`,
         `${gatewayOrigin}/app/home`,
         `${gatewayOrigin}/quick/profile`,
+        `${gatewayOrigin}/header/profile`,
       ],
       post_logout_redirect_uris: [`${gatewayOrigin}/app/bye`],
     },

@@ -29,8 +29,11 @@ fn provider_dir() -> PathBuf {
                 .join("tmp");
             let dir = npm_install(&target.join("oidc-provider"), "oidc-provider@9.13.3");
             for script in ["provider.mjs", "browse.mjs"] {
-                std::fs::copy(repo_root().join("tests/oidc").join(script), dir.join(script))
-                    .expect("provider scripts");
+                std::fs::copy(
+                    repo_root().join("tests/oidc").join(script),
+                    dir.join(script),
+                )
+                .expect("provider scripts");
             }
             dir
         })
@@ -157,6 +160,23 @@ impl Drop for OpenIdProvider {
     }
 }
 
+/// The Vault OCID the tests' `[[secret]]` holds the gateway's client secret under.
+pub const SECRET_ID: &str = "ocid1.vaultsecret.oc1..gwsecret";
+
+/// The `TOKEN_AUTHENTICATION` fields the tests' deployments share, as JSON object members: a
+/// bearer token checked at `issuer`'s introspection endpoint by the client `gateway`, whose
+/// secret is [`SECRET_ID`]; `more` is added to the validation policy.
+pub fn token_authentication(issuer: &str, more: &str) -> String {
+    format!(
+        r#""type": "TOKEN_AUTHENTICATION", "tokenHeader": "Authorization", "tokenAuthScheme": "Bearer",
+    "validationPolicy": {{
+      "type": "REMOTE_DISCOVERY",
+      "clientDetails": {{ "type": "CUSTOM", "clientId": "gateway",
+                         "clientSecretId": "{SECRET_ID}", "clientSecretVersionNumber": 1 }},
+      "sourceUriDetails": {{ "type": "DISCOVERY_URI",
+                            "uri": "{issuer}/.well-known/openid-configuration" }}{more} }}"#
+    )
+}
 
 /// A browser's cookie jar kept in a file, and the page it ends on after following a URL
 /// through redirects and the provider's login, consent and logout forms.
@@ -173,6 +193,8 @@ pub struct Page {
     /// Where it is.
     pub url: String,
     pub status: u16,
+    /// Its headers, names in lower case.
+    pub headers: BTreeMap<String, String>,
     /// The page's text.
     pub body: String,
     /// Every request the browser made on the way, `METHOD URL`.
@@ -210,10 +232,22 @@ impl Browser {
         Page {
             url: text("url"),
             status: page["status"].as_u64().unwrap_or_default() as u16,
+            headers: page["headers"]
+                .as_object()
+                .map(|h| {
+                    h.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             body: text("body"),
             visited: page["visited"]
                 .as_array()
-                .map(|v| v.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                .map(|v| {
+                    v.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -234,5 +268,4 @@ impl Browser {
             })
             .unwrap_or_default()
     }
-
 }

@@ -137,24 +137,14 @@ fn compat_specs_load() {
     ] {
         let dir = TempDir::new("compat");
         let config = compat_config(&dir, file, prefix);
-        // Whatever this build does not enforce yet is named; nothing else is wrong with them.
         let (code, out, err) = run_gateway(&["validate", "--config", &config]);
-        if code != 0 {
-            assert!(out.contains("not supported"), "{file}: {out}{err}");
-        }
-        let (code, out, err) =
-            run_gateway(&["validate", "--allow-unsupported", "--config", &config]);
         assert_eq!(code, 0, "{file}: {out}{err}");
     }
 }
 
 #[test]
 fn a_spec_alone_is_valid_with_its_functions_unbound() {
-    let (code, out, _) = run_gateway(&[
-        "validate",
-        "--allow-unsupported",
-        &compat_spec("03-mixed-backends.json"),
-    ]);
+    let (code, out, _) = run_gateway(&["validate", &compat_spec("03-mixed-backends.json")]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("warning: routes[0].backend.functionId: function \"function ocid\" is not bound here; the route answers 500"),
@@ -190,50 +180,38 @@ fn a_spec_alone_serves_its_other_routes_and_500_for_unbound_functions() {
     assert!(logged, "{}", gw.stderr());
 }
 
-/// A logout backend (route level), not enforced yet.
-const UNSUPPORTED: &str = r#"{ "routes": [
+/// A logout backend in a deployment without an OpenID Connect login to log out of.
+const LOGOUT_WITHOUT_LOGIN: &str = r#"{ "routes": [
   { "path": "/stock", "methods": ["GET"],
     "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200, "body": "fine" } },
   { "path": "/logout", "methods": ["GET"],
     "backend": { "type": "OAUTH2_LOGOUT_BACKEND" } } ] }"#;
 
 #[test]
-fn unsupported_features_are_named_and_refused_unless_allowed() {
-    let dir = TempDir::new("unsupported");
-    let spec = dir.write("spec.json", UNSUPPORTED);
+fn a_logout_backend_needs_a_login_flow_to_end() {
+    let dir = TempDir::new("logout-without-login");
+    let spec = dir.write("spec.json", LOGOUT_WITHOUT_LOGIN);
     let (code, out, _) = run_gateway(&["validate", &spec]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("routes[1].backend: OAUTH2_LOGOUT_BACKEND is not supported by this build yet"),
+        out.contains("routes[1].backend: OAUTH2_LOGOUT_BACKEND ends OpenID Connect sessions, and the deployment has none"),
         "{out}"
     );
     let err = Gateway::try_serve(&[&spec]).expect_err("refused");
     assert!(err.contains("OAUTH2_LOGOUT_BACKEND"), "{err}");
-
-    let gw = Gateway::serve(&[&spec, "--allow-unsupported", "--path-prefix", "/u"]);
-    // Fully supported routes are served.
-    assert_eq!(gw.get("/u/stock").text(), "fine");
-    // A route that needs what this build lacks answers 501 instead of running without it.
-    let res = gw.get("/u/logout");
-    assert_eq!(res.status, 501);
-    assert_eq!(
-        res.json(),
-        serde_json::json!({"code": 501, "message": "Not Implemented"})
-    );
 }
 
 #[test]
-fn mutual_tls_without_client_cas_is_refused_even_when_unsupported_features_are_allowed() {
+fn mutual_tls_without_client_cas_is_refused() {
     let dir = TempDir::new("mtls-without-cas");
-    let with_mtls = UNSUPPORTED.replacen(
-        "{ \"routes\"",
-        "{ \"requestPolicies\": { \"mutualTls\": { \"isVerifiedCertificateRequired\": true } }, \"routes\"",
-        1,
+    let spec = dir.write(
+        "spec.json",
+        r#"{ "requestPolicies": { "mutualTls": { "isVerifiedCertificateRequired": true } },
+             "routes": [ { "path": "/stock", "methods": ["GET"],
+               "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200 } } ] }"#,
     );
-    let spec = dir.write("spec.json", &with_mtls);
-    // mutualTls is enforced, so --allow-unsupported does not turn it into 501 routes: without
-    // CA bundles to verify against, the deployment is not served at all.
-    let err = Gateway::try_serve(&[&spec, "--allow-unsupported"]).expect_err("refused");
+    // Without CA bundles to verify against, the deployment is not served at all.
+    let err = Gateway::try_serve(&[&spec]).expect_err("refused");
     assert!(
         err.contains("requestPolicies.mutualTls") && err.contains("client_ca"),
         "{err}"
@@ -256,24 +234,6 @@ fn routes_prints_the_public_route_table() {
     let routes: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(routes[0]["template"], "/hello");
     assert_eq!(routes[0]["methods"], serde_json::json!(["HEAD", "GET"]));
-}
-
-#[test]
-fn routes_marks_routes_that_answer_501() {
-    let dir = TempDir::new("unsupported-routes");
-    let spec = dir.write("spec.json", UNSUPPORTED);
-    let (code, out, err) = run_gateway(&["routes", "--allow-unsupported", &spec]);
-    assert_eq!(code, 0, "{out}{err}");
-    let logout = out
-        .lines()
-        .find(|l| l.contains("/logout"))
-        .expect("logout row");
-    assert!(logout.contains("501"), "{logout}");
-    let stock = out
-        .lines()
-        .find(|l| l.contains("/stock"))
-        .expect("stock row");
-    assert!(!stock.contains("501"), "{stock}");
 }
 
 #[test]

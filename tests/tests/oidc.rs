@@ -5,25 +5,18 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gateway_tests::oidc::OpenIdProvider;
+use gateway_tests::oidc::{token_authentication, OpenIdProvider, SECRET_ID};
 use gateway_tests::{eventually, raw_echo_upstream, Gateway, Response, TempDir};
-
-const SECRET_ID: &str = "ocid1.vaultsecret.oc1..gwsecret";
 
 /// The deployment: tokens from `issuer` only (the provider's own, or another to refuse it).
 fn spec(issuer: &str, allowed_issuer: &str, upstream: SocketAddr) -> String {
+    let authentication = token_authentication(
+        issuer,
+        &format!(r#", "additionalValidationPolicy": {{ "issuers": ["{allowed_issuer}"] }}"#),
+    );
     format!(
         r#"{{
-  "requestPolicies": {{ "authentication": {{
-    "type": "TOKEN_AUTHENTICATION", "tokenHeader": "Authorization", "tokenAuthScheme": "Bearer",
-    "validationPolicy": {{
-      "type": "REMOTE_DISCOVERY",
-      "clientDetails": {{ "type": "CUSTOM", "clientId": "gateway",
-                         "clientSecretId": "{SECRET_ID}", "clientSecretVersionNumber": 1 }},
-      "sourceUriDetails": {{ "type": "DISCOVERY_URI",
-                            "uri": "{issuer}/.well-known/openid-configuration" }},
-      "additionalValidationPolicy": {{ "issuers": ["{allowed_issuer}"] }}
-    }} }} }},
+  "requestPolicies": {{ "authentication": {{ {authentication} }} }},
   "routes": [ {{ "path": "/data", "methods": ["GET"],
     "backend": {{ "type": "HTTP_BACKEND", "url": "http://{upstream}/data" }},
     "requestPolicies": {{

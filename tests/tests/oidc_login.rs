@@ -9,25 +9,17 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use gateway_tests::oidc::{Browser, OpenIdProvider};
+use gateway_tests::oidc::{token_authentication, Browser, OpenIdProvider, SECRET_ID};
 use gateway_tests::{npm_install, raw_echo_upstream, repo_root, Gateway, Response, TempDir};
-
-const SECRET_ID: &str = "ocid1.vaultsecret.oc1..gwsecret";
 
 /// `/app`: PKCE, intermediate steps and the session in cookies; a logout route that allows
 /// only `/bye` afterwards.
 fn app_spec(issuer: &str, upstream: SocketAddr) -> String {
+    let authentication = token_authentication(issuer, "");
     format!(
         r#"{{
-  "requestPolicies": {{ "authentication": {{
-    "type": "TOKEN_AUTHENTICATION", "tokenHeader": "Authorization", "tokenAuthScheme": "Bearer",
+  "requestPolicies": {{ "authentication": {{ {authentication},
     "isAnonymousAccessAllowed": true,
-    "validationPolicy": {{
-      "type": "REMOTE_DISCOVERY",
-      "clientDetails": {{ "type": "CUSTOM", "clientId": "gateway",
-                         "clientSecretId": "{SECRET_ID}", "clientSecretVersionNumber": 1 }},
-      "sourceUriDetails": {{ "type": "DISCOVERY_URI",
-                            "uri": "{issuer}/.well-known/openid-configuration" }} }},
     "validationFailurePolicy": {{
       "type": "OAUTH2",
       "clientDetails": {{ "type": "VALIDATION_BLOCK" }},
@@ -59,24 +51,17 @@ fn app_spec(issuer: &str, upstream: SocketAddr) -> String {
 }
 
 /// `/quick`: the `short` scope (access tokens live two seconds), logins under way kept in the
-/// gateway's memory instead of cookies.
-fn quick_spec(issuer: &str, upstream: SocketAddr) -> String {
+/// gateway's memory instead of cookies. `/header`: the session in `X-APIGW-TOKEN`.
+fn quick_spec(issuer: &str, upstream: SocketAddr, options: &str) -> String {
+    let authentication = token_authentication(issuer, "");
     format!(
         r#"{{
-  "requestPolicies": {{ "authentication": {{
-    "type": "TOKEN_AUTHENTICATION", "tokenHeader": "Authorization", "tokenAuthScheme": "Bearer",
-    "validationPolicy": {{
-      "type": "REMOTE_DISCOVERY",
-      "clientDetails": {{ "type": "CUSTOM", "clientId": "gateway",
-                         "clientSecretId": "{SECRET_ID}", "clientSecretVersionNumber": 1 }},
-      "sourceUriDetails": {{ "type": "DISCOVERY_URI",
-                            "uri": "{issuer}/.well-known/openid-configuration" }} }},
+  "requestPolicies": {{ "authentication": {{ {authentication},
     "validationFailurePolicy": {{
       "type": "OAUTH2",
       "clientDetails": {{ "type": "VALIDATION_BLOCK" }},
       "sourceUriDetails": {{ "type": "VALIDATION_BLOCK" }},
-      "scopes": ["openid", "short"], "responseType": "CODE",
-      "useCookiesForIntermediateSteps": false }} }} }},
+      {options} }} }} }},
   "routes": [
     {{ "path": "/profile", "methods": ["GET"],
       "backend": {{ "type": "HTTP_BACKEND", "url": "http://{upstream}/profile" }},
@@ -92,14 +77,31 @@ fn setup(dir: &TempDir) -> (OpenIdProvider, Gateway, String) {
     let issuer = provider.issuer();
     let upstream = raw_echo_upstream();
     dir.write("app.json", &app_spec(&issuer, upstream));
-    dir.write("quick.json", &quick_spec(&issuer, upstream));
+    dir.write(
+        "quick.json",
+        &quick_spec(
+            &issuer,
+            upstream,
+            r#""scopes": ["openid", "short"], "responseType": "CODE",
+               "useCookiesForIntermediateSteps": false"#,
+        ),
+    );
+    dir.write(
+        "header.json",
+        &quick_spec(
+            &issuer,
+            upstream,
+            r#""scopes": ["openid"], "responseType": "CODE", "useCookiesForSession": false"#,
+        ),
+    );
     let config = dir.write(
         "gateway.toml",
         &format!(
             "[gateway]\nca_bundles = [\"{ca}\"]\n\n\
              [[secret]]\nid = \"{SECRET_ID}\"\nvalue = \"gw-secret\"\nversion = 1\n\n\
              [[deployment]]\nname = \"app\"\npath_prefix = \"/app\"\nspecification = \"app.json\"\n\n\
-             [[deployment]]\nname = \"quick\"\npath_prefix = \"/quick\"\nspecification = \"quick.json\"\n",
+             [[deployment]]\nname = \"quick\"\npath_prefix = \"/quick\"\nspecification = \"quick.json\"\n\n\
+             [[deployment]]\nname = \"header\"\npath_prefix = \"/header\"\nspecification = \"header.json\"\n",
             ca = provider.pki.ca.display()
         ),
     );
@@ -139,7 +141,12 @@ fn a_browser_logs_in_at_the_provider_and_out_again() {
     let (provider, gw, origin) = setup(&dir);
 
     // An API client without a token gets OCI's 401, not a redirect it cannot follow.
-    let api = gw.request("GET", "/app/profile", &[("Accept", "application/json")], b"");
+    let api = gw.request(
+        "GET",
+        "/app/profile",
+        &[("Accept", "application/json")],
+        b"",
+    );
     assert_eq!(api.status, 401, "{}", api.text());
     assert_eq!(api.header("www-authenticate"), Some("Bearer"));
 
@@ -159,7 +166,11 @@ fn a_browser_logs_in_at_the_provider_and_out_again() {
     let lower = page.body.to_ascii_lowercase();
     assert!(lower.starts_with("get /profile?tab=2 "), "{}", page.body);
     assert!(lower.contains("x-user: alice\r\n"), "{}", page.body);
-    assert!(lower.contains("x-email: alice@example.com\r\n"), "{}", page.body);
+    assert!(
+        lower.contains("x-email: alice@example.com\r\n"),
+        "{}",
+        page.body
+    );
     // The authorization request used PKCE, state and nonce.
     let authorize = page
         .visited
@@ -192,9 +203,21 @@ fn a_browser_logs_in_at_the_provider_and_out_again() {
     // A state-changing request must repeat the CSRF token.
     let res = with_cookies(&gw, "POST", "/app/form", &cookies, &[]);
     assert_eq!(res.status, 401, "{}", res.text());
-    let res = with_cookies(&gw, "POST", "/app/form", &cookies, &[("X-CSRF-TOKEN", "wrong")]);
+    let res = with_cookies(
+        &gw,
+        "POST",
+        "/app/form",
+        &cookies,
+        &[("X-CSRF-TOKEN", "wrong")],
+    );
     assert_eq!(res.status, 401);
-    let res = with_cookies(&gw, "POST", "/app/form", &cookies, &[("X-CSRF-TOKEN", &csrf)]);
+    let res = with_cookies(
+        &gw,
+        "POST",
+        "/app/form",
+        &cookies,
+        &[("X-CSRF-TOKEN", &csrf)],
+    );
     assert_eq!(res.status, 200, "{}", res.text());
     // A browser's POST without a session is sent to log in, and back to fallbackRedirectPath.
     let res = gw.request("POST", "/app/form", &[("Accept", "text/html")], b"");
@@ -209,7 +232,10 @@ fn a_browser_logs_in_at_the_provider_and_out_again() {
     let value = tampered.get_mut("apigw_session").expect("session");
     let last = value.pop().expect("a character");
     value.push(if last == 'A' { 'B' } else { 'A' });
-    assert_eq!(with_cookies(&gw, "GET", "/app/profile", &tampered, &[]).status, 401);
+    assert_eq!(
+        with_cookies(&gw, "GET", "/app/profile", &tampered, &[]).status,
+        401
+    );
     let res = with_cookies(
         &gw,
         "GET",
@@ -286,7 +312,10 @@ fn a_browser_logs_in_at_the_provider_and_out_again() {
         again.visited
     );
     assert!(
-        again.body.to_ascii_lowercase().contains("x-user: alice\r\n"),
+        again
+            .body
+            .to_ascii_lowercase()
+            .contains("x-user: alice\r\n"),
         "{}",
         again.body
     );
@@ -327,6 +356,35 @@ fn a_session_ends_with_its_access_token() {
     assert_eq!(res.status, 302);
 }
 
+#[test]
+fn a_session_can_travel_in_a_header() {
+    let dir = TempDir::new("oidc-header-session");
+    let (provider, gw, origin) = setup(&dir);
+    let browser = Browser::new(&dir, "dave", &provider);
+    // The callback hands the session over with its redirect, and sets no cookie.
+    let handover = browser.open(&format!("{origin}/header/profile"));
+    assert_eq!(handover.status, 302, "{handover:?}");
+    assert_eq!(
+        handover.headers.get("location").map(String::as_str),
+        Some("/header/profile")
+    );
+    assert!(
+        !browser.cookies(&origin).contains_key("apigw_session"),
+        "{:?}",
+        browser.cookies(&origin)
+    );
+    let token = handover.headers.get("x-apigw-token").expect("the session");
+
+    let res = gw.request("GET", "/header/profile", &[("X-APIGW-TOKEN", token)], b"");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(seen(&res, "x-user").as_deref(), Some("dave"));
+    // Without it, or with a cookie session's name for it, there is no session.
+    assert_eq!(gw.request("GET", "/header/profile", &[], b"").status, 401);
+    let cookie = format!("apigw_session={token}");
+    let res = gw.request("GET", "/header/profile", &[("Cookie", &cookie)], b"");
+    assert_eq!(res.status, 401);
+}
+
 /// The whole login and logout once in headless Chromium, as a person would click through it.
 #[test]
 fn chromium_logs_in_and_out() {
@@ -352,7 +410,10 @@ fn chromium_logs_in_and_out() {
         gw.stderr()
     );
     let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
-    let profile = result["profile"].as_str().unwrap_or_default().to_ascii_lowercase();
+    let profile = result["profile"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     assert!(profile.contains("x-user: carol"), "{result}");
     assert_eq!(result["afterLogout"], format!("{origin}/app/bye"));
     assert_eq!(result["byePage"], "bye");

@@ -263,6 +263,12 @@ impl Sessions for LoginFlow {
                 Some(q) => format!("{}?{q}", ctx.path()),
                 None => ctx.path().to_owned(),
             };
+            // `//host/…` in a Location header is another site: never send a browser there.
+            let here = if here.starts_with("//") || here.starts_with("/\\") {
+                "/".to_owned()
+            } else {
+                here
+            };
             (ctx.path().to_owned(), here)
         } else {
             let fallback =

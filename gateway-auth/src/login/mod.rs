@@ -127,6 +127,10 @@ impl Authenticator for LoginAuthenticator {
         self.tokens.challenge()
     }
 
+    fn unverified_claim(&self, req: &Parts, claim: &str) -> Option<String> {
+        self.tokens.unverified_claim(req, claim)
+    }
+
     fn sessions(&self) -> Option<Arc<dyn Sessions>> {
         Some(self.sessions.clone())
     }

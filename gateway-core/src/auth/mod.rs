@@ -188,9 +188,9 @@ pub trait Sessions: Send + Sync + fmt::Debug {
 /// to the gateway builder, so the core never names the types that do the work.
 pub trait AuthenticatorFactory: Send + Sync + fmt::Debug {
     /// Builds the authenticator for `policy`, found at JSON path `path` of the specification.
-    /// Every problem (an unknown authorizer function, an unusable key, an unsupported feature
-    /// such as an `OAUTH2` failure policy) is reported in `diags`; `None` means the policy
-    /// cannot be enforced and must not be served.
+    /// Every problem (an unknown authorizer function, an unusable key, a missing client) is
+    /// reported in `diags`; `None` means the policy cannot be enforced and must not be
+    /// served.
     fn build(
         &self,
         policy: &AuthenticationSpec,

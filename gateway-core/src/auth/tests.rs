@@ -528,6 +528,8 @@ fn an_oauth2_failure_policy_is_never_ignored() {
         .unwrap_or_else(|| panic!("loads: {}", load.diagnostics));
     let mut diags = Diagnostics::new();
     let auth = compile_authentication(&spec, &ScriptedFactory::default(), &mut diags);
+    // The scripted authenticators run no login: the deployment is refused, never served
+    // with a 401 in place of the login.
     assert!(matches!(auth, DeploymentAuth::Unusable), "{auth:?}");
     let unsupported: Vec<_> = diags.of_kind(Kind::Unsupported).collect();
     assert_eq!(unsupported.len(), 1, "{diags}");

@@ -355,13 +355,11 @@ fn branch_backend(
             },
             diags,
         )),
-        // Reported as unsupported before a stack is built for it.
+        // The loader refuses a logout backend inside dynamic routing.
         other => refuse(other.type_name()),
     }
 }
 
-/// A stack that refuses every request because the route needs `feature`, which this build does
-/// not enforce: failing closed is the only safe way to serve such a route.
 /// A route to a function nothing is bound to: 500, `functionBackend.notFoundOrNotAuthorized`.
 fn unbound_function(id: &str) -> RouteService {
     let function: Arc<str> = Arc::from(id);
@@ -375,7 +373,9 @@ fn unbound_function(id: &str) -> RouteService {
     }))
 }
 
-pub(crate) fn refuse(feature: &'static str) -> RouteService {
+/// A stack that refuses every request (501): for a route whose `feature` could not be built.
+/// That is reported as an error, so the route is never served; should it be, it fails closed.
+fn refuse(feature: &'static str) -> RouteService {
     BoxCloneSyncService::new(tower::service_fn(move |_req: Request<Body>| async move {
         Ok(GatewayError::Unsupported { feature }.into_response())
     }))

@@ -17,7 +17,7 @@ use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, Rou
 use crate::routes::RouteInfo;
 use crate::spec::{self, ApiSpecification, Backend, Feature, FeatureUse, HttpMethod};
 
-use super::assemble::{refuse, route_stack, DeploymentLayers, Limiters, RouteService, RouteStack};
+use super::assemble::{route_stack, DeploymentLayers, Limiters, RouteService};
 use super::service::GatewayService;
 
 /// OCI allows at most this many deployments on one gateway.
@@ -48,9 +48,6 @@ pub enum MethodMismatch {
 #[derive(Debug, Clone, Default)]
 pub struct GatewayOptions {
     pub method_mismatch: MethodMismatch,
-    /// Serve deployments that use policies or backends this build does not enforce; the routes
-    /// they apply to answer 501 instead of running without them.
-    pub allow_unsupported: bool,
     /// Treat OCI's service limits as errors rather than warnings.
     pub strict: bool,
     /// What a `functionId` that names no registered function is.
@@ -319,7 +316,7 @@ fn compile_deployment(
     );
 
     let features = spec.features();
-    let deployment_features = FeatureSummary::collect(&features, None, options, diags);
+    let deployment_features = FeatureSummary::collect(&features, None);
     let deployment_layers = DeploymentLayers::compile(&source.name, &spec, resources, diags);
     let name: Arc<str> = Arc::from(source.name.as_str());
     let prefix: Arc<str> = Arc::from(source.path_prefix.as_str());
@@ -343,33 +340,21 @@ fn compile_deployment(
         }
         info.execution_log_level = execution_log_level(route.logging_policies.as_ref())
             .or_else(|| execution_log_level(spec.logging_policies.as_ref()));
-        let own = FeatureSummary::collect(&features, Some(index), options, diags);
+        let own = FeatureSummary::collect(&features, Some(index));
         info.policies = deployment_features
             .policies
             .iter()
             .chain(&own.policies)
             .copied()
             .collect();
-        info.unsupported = deployment_features
-            .blocking
-            .iter()
-            .chain(&own.blocking)
-            .copied()
-            .collect();
-        let stack = match info.unsupported.first() {
-            Some(feature) => RouteStack {
-                service: refuse(feature),
-                has_cors: false,
-            },
-            None => route_stack(
-                route,
-                template,
-                &format!("routes[{index}]"),
-                &deployment_layers,
-                resources,
-                diags,
-            ),
-        };
+        let stack = route_stack(
+            route,
+            template,
+            &format!("routes[{index}]"),
+            &deployment_layers,
+            resources,
+            diags,
+        );
         let info = Arc::new(info);
         let limits = &resources.request_limits;
         let entry = CompiledRoute {
@@ -593,105 +578,22 @@ fn is_backend(feature: Feature) -> bool {
     )
 }
 
-/// How this build treats a feature of a specification.
-enum Support {
-    /// Enforced.
-    Enforced,
-    /// Not enforced: the deployment is refused, or with `--allow-unsupported` the routes it
-    /// applies to answer 501.
-    Missing,
-}
-
-fn support(feature: &Feature) -> Support {
-    match feature {
-        Feature::StockResponseBackend
-        | Feature::OracleFunctionsBackend
-        | Feature::HttpBackend
-        | Feature::DynamicRoutingBackend
-        | Feature::Cors
-        | Feature::HeaderValidations
-        | Feature::QueryParameterValidations
-        | Feature::BodyValidation
-        | Feature::SetHeaders
-        | Feature::RenameHeaders
-        | Feature::FilterHeaders
-        | Feature::SetQueryParameters
-        | Feature::RenameQueryParameters
-        | Feature::FilterQueryParameters
-        | Feature::ResponseSetHeaders
-        | Feature::ResponseRenameHeaders
-        | Feature::ResponseFilterHeaders
-        | Feature::CustomAuthenticationSingleArgument
-        | Feature::CustomAuthenticationMultiArgument
-        | Feature::JwtAuthentication
-        | Feature::TokenAuthentication
-        | Feature::DynamicAuthentication
-        | Feature::RemoteJwks
-        | Feature::StaticKeys
-        | Feature::RemoteDiscovery
-        | Feature::ModifyResponseFailurePolicy
-        | Feature::OAuth2FailurePolicy
-        | Feature::OAuth2LogoutBackend
-        | Feature::AnonymousAuthorization
-        | Feature::AuthenticationOnlyAuthorization
-        | Feature::AnyOfAuthorization
-        | Feature::RateLimiting
-        | Feature::UsagePlans
-        | Feature::MutualTls
-        | Feature::ResponseCacheLookup
-        | Feature::ResponseCacheStore
-        | Feature::AccessLog
-        | Feature::ExecutionLog => Support::Enforced,
-        _ => Support::Missing,
-    }
-}
-
 /// The features that apply at one level (the deployment, or one route), sorted out.
+/// The policy names that apply at one level (the deployment, or one route), for the route
+/// table.
 #[derive(Default)]
 struct FeatureSummary {
-    /// Policy names to show in the route table.
     policies: Vec<&'static str>,
-    /// Features the route cannot be served without.
-    blocking: Vec<&'static str>,
 }
 
 impl FeatureSummary {
-    /// Sorts the features used at `route` (`None`: the deployment level), reporting each one
-    /// this build does not enforce.
-    fn collect(
-        features: &[FeatureUse],
-        route: Option<usize>,
-        options: &GatewayOptions,
-        diags: &mut Diagnostics,
-    ) -> Self {
-        let mut summary = Self::default();
-        for use_ in features.iter().filter(|f| f.route == route) {
-            let name = use_.feature.name();
-            if !is_backend(use_.feature) {
-                summary.policies.push(name);
-            }
-            match support(&use_.feature) {
-                Support::Enforced => {}
-                Support::Missing => {
-                    summary.blocking.push(name);
-                    let severity = if options.allow_unsupported {
-                        Severity::Warning
-                    } else {
-                        Severity::Error
-                    };
-                    let message = if options.allow_unsupported {
-                        format!("{name} is not supported by this build yet; the routes it applies to answer 501")
-                    } else {
-                        format!("{name} is not supported by this build yet")
-                    };
-                    let d = diags.push(severity, Kind::Unsupported, use_.path.clone(), message);
-                    if !options.allow_unsupported {
-                        d.hint("--allow-unsupported serves the other routes; these answer 501");
-                    }
-                }
-            }
-        }
-        summary
+    fn collect(features: &[FeatureUse], route: Option<usize>) -> Self {
+        let policies = features
+            .iter()
+            .filter(|f| f.route == route && !is_backend(f.feature))
+            .map(|f| f.feature.name())
+            .collect();
+        Self { policies }
     }
 }
 
