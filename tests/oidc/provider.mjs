@@ -8,7 +8,7 @@
 //   gateway / gw-secret   the gateway: introspects tokens, runs the login flow for the pages
 //                         below (a login's redirect URI is the page it started from)
 //   app / app-secret      an API consumer: gets tokens with client credentials
-// Access tokens granted the `short` scope live two seconds, for sessions that expire.
+// Access tokens granted the `short` scope live five seconds, for sessions that expire.
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import Provider from 'oidc-provider';
@@ -44,7 +44,7 @@ const provider = new Provider(issuer, {
   // The ID token carries the user's claims, not only `sub`.
   conformIdTokenClaims: false,
   ttl: {
-    AccessToken: (ctx, token) => (token.scope?.split(' ').includes('short') ? 2 : 3600),
+    AccessToken: (ctx, token) => (token.scope?.split(' ').includes('short') ? 5 : 3600),
   },
   claims: { openid: ['sub'], email: ['email'], profile: ['name'] },
   features: {

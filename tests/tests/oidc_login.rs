@@ -50,7 +50,7 @@ fn app_spec(issuer: &str, upstream: SocketAddr) -> String {
     )
 }
 
-/// `/quick`: the `short` scope (access tokens live two seconds), logins under way kept in the
+/// `/quick`: the `short` scope (access tokens live five seconds), logins under way kept in the
 /// gateway's memory instead of cookies. `/header`: the session in `X-APIGW-TOKEN`.
 fn quick_spec(issuer: &str, upstream: SocketAddr, options: &str) -> String {
     let authentication = token_authentication(issuer, "");
@@ -341,8 +341,9 @@ fn a_session_ends_with_its_access_token() {
         browser.cookies(&origin)
     );
 
-    // The provider's access token lives two seconds, and the session with it.
-    std::thread::sleep(Duration::from_millis(3200));
+    // The provider's access token lives five seconds from before the page was served, and the
+    // session with it.
+    std::thread::sleep(Duration::from_millis(5500));
     let cookies = browser.cookies(&origin);
     let res = with_cookies(&gw, "GET", "/quick/profile", &cookies, &[]);
     assert_eq!(res.status, 401, "{}", res.text());
