@@ -79,28 +79,6 @@ impl AccessLogWriter {
         }))
     }
 
-    /// Records a connection the server answered or closed before any request reached the
-    /// gateway (a stalled request head, an oversized head, too many connections): there is no
-    /// method or URI, only the client, the status and OCI's execution-log code as `message`.
-    pub(crate) fn log_connection(&self, remote: SocketAddr, status: u16, code: &str) {
-        if self.style == Style::Terminal {
-            self.send(format!("- - {status} {code} client={}\n", remote.ip()));
-            return;
-        }
-        let mut line = serde_json::json!({
-            "httpMethod": "", "requestUri": "", "serverProtocol": "HTTP/1.1",
-            "status": status, "bodyBytesSent": 0, "requestDuration": 0.0,
-            "opcRequestId": "", "remoteAddr": remote.ip().to_string(), "deploymentId": "",
-            "gatewayId": &*self.identity.id,
-            "gatewayDisplayName": &*self.identity.display_name,
-            "node": &*self.identity.node,
-            "httpUserAgent": "", "httpReferrer": "", "message": code,
-        })
-        .to_string();
-        line.push('\n');
-        self.send(line);
-    }
-
     fn send(&self, line: String) {
         if self.lines.try_send(line).is_err() {
             self.dropped.fetch_add(1, Relaxed);
@@ -123,6 +101,27 @@ impl AccessLog for AccessLogWriter {
             }
             Style::Terminal => terminal_line(entry),
         };
+        self.send(line);
+    }
+
+    /// The line has OCI's fields, empty where no request was read, and the execution-log
+    /// code as `message`.
+    fn log_refused(&self, remote: SocketAddr, status: u16, code: &str) {
+        if self.style == Style::Terminal {
+            self.send(format!("- - {status} {code} client={}\n", remote.ip()));
+            return;
+        }
+        let mut line = serde_json::json!({
+            "httpMethod": "", "requestUri": "", "serverProtocol": "HTTP/1.1",
+            "status": status, "bodyBytesSent": 0, "requestDuration": 0.0,
+            "opcRequestId": "", "remoteAddr": remote.ip().to_string(), "deploymentId": "",
+            "gatewayId": &*self.identity.id,
+            "gatewayDisplayName": &*self.identity.display_name,
+            "node": &*self.identity.node,
+            "httpUserAgent": "", "httpReferrer": "", "message": code,
+        })
+        .to_string();
+        line.push('\n');
         self.send(line);
     }
 }

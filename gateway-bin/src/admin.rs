@@ -11,6 +11,8 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+
+use gateway_core::server::{accept, ListenerStats};
 use tokio::net::TcpListener;
 use tracing::debug;
 
@@ -20,7 +22,6 @@ use gateway_core::GatewayService;
 use crate::access_log::AccessLogWriter;
 use crate::console::{self, Console};
 use crate::reload::CurrentFunctions;
-use crate::server::{self, ListenerStats};
 
 /// What `/metrics` reports on.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ pub(crate) struct Admin {
 pub(crate) fn spawn(listener: TcpListener, admin: Admin) {
     tokio::spawn(async move {
         loop {
-            let (stream, _) = server::accept(&listener).await;
+            let (stream, _) = accept(&listener).await;
             let admin = admin.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {

@@ -15,6 +15,7 @@ use gateway_core::gateway::{
 use gateway_core::limit::UsagePlans;
 use gateway_core::policy::mtls::ClientCaBundles;
 use gateway_core::request_limits::BodyBudget;
+use gateway_core::server::TlsAcceptor;
 use rustls::pki_types::CertificateDer;
 
 use crate::ca;
@@ -25,7 +26,6 @@ use crate::config::{Config, GatewaySection};
 use crate::functions::{self, Readiness};
 use crate::permissions::Permissions;
 use crate::running::FunctionSet;
-use crate::tls::TlsAcceptor;
 
 /// The config in effect and what compiling it produced.
 pub(crate) struct Loaded {
@@ -292,7 +292,7 @@ fn listener_tls(
             return None;
         }
     }
-    match TlsAcceptor::from_settings(settings, &resources.client_ca) {
+    match TlsAcceptor::from_pem_files(&settings.cert, &settings.key, &resources.client_ca) {
         Ok(acceptor) => Some(acceptor),
         Err(e) => {
             problems.error("tls", e.to_string());

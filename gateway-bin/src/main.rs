@@ -8,7 +8,6 @@ mod admin;
 mod ca;
 mod changes;
 mod cli;
-mod conn;
 mod console;
 mod explain;
 mod functions;
@@ -22,10 +21,9 @@ mod output;
 mod permissions;
 mod reload;
 mod running;
-mod server;
+mod signals;
 #[cfg(test)]
 mod testing;
-mod tls;
 mod watch;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -44,13 +42,13 @@ use gateway_bin::config;
 
 use gateway_core::gateway::CompiledGateway;
 use gateway_core::observe::{AccessLog, GatewayIdentity, Observer};
+use gateway_core::server::{ConnectionLimits, ListenerStats, Server};
 use gateway_core::GatewayService;
 
 use crate::access_log::AccessLogWriter;
 use crate::admin::Admin;
 use crate::console::{Board, Console, Tee, Traffic};
 use crate::logging::LogHandle;
-use crate::server::{Listener, ListenerStats};
 
 use crate::cli::{Cli, Command, RoutesArgs, ServeArgs, ValidateArgs};
 use crate::functions::Readiness;
@@ -119,7 +117,7 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let signal = server::shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
+    let signal = signals::shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
     // Draining: `/ready` says no at once, so that a load balancer stops sending, while the
     // listener keeps serving for `drain_seconds`; then it stops accepting.
     let draining = Arc::new(AtomicBool::new(false));
@@ -228,14 +226,24 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
         out(&format!("try: {line}\n"))?;
     }
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
-    let setup = Listener {
-        service,
-        limits: settings.limits.clone(),
-        stats,
-        access_log,
-        tls: loaded.tls.take(),
-    };
-    let served = server::serve(listener, setup, shutdown, grace).await;
+    let limits = &settings.limits;
+    let mut server = Server::builder()
+        .limits(
+            ConnectionLimits::default()
+                .with_timeouts(
+                    Duration::from_secs(limits.header_read_timeout_seconds),
+                    Duration::from_secs(limits.idle_timeout_seconds),
+                )
+                .with_connections(limits.max_connections, limits.max_connections_per_client),
+        )
+        .stats(stats);
+    if let Some(log) = access_log {
+        server = server.access_log(log);
+    }
+    if let Some(tls) = loaded.tls.take() {
+        server = server.tls(tls);
+    }
+    let served = server.serve(listener, service, shutdown, grace).await;
     functions::shutdown(current.lock().await.functions()).await;
     served.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,8 @@
 //! The core of the gateway: OCI API Gateway deployment specifications, the router, context
 //! variables, policies, backends and their assembly into one `tower::Service`.
 //!
-//! Start at [`gateway::Gateway::builder`] to serve specifications from Rust, or use one piece
-//! alone: [`spec::load_spec`] (the model with every problem reported), [`router`] (OCI path
+//! Start at [`gateway::Gateway::builder`] to compile specifications into a service and at
+//! [`server::Server::builder`] to serve it, or use one piece alone: [`spec::load_spec`] (the model with every problem reported), [`router`] (OCI path
 //! templates), [`vars`] (context variables).
 
 pub mod auth;
@@ -25,6 +25,7 @@ pub mod request_id;
 pub mod request_limits;
 pub mod router;
 pub mod routes;
+pub mod server;
 pub mod spec;
 #[cfg(test)]
 mod testing;

@@ -16,6 +16,13 @@ use super::Outcome;
 pub trait AccessLog: Send + Sync + fmt::Debug + 'static {
     fn log(&self, entry: &AccessEntry<'_>);
 
+    /// Records a connection the server answered or closed before any request reached the
+    /// gateway (a stalled request head, an oversized head, too many connections): there is no
+    /// method or URI, only the client, the status and OCI's execution-log code.
+    fn log_refused(&self, remote: SocketAddr, status: u16, code: &str) {
+        let _ = (remote, status, code);
+    }
+
     /// Whether requests starting now should be recorded at all. A log that is only sometimes
     /// read (a console nobody has open) says no, and requests then capture nothing for it.
     fn wants(&self) -> bool {

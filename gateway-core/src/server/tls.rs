@@ -21,10 +21,8 @@ use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureSc
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-use gateway_core::policy::mtls::{read_pem_certs, ClientCaBundles, PemCertsError};
-use gateway_core::ClientCertificate;
-
-use crate::config::TlsSection;
+use crate::context::ClientCertificate;
+use crate::policy::mtls::{read_pem_certs, ClientCaBundles, PemCertsError};
 
 /// How long a client may take to complete the handshake, as long as it may take to send a
 /// request head: a client that stalls is cut off.
@@ -32,22 +30,34 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Why the TLS settings cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum TlsError {
+#[non_exhaustive]
+pub enum TlsError {
+    /// The certificate chain cannot be read.
     #[error("TLS certificate: {0}")]
     Cert(#[from] PemCertsError),
+    /// The private key cannot be read.
     #[error("cannot read the TLS private key {path}: {reason}")]
-    Key { path: PathBuf, reason: String },
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Certificate and key do not make a server configuration.
     #[error("the TLS certificate {cert} and key {key} cannot be used together: {source}")]
     Config {
+        /// The certificate file.
         cert: PathBuf,
+        /// The key file.
         key: PathBuf,
+        /// What rustls said.
         source: rustls::Error,
     },
 }
 
-/// Accepts TLS connections for the public listener.
+/// Accepts TLS connections: rustls with aws-lc-rs, ALPN `h2` and `http/1.1`.
 #[derive(Clone)]
-pub(crate) struct TlsAcceptor {
+pub struct TlsAcceptor {
     inner: tokio_rustls::TlsAcceptor,
 }
 
@@ -58,14 +68,16 @@ impl std::fmt::Debug for TlsAcceptor {
 }
 
 impl TlsAcceptor {
-    /// Reads the certificate and key of `settings`; with CA bundles in `client_ca`, clients are
-    /// asked for a certificate and shown those CAs as hints.
-    pub(crate) fn from_settings(
-        settings: &TlsSection,
+    /// Reads the certificate chain (PEM, leaf first) at `cert` and the private key (PEM:
+    /// PKCS#8, PKCS#1 or SEC1) at `key`; with CA bundles in `client_ca`, clients are asked for
+    /// a certificate and shown those CAs as hints.
+    pub fn from_pem_files(
+        cert: &Path,
+        key: &Path,
         client_ca: &ClientCaBundles,
     ) -> Result<Self, TlsError> {
-        let certs = read_pem_certs(&settings.cert)?;
-        let key = read_key(&settings.key)?;
+        let certs = read_pem_certs(cert)?;
+        let key_der = read_key(key)?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let verifier: Arc<dyn ClientCertVerifier> = if client_ca.is_empty() {
             WebPkiClientVerifier::no_client_auth()
@@ -76,15 +88,15 @@ impl TlsAcceptor {
             })
         };
         let config_error = |source| TlsError::Config {
-            cert: settings.cert.clone(),
-            key: settings.key.clone(),
+            cert: cert.to_owned(),
+            key: key.to_owned(),
             source,
         };
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(config_error)?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(certs, key)
+            .with_single_cert(certs, key_der)
             .map_err(config_error)?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Self {
@@ -94,7 +106,7 @@ impl TlsAcceptor {
 
     /// Completes the handshake on `stream` within [`HANDSHAKE_TIMEOUT`], returning the client's
     /// certificate chain when it sent one.
-    pub(crate) async fn accept(
+    pub(super) async fn accept(
         &self,
         stream: TcpStream,
     ) -> io::Result<(TlsStream<TcpStream>, Option<ClientCertificate>)> {

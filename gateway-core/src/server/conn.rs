@@ -22,8 +22,8 @@ use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use gateway_core::observe::ResponseWatcher;
-use gateway_core::GatewayError;
+use crate::error::GatewayError;
+use crate::observe::ResponseWatcher;
 
 /// What an HTTP/1.1 client that stalled in its request head is told before the connection
 /// closes.
@@ -35,7 +35,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
 /// How a connection's own deadline ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Expiry {
+pub(super) enum Expiry {
     /// The client sent part of a request head and stalled: answered 408.
     HeadTimeout,
     /// Nothing in flight and nothing sent for the idle timeout: closed.
@@ -44,7 +44,7 @@ pub(crate) enum Expiry {
 
 /// Requests in flight on one connection, and how the connection ended.
 #[derive(Debug, Default)]
-pub(crate) struct ConnState {
+pub(super) struct ConnState {
     in_flight: AtomicUsize,
     /// Responses finished so far: a request head that began before the last one finished
     /// belongs to an earlier request.
@@ -54,11 +54,11 @@ pub(crate) struct ConnState {
 
 impl ConnState {
     /// The server calls this as a request enters the gateway.
-    pub(crate) fn request_started(&self) {
+    pub(super) fn request_started(&self) {
         self.in_flight.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn expiry(&self) -> Option<Expiry> {
+    pub(super) fn expiry(&self) -> Option<Expiry> {
         match self.expiry.load(Relaxed) {
             1 => Some(Expiry::HeadTimeout),
             2 => Some(Expiry::Idle),
@@ -84,14 +84,14 @@ impl ResponseWatcher for ConnState {
 
 /// The connection's two timeouts.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ConnTimeouts {
-    pub(crate) header_read: Duration,
-    pub(crate) idle: Duration,
+pub(super) struct ConnTimeouts {
+    pub(super) header_read: Duration,
+    pub(super) idle: Duration,
 }
 
 pin_project! {
     /// A client connection's I/O, with the deadlines described in the module documentation.
-    pub(crate) struct Watched<I> {
+    pub(super) struct Watched<I> {
         #[pin]
         inner: I,
         state: Arc<ConnState>,
@@ -107,7 +107,7 @@ pin_project! {
 }
 
 impl<I> Watched<I> {
-    pub(crate) fn new(inner: I, state: Arc<ConnState>, timeouts: ConnTimeouts) -> Self {
+    pub(super) fn new(inner: I, state: Arc<ConnState>, timeouts: ConnTimeouts) -> Self {
         Self {
             inner,
             state,

@@ -1,5 +1,5 @@
-//! The listener: accept loop, connection limits, HTTP/1.1 and HTTP/2 (over TLS when
-//! configured), graceful shutdown.
+//! The accept loop: connection limits, HTTP/1.1 and HTTP/2 (over TLS when configured), the
+//! connection's deadlines, graceful shutdown.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -9,34 +9,36 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
+use std::convert::Infallible;
+
+use http::uri::Scheme;
+use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::http::uri::Scheme;
-use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 use tracing::{debug, info, warn};
 
-use gateway_core::observe::WatchResponse;
-use gateway_core::request_limits::MAX_HEADER_COUNT;
-use gateway_core::{ClientAddr, ClientCertificate, GatewayError, GatewayService};
-
-use crate::access_log::AccessLogWriter;
-use crate::config::LimitsSection;
-use crate::conn::{ConnState, ConnTimeouts, Expiry, Watched};
-use crate::tls::TlsAcceptor;
+use super::conn::{ConnState, ConnTimeouts, Expiry, Watched};
+use super::tls::TlsAcceptor;
+use super::ConnectionLimits;
+use crate::body::Body;
+use crate::context::{ClientAddr, ClientCertificate};
+use crate::error::GatewayError;
+use crate::observe::{AccessLog, WatchResponse};
+use crate::request_limits::MAX_HEADER_COUNT;
 
 /// What a client over the connection limits is told before the connection closes.
 static SERVICE_UNAVAILABLE: LazyLock<Vec<u8>> =
     LazyLock::new(|| GatewayError::TooManyConnections.to_http1_close());
 
-/// Connections refused, cut off or closed by the listener's own limits, for `/metrics`.
+/// Connections refused, cut off or closed by a server's own limits, for `/metrics`.
 #[derive(Debug, Default)]
-pub(crate) struct ListenerStats {
+pub struct ListenerStats {
     active: AtomicUsize,
     over_capacity: AtomicU64,
     over_client_capacity: AtomicU64,
@@ -47,7 +49,7 @@ pub(crate) struct ListenerStats {
 
 impl ListenerStats {
     /// Appends the listener's metrics in the Prometheus text format.
-    pub(crate) fn render(&self, out: &mut String) {
+    pub fn render(&self, out: &mut String) {
         use std::fmt::Write;
         let _ = writeln!(
             out,
@@ -84,20 +86,19 @@ impl ListenerStats {
     }
 }
 
-/// Everything the accept loop needs besides the listener.
+/// Everything the accept loop needs besides the listener and the service.
 #[derive(Debug, Clone)]
-pub(crate) struct Listener {
-    pub(crate) service: GatewayService,
-    pub(crate) limits: LimitsSection,
-    pub(crate) stats: Arc<ListenerStats>,
-    pub(crate) access_log: Option<Arc<AccessLogWriter>>,
+pub(super) struct Setup {
+    pub(super) limits: ConnectionLimits,
+    pub(super) stats: Arc<ListenerStats>,
+    pub(super) access_log: Option<Arc<dyn AccessLog>>,
     /// The listener speaks TLS when set.
-    pub(crate) tls: Option<TlsAcceptor>,
+    pub(super) tls: Option<TlsAcceptor>,
 }
 
 /// The next connection of `listener`. An accept that fails (out of file descriptors, say)
 /// is logged and retried after a pause: retrying at once would spin while the cause lasts.
-pub(crate) async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     loop {
         match listener.accept().await {
             Ok(accepted) => return accepted,
@@ -109,14 +110,22 @@ pub(crate) async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     }
 }
 
-/// Serves on `listener` until `shutdown` resolves, then stops accepting and lets in-flight
-/// requests finish for up to `grace`.
-pub(crate) async fn serve(
+/// Serves `service` on `listener` until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish for up to `grace`.
+pub(super) async fn serve<S>(
     listener: TcpListener,
-    setup: Listener,
+    service: S,
+    setup: Setup,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Request-head and idle deadlines are the connection's own (`conn`), not hyper's.
     builder
@@ -126,8 +135,8 @@ pub(crate) async fn serve(
         .max_headers(MAX_HEADER_COUNT);
     builder.http2().timer(TokioTimer::new());
     let timeouts = ConnTimeouts {
-        header_read: Duration::from_secs(setup.limits.header_read_timeout_seconds),
-        idle: Duration::from_secs(setup.limits.idle_timeout_seconds),
+        header_read: setup.limits.header_read_timeout,
+        idle: setup.limits.idle_timeout,
     };
     let builder = Arc::new(builder);
     let capacity = Capacity::new(&setup.limits, setup.stats.clone());
@@ -151,6 +160,7 @@ pub(crate) async fn serve(
         };
         let connection = Connection {
             builder: builder.clone(),
+            service: service.clone(),
             setup: setup.clone(),
             peer,
             timeouts,
@@ -183,15 +193,23 @@ pub(crate) async fn serve(
 }
 
 /// One accepted connection, ready to be served.
-struct Connection {
+struct Connection<S> {
     builder: Arc<auto::Builder<TokioExecutor>>,
-    setup: Listener,
+    service: S,
+    setup: Setup,
     peer: SocketAddr,
     timeouts: ConnTimeouts,
     watcher: Watcher,
 }
 
-impl Connection {
+impl<S> Connection<S>
+where
+    S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     /// Serves the connection, plain or TLS, until it ends or graceful shutdown closes it; its
     /// requests carry the client's address, the connection's scheme (an HTTP/1 request target
     /// has none) and, when it sent one, its certificate chain. Then counts and logs what the
@@ -204,21 +222,17 @@ impl Connection {
         let state = Arc::new(ConnState::default());
         let watch = WatchResponse(state.clone());
         let conn_state = state.clone();
-        let service = self
-            .setup
-            .service
-            .clone()
-            .map_request(move |mut req: Request<Incoming>| {
-                conn_state.request_started();
-                let extensions = req.extensions_mut();
-                extensions.insert(ClientAddr(peer));
-                extensions.insert(scheme.clone());
-                extensions.insert(watch.clone());
-                if let Some(cert) = &cert {
-                    extensions.insert(cert.clone());
-                }
-                req
-            });
+        let service = self.service.map_request(move |mut req: Request<Incoming>| {
+            conn_state.request_started();
+            let extensions = req.extensions_mut();
+            extensions.insert(ClientAddr(peer));
+            extensions.insert(scheme.clone());
+            extensions.insert(watch.clone());
+            if let Some(cert) = &cert {
+                extensions.insert(cert.clone());
+            }
+            req
+        });
         let io = Watched::new(io, state.clone(), self.timeouts);
         let conn = self
             .builder
@@ -231,7 +245,7 @@ impl Connection {
 
 /// Counts and logs what the listener's limits did to a connection that has ended.
 fn report(
-    setup: &Listener,
+    setup: &Setup,
     peer: SocketAddr,
     state: &ConnState,
     error: Option<&(dyn std::error::Error + Send + Sync + 'static)>,
@@ -263,7 +277,7 @@ fn report(
     if let Some((status, code)) = refused {
         info!(code, %peer, status, "request head refused");
         if let Some(log) = &setup.access_log {
-            log.log_connection(peer, status, code);
+            log.log_refused(peer, status, code);
         }
     }
 }
@@ -293,7 +307,7 @@ struct Slot {
 }
 
 impl Capacity {
-    fn new(limits: &LimitsSection, stats: Arc<ListenerStats>) -> Self {
+    fn new(limits: &ConnectionLimits, stats: Arc<ListenerStats>) -> Self {
         Self {
             max: limits.max_connections,
             max_per_client: limits.max_connections_per_client,
@@ -358,11 +372,11 @@ fn client_key(ip: IpAddr) -> IpAddr {
 /// Answers a connection over a limit with 503 and closes it, without waiting on the client
 /// for more than a moment. A TLS listener closes it without a handshake: completing one for
 /// a client the gateway has no room for would spend what the limit protects.
-async fn refuse(mut stream: TcpStream, peer: SocketAddr, limit: Limit, setup: Listener) {
+async fn refuse(mut stream: TcpStream, peer: SocketAddr, limit: Limit, setup: Setup) {
     let code = GatewayError::TooManyConnections.log_code();
     info!(code, %peer, ?limit, "connection refused: too many connections");
     if let Some(log) = &setup.access_log {
-        log.log_connection(peer, 503, code);
+        log.log_refused(peer, 503, code);
     }
     if setup.tls.is_some() {
         return;
@@ -372,33 +386,6 @@ async fn refuse(mut stream: TcpStream, peer: SocketAddr, limit: Limit, setup: Li
         stream.shutdown().await
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
-}
-
-/// Registers for SIGINT and SIGTERM now, and returns a future that resolves on either.
-///
-/// Registering before the listener is announced matters: a signal that arrives before its
-/// handler exists would kill the process outright instead of draining it.
-#[cfg(unix)]
-pub(crate) fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => info!("SIGINT received"),
-            _ = terminate.recv() => info!("SIGTERM received"),
-        }
-    })
-}
-
-/// Resolves on Ctrl-C.
-#[cfg(not(unix))]
-pub(crate) fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
-    Ok(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            info!("Ctrl-C received");
-        }
-    })
 }
 
 #[cfg(test)]
@@ -418,10 +405,10 @@ mod tests {
 
     #[test]
     fn a_client_over_its_limit_is_refused_while_others_are_served() {
-        let limits = LimitsSection {
+        let limits = ConnectionLimits {
             max_connections: 3,
             max_connections_per_client: 2,
-            ..LimitsSection::default()
+            ..ConnectionLimits::default()
         };
         let capacity = Capacity::new(&limits, Arc::default());
         let one: IpAddr = "10.0.0.1".parse().expect("ip");
