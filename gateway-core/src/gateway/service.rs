@@ -24,7 +24,7 @@ use crate::body::{Body, BoxError};
 use crate::context::{ClientAddr, RequestContext};
 use crate::error::GatewayError;
 use crate::headers::remove_hop_by_hop;
-use crate::observe::{AccessFields, Closing, Exchange, Observer, WatchResponse};
+use crate::observe::{AccessFields, Closing, Exchange, Observer};
 use crate::policy::cors::preflight_method;
 use crate::request_id::{RequestId, RequestIdLayer, SetRequestId};
 use crate::request_limits::{declared_length, head_size, LimitedBody, MAX_HEADER_COUNT};
@@ -170,7 +170,6 @@ where
             metrics,
             method: parts.method.clone(),
             access,
-            watcher: parts.extensions.remove::<WatchResponse>(),
             closed: false,
         };
         let refusal = match routed {

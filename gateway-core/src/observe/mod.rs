@@ -16,7 +16,6 @@ mod access;
 mod metrics;
 mod runtime;
 
-use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
@@ -112,17 +111,6 @@ impl Exchange {
     }
 }
 
-/// Told when a request's response has been sent in full, or abandoned: a server puts one in
-/// the request extensions (as [`WatchResponse`]) to know when a connection has nothing in
-/// flight.
-pub trait ResponseWatcher: Send + Sync + fmt::Debug + 'static {
-    fn response_done(&self);
-}
-
-/// The request extension that carries a [`ResponseWatcher`].
-#[derive(Debug, Clone)]
-pub struct WatchResponse(pub Arc<dyn ResponseWatcher>);
-
 /// The status recorded for a request whose client went away before its response was ready
 /// (nginx's convention; OCI documents none).
 const CLIENT_CLOSED_REQUEST: u16 = 499;
@@ -135,7 +123,6 @@ pub(crate) struct Closing {
     pub(crate) metrics: Arc<RouteMetrics>,
     pub(crate) method: Method,
     pub(crate) access: Option<(Arc<dyn AccessLog>, Box<AccessFields>)>,
-    pub(crate) watcher: Option<WatchResponse>,
     pub(crate) closed: bool,
 }
 
@@ -162,9 +149,6 @@ impl Closing {
         self.metrics.response(&self.method, &outcome);
         if let Some((log, fields)) = &self.access {
             log.log(&fields.entry(&self.method, &outcome));
-        }
-        if let Some(watcher) = &self.watcher {
-            watcher.0.response_done();
         }
     }
 }

@@ -4,7 +4,7 @@
 //! hyper's own header-read timer also runs while a keep-alive connection waits for its next
 //! request and closes without answering, so both limits are enforced here instead, below
 //! hyper, on the connection's I/O. [`ConnState`] knows how many requests are in flight (the
-//! gateway reports each finished response through [`ResponseWatcher`]); while one is, the
+//! server counts them: see `in_flight`); while one is, the
 //! connection has no deadline of its own (the request body's read timeout applies). With none
 //! in flight, a connection that has sent part of a request head must finish it within the
 //! header timeout of its first byte or gets `408 Request Timeout`; one that has sent nothing is closed quietly
@@ -23,7 +23,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::GatewayError;
-use crate::observe::ResponseWatcher;
 
 /// What an HTTP/1.1 client that stalled in its request head is told before the connection
 /// closes.
@@ -75,8 +74,9 @@ impl ConnState {
     }
 }
 
-impl ResponseWatcher for ConnState {
-    fn response_done(&self) {
+impl ConnState {
+    /// The server calls this when a response has been sent in full, or abandoned.
+    pub(super) fn response_done(&self) {
         self.finished.fetch_add(1, Relaxed);
         self.in_flight.fetch_sub(1, Relaxed);
     }
@@ -137,9 +137,13 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
                     if this.http2.is_none() {
                         *this.http2 = Some(read.starts_with(H2_PREFACE));
                     }
-                    if this.state.in_flight.load(Relaxed) == 0 && this.head_began.is_none() {
-                        *this.head_began =
-                            Some((this.state.finished.load(Relaxed), *this.last_progress));
+                    // A head that began before the last response finished belongs to an
+                    // earlier request: these bytes start a new one.
+                    let finished = this.state.finished.load(Relaxed);
+                    if this.state.in_flight.load(Relaxed) == 0
+                        && this.head_began.is_none_or(|(began, _)| began != finished)
+                    {
+                        *this.head_began = Some((finished, *this.last_progress));
                     }
                 }
                 Poll::Ready(Ok(()))

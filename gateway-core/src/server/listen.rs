@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use std::convert::Infallible;
 
+use bytes::Bytes;
 use http::uri::Scheme;
 use http::{Request, Response};
+use http_body::Body as HttpBody;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -20,16 +22,17 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tracing::{debug, info, warn};
 
 use super::conn::{ConnState, ConnTimeouts, Expiry, Watched};
+use super::in_flight::Tracked;
 use super::tls::TlsAcceptor;
 use super::ConnectionLimits;
-use crate::body::Body;
-use crate::context::{ClientAddr, ClientCertificate};
+use crate::body::BoxError;
+use crate::context::ClientCertificate;
 use crate::error::GatewayError;
-use crate::observe::{AccessLog, WatchResponse};
+use crate::observe::AccessLog;
 use crate::request_limits::MAX_HEADER_COUNT;
 
 /// What a client over the connection limits is told before the connection closes.
@@ -112,7 +115,7 @@ pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
 
 /// Serves `service` on `listener` until `shutdown` resolves, then stops accepting and lets
 /// in-flight requests finish for up to `grace`.
-pub(super) async fn serve<S>(
+pub(super) async fn serve<S, B>(
     listener: TcpListener,
     service: S,
     setup: Setup,
@@ -120,11 +123,13 @@ pub(super) async fn serve<S>(
     grace: Duration,
 ) -> io::Result<()>
 where
-    S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Request-head and idle deadlines are the connection's own (`conn`), not hyper's.
@@ -202,13 +207,15 @@ struct Connection<S> {
     watcher: Watcher,
 }
 
-impl<S> Connection<S>
+impl<S, B> Connection<S>
 where
-    S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     /// Serves the connection, plain or TLS, until it ends or graceful shutdown closes it; its
     /// requests carry the client's address, the connection's scheme (an HTTP/1 request target
@@ -220,19 +227,7 @@ where
     {
         let peer = self.peer;
         let state = Arc::new(ConnState::default());
-        let watch = WatchResponse(state.clone());
-        let conn_state = state.clone();
-        let service = self.service.map_request(move |mut req: Request<Incoming>| {
-            conn_state.request_started();
-            let extensions = req.extensions_mut();
-            extensions.insert(ClientAddr(peer));
-            extensions.insert(scheme.clone());
-            extensions.insert(watch.clone());
-            if let Some(cert) = &cert {
-                extensions.insert(cert.clone());
-            }
-            req
-        });
+        let service = Tracked::new(self.service, state.clone(), peer, scheme, cert);
         let io = Watched::new(io, state.clone(), self.timeouts);
         let conn = self
             .builder

@@ -32,6 +32,7 @@
 //! ```
 
 mod conn;
+mod in_flight;
 mod listen;
 mod tls;
 
@@ -41,12 +42,14 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
+use http_body::Body as HttpBody;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::Service;
 
-use crate::body::Body;
+use crate::body::BoxError;
 use crate::observe::AccessLog;
 
 pub use listen::{accept, ListenerStats};
@@ -143,7 +146,7 @@ impl ServerBuilder {
 
     /// Serves `service` on `listener` until `shutdown` resolves; then stops accepting and gives
     /// requests in flight up to `grace` to finish.
-    pub async fn serve<S>(
+    pub async fn serve<S, B>(
         self,
         listener: TcpListener,
         service: S,
@@ -151,11 +154,13 @@ impl ServerBuilder {
         grace: Duration,
     ) -> io::Result<()>
     where
-        S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
             + Clone
             + Send
             + 'static,
         S::Future: Send + 'static,
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
     {
         let setup = listen::Setup {
             limits: self.limits,
