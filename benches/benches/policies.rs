@@ -209,7 +209,7 @@ fn build(
     Gateway::builder()
         .deployment(name, PREFIX, spec)
         .functions(functions.clone())
-        .authenticators(Arc::new(Authenticators::new(functions.clone())))
+        .authenticators(Arc::new(Authenticators::new()))
         .build()
 }
 

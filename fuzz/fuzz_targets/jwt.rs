@@ -78,8 +78,13 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     let spec = load.spec.expect("the fixed specification loads");
     let policy = spec.authentication().expect("an authentication policy");
     let mut diags = Diagnostics::new();
-    let authenticator = Authenticators::new(FunctionRegistry::default())
-        .build(policy, "requestPolicies.authentication", &mut diags)
+    let authenticator = Authenticators::new()
+        .build(
+            policy,
+            &FunctionRegistry::default(),
+            "requestPolicies.authentication",
+            &mut diags,
+        )
         .expect("the policy builds");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

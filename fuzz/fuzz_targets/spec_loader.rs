@@ -7,7 +7,6 @@
 use std::sync::{Arc, LazyLock};
 
 use gateway_auth::Authenticators;
-use gateway_core::function::FunctionRegistry;
 use gateway_core::gateway::{compile, DeploymentSource, GatewayOptions, Resources};
 use gateway_core::spec::load_spec;
 use libfuzzer_sys::fuzz_target;
@@ -22,7 +21,7 @@ static SETUP: LazyLock<(tokio::runtime::Runtime, Resources)> = LazyLock::new(|| 
     let resources = {
         let _entered = runtime.enter();
         Resources {
-            authenticators: Arc::new(Authenticators::new(FunctionRegistry::default())),
+            authenticators: Arc::new(Authenticators::new()),
             ..Resources::default()
         }
     };

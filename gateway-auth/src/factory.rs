@@ -49,11 +49,11 @@ impl Default for AuthOptions {
     }
 }
 
-/// Builds authenticators for authentication policies: authorizer functions through
-/// `functions`, JWTs with static or remote keys.
-#[derive(Debug, Clone)]
+/// Builds authenticators for authentication policies: authorizer functions (the gateway's
+/// own, as it registered them), JWTs with static or remote keys, token introspection and the
+/// OpenID Connect login.
+#[derive(Debug, Clone, Default)]
 pub struct Authenticators {
-    functions: FunctionRegistry,
     options: AuthOptions,
 }
 
@@ -62,14 +62,12 @@ pub struct Authenticators {
 const DEFAULT_CACHE_HOURS: u32 = 1;
 
 impl Authenticators {
-    /// Authorizer functions are looked up in `functions`.
-    pub fn new(functions: FunctionRegistry) -> Self {
-        Self {
-            functions,
-            options: AuthOptions::default(),
-        }
+    /// Authenticators with the default [`AuthOptions`].
+    pub fn new() -> Self {
+        Self::default()
     }
 
+    /// Authenticators with `options` (caches, key fetching, secrets, shared results).
     pub fn with_options(mut self, options: AuthOptions) -> Self {
         self.options = options;
         self
@@ -78,11 +76,12 @@ impl Authenticators {
     fn custom(
         &self,
         policy: &CustomAuthentication,
+        functions: &FunctionRegistry,
         path: &str,
         diags: &mut Diagnostics,
     ) -> Option<Arc<dyn Authenticator>> {
-        let Some(function) = self.functions.get(&policy.function_id) else {
-            let known: Vec<&str> = self.functions.ids().collect();
+        let Some(function) = functions.get(&policy.function_id) else {
+            let known: Vec<&str> = functions.ids().collect();
             let hint = match did_you_mean(&policy.function_id, known.iter().copied()) {
                 Some(near) => format!("did you mean {near}? known functions: {}", known.join(", ")),
                 None if known.is_empty() => "no functions are configured".to_owned(),
@@ -469,11 +468,12 @@ impl AuthenticatorFactory for Authenticators {
     fn build(
         &self,
         policy: &Authentication,
+        functions: &FunctionRegistry,
         path: &str,
         diags: &mut Diagnostics,
     ) -> Option<Arc<dyn Authenticator>> {
         match policy {
-            Authentication::Custom(c) => self.custom(c, path, diags),
+            Authentication::Custom(c) => self.custom(c, functions, path, diags),
             Authentication::Jwt(j) => self.jwt(j, path, diags),
             Authentication::Token(t) => self.token(t, path, diags),
         }

@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use gateway_auth::Authenticators;
 use gateway_core::function::FunctionRegistry;
 use serde_json::{json, Value};
 
@@ -55,10 +54,7 @@ const ADMIN: usize = 2;
 const DEFAULT: usize = 3;
 
 fn jwt_gate() -> Gate {
-    gate(
-        &routes_spec(),
-        &Authenticators::new(FunctionRegistry::new()),
-    )
+    gate(&routes_spec(), &Factory::new(FunctionRegistry::new()))
 }
 
 fn bearer(token: &str) -> String {
@@ -148,7 +144,7 @@ fn session_checker() -> Authorizer {
 fn compat_01_gate(authz: &Authorizer) -> Gate {
     gate(
         COMPAT_01,
-        &Authenticators::new(registry(&[("<apigw-authzr-fn-ocid>", authz)])),
+        &Factory::new(registry(&[("<apigw-authzr-fn-ocid>", authz)])),
     )
 }
 
@@ -225,7 +221,7 @@ async fn modify_response_code_and_message_from_the_authorizers_context() {
             { "name": "Content-Type", "values": ["application/json"] } ] } } } } },
       "routes": [ { "path": "/", "methods": ["GET"],
         "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200 } } ] }"#;
-    let gate = gate(spec, &Authenticators::new(registry(&[("authz", &authz)])));
+    let gate = gate(spec, &Factory::new(registry(&[("authz", &authz)])));
     let reply = gate.get(0, "/", &[("x-api-key", "k-1")]).await;
     assert_eq!(reply.status, 403);
     assert_eq!(reply.header("content-type"), Some("application/json"));
@@ -260,7 +256,7 @@ async fn dynamic_authentication_selects_the_server_by_header() {
     let authz = token_checker();
     let gate = gate(
         &dynamic_spec(),
-        &Authenticators::new(registry(&[("authz", &authz)])),
+        &Factory::new(registry(&[("authz", &authz)])),
     );
     let jwt = bearer(&rsa().token("k1", &claims()));
     // ANY_OF, case-insensitive: the authorizer function.
@@ -321,10 +317,7 @@ async fn dynamic_authentication_by_an_unvalidated_claim() {
                 server("globex", "globex", key(other, "globex-key"), true) ] } },
         "routes": [ { "path": "/", "methods": ["GET"],
             "backend": { "type": "STOCK_RESPONSE_BACKEND", "status": 200 } } ] });
-    let gate = gate(
-        &spec.to_string(),
-        &Authenticators::new(FunctionRegistry::new()),
-    );
+    let gate = gate(&spec.to_string(), &Factory::new(FunctionRegistry::new()));
     let acme = rsa().token("acme-key", &claims_with(json!({"tenant": "acme"})));
     assert_eq!(gate.bearer(&acme).await.status, 200);
     let globex = other.token("globex-key", &claims_with(json!({"tenant": "GLOBEX"})));

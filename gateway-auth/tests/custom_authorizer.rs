@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use gateway_auth::Authenticators;
 use gateway_core::function::{FunctionRegistry, RegisteredFunction};
 use gateway_fn_backend::ServiceFunction;
 use http::{Request, Response};
@@ -35,8 +34,8 @@ fn header_spec() -> String {
     single_arg_spec(r#""tokenHeader": "Authorization""#)
 }
 
-fn with(authorizer: &Authorizer) -> Authenticators {
-    Authenticators::new(registry(&[("authz", authorizer)]))
+fn with(authorizer: &Authorizer) -> Factory {
+    Factory::new(registry(&[("authz", authorizer)]))
 }
 
 #[tokio::test]
@@ -178,7 +177,7 @@ async fn an_authorizer_that_crashes_is_502() {
     let crashing = tower::service_fn(|_req: Request<Bytes>| async {
         Err::<Response<Bytes>, _>("the process died")
     });
-    let factory = Authenticators::new(service_registry(crashing, Duration::from_secs(5)));
+    let factory = Factory::new(service_registry(crashing, Duration::from_secs(5)));
     let gate = gate(&header_spec(), &factory);
     assert_eq!(
         gate.get(0, "/", &[("authorization", "k")]).await.status,
@@ -197,7 +196,7 @@ async fn an_authorizer_that_times_out_is_502() {
             Ok::<_, Infallible>(Response::new(Bytes::from_static(br#"{"active": true}"#)))
         }
     });
-    let factory = Authenticators::new(service_registry(slow, Duration::from_millis(200)));
+    let factory = Factory::new(service_registry(slow, Duration::from_millis(200)));
     let gate = gate(&header_spec(), &factory);
     let started = std::time::Instant::now();
     let reply = gate.get(0, "/", &[("authorization", "k")]).await;
@@ -214,7 +213,7 @@ async fn a_real_in_process_function_sees_the_invoke_body() {
         let body = json!({"active": active, "principal": "svc"}).to_string();
         Ok::<_, Infallible>(Response::new(Bytes::from(body)))
     });
-    let factory = Authenticators::new(service_registry(service, Duration::from_secs(5)));
+    let factory = Factory::new(service_registry(service, Duration::from_secs(5)));
     let gate = gate(&header_spec(), &factory);
     assert_eq!(
         gate.get(0, "/", &[("authorization", "good")]).await.status,
@@ -519,7 +518,7 @@ async fn an_authorizer_the_gateway_may_not_invoke_is_500_and_never_called() {
     ));
     let mut registry = FunctionRegistry::new();
     registry.register(function);
-    let (enforced, diags) = build_errors(&header_spec(), &Authenticators::new(registry.clone()));
+    let (enforced, diags) = build_errors(&header_spec(), &Factory::new(registry.clone()));
     assert!(enforced);
     assert_eq!(
         diags
@@ -527,7 +526,7 @@ async fn an_authorizer_the_gateway_may_not_invoke_is_500_and_never_called() {
             .count(),
         1
     );
-    let gate = gate(&header_spec(), &Authenticators::new(registry));
+    let gate = gate(&header_spec(), &Factory::new(registry));
     let reply = gate.get(0, "/", &[("authorization", "good")]).await;
     assert_eq!(reply.status, 500);
     assert_eq!(authz.calls(), 0);
@@ -536,10 +535,7 @@ async fn an_authorizer_the_gateway_may_not_invoke_is_500_and_never_called() {
 
 #[test]
 fn an_unknown_authorizer_function_is_a_load_error() {
-    let (enforced, diags) = build_errors(
-        &header_spec(),
-        &Authenticators::new(FunctionRegistry::new()),
-    );
+    let (enforced, diags) = build_errors(&header_spec(), &Factory::new(FunctionRegistry::new()));
     assert!(!enforced);
     let errors: BTreeMap<String, String> = diags
         .errors()

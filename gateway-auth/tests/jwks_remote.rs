@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use gateway_auth::{AuthOptions, Authenticators};
+use gateway_auth::AuthOptions;
 use gateway_core::function::FunctionRegistry;
 use serde_json::{json, Value};
 
@@ -24,8 +24,8 @@ fn compat_04(jwks_url: &str) -> String {
     spec.to_string()
 }
 
-fn factory(options: AuthOptions) -> Authenticators {
-    Authenticators::new(FunctionRegistry::new()).with_options(options)
+fn factory(options: AuthOptions) -> Factory {
+    Factory::new(FunctionRegistry::new()).with_options(options)
 }
 
 fn jwks(keys: &[Value]) -> Value {

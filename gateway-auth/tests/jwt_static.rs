@@ -5,12 +5,11 @@ mod common;
 
 use common::*;
 use gateway_auth::token::MAX_TOKEN_BYTES;
-use gateway_auth::Authenticators;
 use gateway_core::function::FunctionRegistry;
 use serde_json::{json, Value};
 
-fn factory() -> Authenticators {
-    Authenticators::new(FunctionRegistry::new())
+fn factory() -> Factory {
+    Factory::new(FunctionRegistry::new())
 }
 
 /// JWT_AUTHENTICATION with the RSA test key as a static JWK (kid "k1") and as PEM (kid "p1").

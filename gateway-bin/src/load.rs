@@ -154,9 +154,7 @@ pub(crate) async fn load(
         })
     };
     let mut resources = Resources {
-        authenticators: Arc::new(
-            Authenticators::new(registry.clone()).with_options(auth_options.clone()),
-        ),
+        authenticators: Arc::new(Authenticators::new().with_options(auth_options)),
         functions: registry,
         http,
         request_limits: settings.limits.request(),
@@ -185,9 +183,6 @@ pub(crate) async fn load(
         )
         .await;
         resources.functions = functions.registry();
-        // Authorizer functions are invoked through the registry too.
-        resources.authenticators =
-            Arc::new(Authenticators::new(resources.functions.clone()).with_options(auth_options));
         gateway = compile(&sources, &options, &resources).0;
     }
     Ok(Loaded {

@@ -289,6 +289,31 @@ pub struct RegisteredFunction {
     pub denied: Option<Arc<str>>,
 }
 
+impl RegisteredFunction {
+    /// The function `id` (what specifications name in `functionId`), called `name` in
+    /// messages, invoked through `invoker` with calls cut off after `timeout`.
+    pub fn new(
+        id: impl Into<Arc<str>>,
+        name: impl Into<String>,
+        timeout: Duration,
+        invoker: Arc<dyn FunctionInvoker>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            timeout,
+            invoker,
+            denied: None,
+        }
+    }
+
+    /// The function, never called because IAM policies deny it for `reason`.
+    pub fn denied(mut self, reason: impl Into<Arc<str>>) -> Self {
+        self.denied = Some(reason.into());
+        self
+    }
+}
+
 /// Function ids to invokers.
 #[derive(Debug, Clone, Default)]
 pub struct FunctionRegistry {

@@ -491,14 +491,41 @@ pub fn registry(functions: &[(&str, &Authorizer)]) -> FunctionRegistry {
     registry
 }
 
+/// What the tests build authentication with: the authenticators and the functions a gateway
+/// would give them.
+#[derive(Debug, Clone)]
+pub struct Factory {
+    pub authenticators: Authenticators,
+    pub functions: FunctionRegistry,
+}
+
+impl Factory {
+    pub fn new(functions: FunctionRegistry) -> Self {
+        Self {
+            authenticators: Authenticators::new(),
+            functions,
+        }
+    }
+
+    pub fn with_options(mut self, options: AuthOptions) -> Self {
+        self.authenticators = self.authenticators.with_options(options);
+        self
+    }
+}
+
 /// Loads `spec`, builds its authentication with `factory`; panics on any error.
-pub fn gate(spec: &str, factory: &Authenticators) -> Gate {
+pub fn gate(spec: &str, factory: &Factory) -> Gate {
     let load = load_spec(spec);
     let spec = load
         .spec
         .unwrap_or_else(|| panic!("the spec loads: {}", load.diagnostics));
     let mut diags = Diagnostics::new();
-    match compile_authentication(&spec, factory, &mut diags) {
+    match compile_authentication(
+        &spec,
+        &factory.authenticators,
+        &factory.functions,
+        &mut diags,
+    ) {
         DeploymentAuth::Enforced(policy) => {
             assert!(!diags.has_errors(), "{diags}");
             Gate { policy, spec }
@@ -508,14 +535,19 @@ pub fn gate(spec: &str, factory: &Authenticators) -> Gate {
 }
 
 /// Builds the authentication of `spec`, returning the diagnostics (for refusal tests).
-pub fn build_errors(spec: &str, factory: &Authenticators) -> (bool, Diagnostics) {
+pub fn build_errors(spec: &str, factory: &Factory) -> (bool, Diagnostics) {
     let load = load_spec(spec);
     let spec = load
         .spec
         .unwrap_or_else(|| panic!("the spec loads: {}", load.diagnostics));
     let mut diags = Diagnostics::new();
     let enforced = matches!(
-        compile_authentication(&spec, factory, &mut diags),
+        compile_authentication(
+            &spec,
+            &factory.authenticators,
+            &factory.functions,
+            &mut diags,
+        ),
         DeploymentAuth::Enforced(_)
     );
     (enforced, diags)

@@ -47,7 +47,7 @@ use crate::body::Body;
 use crate::context::{AuthContext, RequestContext};
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
-use crate::function::BoxFuture;
+use crate::function::{BoxFuture, FunctionRegistry};
 use crate::spec::Authentication as AuthenticationSpec;
 
 /// What an authenticator decided about one request.
@@ -187,13 +187,14 @@ pub trait Sessions: Send + Sync + fmt::Debug {
 /// Builds authenticators from specification policies; implemented by `gateway-auth` and given
 /// to the gateway builder, so the core never names the types that do the work.
 pub trait AuthenticatorFactory: Send + Sync + fmt::Debug {
-    /// Builds the authenticator for `policy`, found at JSON path `path` of the specification.
-    /// Every problem (an unknown authorizer function, an unusable key, a missing client) is
-    /// reported in `diags`; `None` means the policy cannot be enforced and must not be
-    /// served.
+    /// Builds the authenticator for `policy`, found at JSON path `path` of the specification;
+    /// authorizer functions are looked up in `functions`, the gateway's own. Every problem (an
+    /// unknown authorizer function, an unusable key, a missing client) is reported in `diags`;
+    /// `None` means the policy cannot be enforced and must not be served.
     fn build(
         &self,
         policy: &AuthenticationSpec,
+        functions: &FunctionRegistry,
         path: &str,
         diags: &mut Diagnostics,
     ) -> Option<Arc<dyn Authenticator>>;

@@ -12,6 +12,7 @@ use super::{Authenticator, AuthenticatorFactory, Rejection, Sessions};
 use crate::body::Body;
 use crate::context::RequestContext;
 use crate::diagnostics::{Diagnostics, Kind, Severity};
+use crate::function::FunctionRegistry;
 use crate::spec::{
     ApiSpecification, Authentication as AuthenticationSpec, ValidationFailurePolicy,
 };
@@ -169,11 +170,12 @@ const SELECTOR_TABLES: TableSet = TableSet::AUTH
 pub fn compile_authentication(
     spec: &ApiSpecification,
     factory: &dyn AuthenticatorFactory,
+    functions: &FunctionRegistry,
     diags: &mut Diagnostics,
 ) -> DeploymentAuth {
     if let Some(auth) = spec.authentication() {
         let path = "requestPolicies.authentication";
-        return match compile_server(auth, path, factory, diags) {
+        return match compile_server(auth, path, factory, functions, diags) {
             Some(server) => DeploymentAuth::Enforced(Arc::new(AuthPolicy {
                 servers: vec![server],
                 selection: None,
@@ -196,7 +198,13 @@ pub fn compile_authentication(
     let mut complete = true;
     for (i, s) in dynamic.authentication_servers.iter().enumerate() {
         let path = format!("{base}.authenticationServers[{i}].authenticationServerDetail");
-        match compile_server(&s.authentication_server_detail, &path, factory, diags) {
+        match compile_server(
+            &s.authentication_server_detail,
+            &path,
+            factory,
+            functions,
+            diags,
+        ) {
             Some(server) => servers.push(server),
             None => complete = false,
         }
@@ -217,6 +225,7 @@ fn compile_server(
     auth: &AuthenticationSpec,
     path: &str,
     factory: &dyn AuthenticatorFactory,
+    functions: &FunctionRegistry,
     diags: &mut Diagnostics,
 ) -> Option<Server> {
     let failure_policy = match auth {
@@ -232,7 +241,7 @@ fn compile_server(
         // The login flow belongs to the authenticator, which must say it runs one: an OpenID
         // Connect login is never silently replaced by a 401.
         Some(ValidationFailurePolicy::OAuth2(_)) => {
-            let authenticator = factory.build(auth, path, diags)?;
+            let authenticator = factory.build(auth, functions, path, diags)?;
             if authenticator.sessions().is_none() {
                 diags.push(
                     Severity::Error,
@@ -250,7 +259,7 @@ fn compile_server(
         }
         None => None,
     };
-    let authenticator = factory.build(auth, path, diags)?;
+    let authenticator = factory.build(auth, functions, path, diags)?;
     Some(Server {
         authenticator,
         anonymous: auth.is_anonymous_access_allowed(),

@@ -109,6 +109,7 @@ impl AuthenticatorFactory for ScriptedFactory {
     fn build(
         &self,
         policy: &AuthenticationSpec,
+        _functions: &FunctionRegistry,
         _path: &str,
         _diags: &mut Diagnostics,
     ) -> Option<Arc<dyn Authenticator>> {
@@ -130,7 +131,7 @@ fn policy_of(spec: &str, factory: &ScriptedFactory) -> Arc<AuthPolicy> {
         .spec
         .unwrap_or_else(|| panic!("spec loads: {}", load.diagnostics));
     let mut diags = Diagnostics::new();
-    match compile_authentication(&spec, factory, &mut diags) {
+    match compile_authentication(&spec, factory, &FunctionRegistry::new(), &mut diags) {
         DeploymentAuth::Enforced(policy) => policy,
         other => panic!("not enforced: {other:?} {diags}"),
     }
@@ -527,7 +528,12 @@ fn an_oauth2_failure_policy_is_never_ignored() {
         .spec
         .unwrap_or_else(|| panic!("loads: {}", load.diagnostics));
     let mut diags = Diagnostics::new();
-    let auth = compile_authentication(&spec, &ScriptedFactory::default(), &mut diags);
+    let auth = compile_authentication(
+        &spec,
+        &ScriptedFactory::default(),
+        &FunctionRegistry::new(),
+        &mut diags,
+    );
     // The scripted authenticators run no login: the deployment is refused, never served
     // with a 401 in place of the login.
     assert!(matches!(auth, DeploymentAuth::Unusable), "{auth:?}");
@@ -543,7 +549,12 @@ fn no_policy_means_open_routes() {
     );
     let spec = load.spec.expect("loads");
     let mut diags = Diagnostics::new();
-    let auth = compile_authentication(&spec, &ScriptedFactory::default(), &mut diags);
+    let auth = compile_authentication(
+        &spec,
+        &ScriptedFactory::default(),
+        &FunctionRegistry::new(),
+        &mut diags,
+    );
     assert!(matches!(auth, DeploymentAuth::Open));
     assert!(diags.is_empty());
 }

@@ -128,7 +128,12 @@ impl DeploymentLayers {
             usage_plans_read_auth: usage.as_ref().is_some_and(|u| u.reads_auth()),
             usage_plans: usage.clone().map(UsagePlansLayer::new),
             usage_limiter: usage,
-            auth: compile_authentication(spec, &*resources.authenticators, diags),
+            auth: compile_authentication(
+                spec,
+                &*resources.authenticators,
+                &resources.functions,
+                diags,
+            ),
             credentials: CredentialLocations::for_deployment(
                 spec.authentication(),
                 spec.dynamic_authentication(),

@@ -11,6 +11,7 @@ use crate::cache::ResponseCacheStore;
 use crate::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
 use crate::function::{FunctionRegistry, RegisteredFunction};
 use crate::limit::{LimitSettings, UsagePlans};
+use crate::observe::Observer;
 use crate::policy::mtls::ClientCaBundles;
 use crate::request_limits::{BodyBudget, RequestLimits};
 use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, RouterBuilder};
@@ -118,6 +119,7 @@ impl AuthenticatorFactory for NoAuthenticators {
     fn build(
         &self,
         _: &crate::spec::Authentication,
+        _: &FunctionRegistry,
         path: &str,
         diags: &mut Diagnostics,
     ) -> Option<Arc<dyn Authenticator>> {
@@ -613,6 +615,7 @@ pub struct GatewayBuilder {
     sources: Vec<DeploymentSource>,
     options: GatewayOptions,
     resources: Resources,
+    observer: Option<Observer>,
 }
 
 impl GatewayBuilder {
@@ -680,6 +683,38 @@ impl GatewayBuilder {
         self
     }
 
+    /// Counts rate limits and usage-plan quotas in `limits` (in memory by default, or Redis
+    /// shared by replicas) and trusts its proxies' client addresses.
+    pub fn limits(mut self, limits: LimitSettings) -> Self {
+        self.resources.limits = limits;
+        self
+    }
+
+    /// The usage plans, entitlements and subscribers `usagePlans` policies refer to.
+    pub fn usage_plans(mut self, plans: UsagePlans) -> Self {
+        self.resources.usage_plans = Arc::new(plans);
+        self
+    }
+
+    /// Caches responses in `store` (in memory by default, or Redis shared by replicas).
+    pub fn response_cache(mut self, store: Arc<dyn ResponseCacheStore>) -> Self {
+        self.resources.response_cache = store;
+        self
+    }
+
+    /// What a client may send: head and body sizes, the body read timeout.
+    pub fn request_limits(mut self, limits: RequestLimits) -> Self {
+        self.resources.request_limits = limits;
+        self
+    }
+
+    /// Reports requests to `observer` (metrics registry, access log, the gateway's identity)
+    /// instead of a default one.
+    pub fn observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Compiles the deployments; the error lists every problem.
     pub fn compile(self) -> Result<CompiledGateway, LoadReport> {
         match compile(&self.sources, &self.options, &self.resources) {
@@ -689,7 +724,9 @@ impl GatewayBuilder {
     }
 
     /// Compiles the deployments into a ready service.
-    pub fn build(self) -> Result<GatewayService, LoadReport> {
-        self.compile().map(GatewayService::new)
+    pub fn build(mut self) -> Result<GatewayService, LoadReport> {
+        let observer = self.observer.take().unwrap_or_default();
+        self.compile()
+            .map(|gateway| GatewayService::with_observer(gateway, observer))
     }
 }
