@@ -85,6 +85,7 @@ impl<V: Clone> ResultCache<V> {
         self.lock().ready
     }
 
+    /// Whether no ready entries are held (values being computed do not count).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

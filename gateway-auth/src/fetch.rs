@@ -49,7 +49,10 @@ impl JwksOptions {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{uri}: {reason}")]
 pub struct FetchError {
+    /// The address fetched (JWKS URI, discovery URL or introspection endpoint).
     pub uri: String,
+    /// What went wrong, for logs: the request failed, the provider answered an error, or the
+    /// document was too large or not what was expected.
     pub reason: String,
     /// The provider's status, when it answered with an error.
     pub status: Option<u16>,

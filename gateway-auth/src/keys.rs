@@ -18,20 +18,33 @@ use gateway_core::spec::StaticKey;
 /// Why a key cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// The JWKS entry does not parse as a JSON web key; carries the parser's message.
     #[error("not a JSON web key: {0}")]
     NotAJwk(String),
+    /// The key is symmetric (`kty: oct`); accepting it would allow HMAC tokens.
     #[error("symmetric (oct) keys are never accepted: tokens must be signed with a private key")]
     Symmetric,
+    /// The key type or curve is none of RSA, EC P-256, EC P-384 and Ed25519.
     #[error("key type or curve not supported (RSA, EC P-256/P-384 and Ed25519 are)")]
     UnsupportedType,
+    /// The key's `use` is not `sig`; carries the `use` value (`enc`, say).
     #[error("the key is for {0}, not for signatures")]
     NotForSignatures(String),
+    /// The key has a `key_ops` list without `verify`.
     #[error("key_ops does not contain \"verify\"")]
     NoVerifyOperation,
+    /// The key's `alg` is unknown or does not belong to the key's type (`HS256` on an RSA
+    /// key, say).
     #[error("algorithm {alg} cannot be used with this key")]
-    AlgorithmMismatch { alg: String },
+    AlgorithmMismatch {
+        /// The `alg` as written in the key.
+        alg: String,
+    },
+    /// The key's parameters (modulus, exponent, coordinates) do not make a key; carries the
+    /// decoder's message.
     #[error("invalid key material: {0}")]
     Material(String),
+    /// A static PEM key is not an RSA, EC or Ed25519 public key.
     #[error("not a PEM public key of a supported type (RSA, EC, Ed25519)")]
     Pem,
 }
@@ -196,6 +209,8 @@ pub struct KeySet {
 pub const MAX_JWKS_KEYS: usize = 50;
 
 impl KeySet {
+    /// A set of `keys`, in order: when two keys share a `kid`, [`KeySet::find`] returns the
+    /// first that verifies the token's algorithm.
     pub fn new(keys: Vec<VerifyKey>) -> Self {
         Self {
             keys: keys.into_iter().map(Arc::new).collect(),
@@ -221,10 +236,12 @@ impl KeySet {
         Ok((Self::new(keys), skipped))
     }
 
+    /// The number of keys.
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
+    /// Whether the set has no keys.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

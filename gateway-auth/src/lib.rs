@@ -1,5 +1,7 @@
 //! Authentication, authorization and IAM policies for the gateway.
 
+#![warn(missing_docs)]
+
 pub mod answer;
 pub mod cache;
 pub mod custom;

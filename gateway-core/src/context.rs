@@ -58,9 +58,14 @@ impl ClientCertificate {
 /// `context`, each rendered as a string (JSON for non-string values).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthContext {
+    /// Who the caller is: a JWT's `sub` claim, or an authorizer function's `principal`.
     pub principal: Option<String>,
+    /// The application calling on the caller's behalf: a JWT's `client_id` (else `azp`) claim,
+    /// or an authorizer function's `clientId`.
     pub client_id: Option<String>,
+    /// The caller's scopes, which a route's `ANY_OF` authorization checks.
     pub scopes: Vec<String>,
+    /// The `request.auth` values, by name.
     pub claims: BTreeMap<String, String>,
 }
 
@@ -135,10 +140,12 @@ impl RequestContext {
         self.auth = Some(auth);
     }
 
+    /// The request's `opc-request-id`, which logs and function calls carry too.
     pub fn request_id(&self) -> &RequestId {
         &self.request_id
     }
 
+    /// The client's socket address; `None` when the server did not provide a [`ClientAddr`].
     pub fn client_addr(&self) -> Option<SocketAddr> {
         self.client_addr
     }

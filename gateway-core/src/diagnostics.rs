@@ -42,11 +42,15 @@ pub enum Kind {
 /// One problem, located by a JSON path into the document it came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
+    /// Whether the problem stops the deployment.
     pub severity: Severity,
+    /// What kind of problem it is.
     pub kind: Kind,
     /// JSON path such as `routes[3].backend.type`; empty for the document itself.
     pub path: String,
+    /// What is wrong, in one sentence.
     pub message: String,
+    /// How to fix it, when there is a likely fix; set with [`Diagnostic::hint()`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
@@ -83,6 +87,7 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics(Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// An empty list.
     pub fn new() -> Self {
         Self::default()
     }
@@ -134,6 +139,7 @@ impl Diagnostics {
         }
     }
 
+    /// Appends every diagnostic of `other`, paths unchanged.
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);
     }
@@ -147,34 +153,42 @@ impl Diagnostics {
         }
     }
 
+    /// Whether any diagnostic is an error, i.e. the input cannot be served as written.
     pub fn has_errors(&self) -> bool {
         self.0.iter().any(|d| d.severity == Severity::Error)
     }
 
+    /// The errors, in the order they were recorded.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter().filter(|d| d.severity == Severity::Error)
     }
 
+    /// The warnings, in the order they were recorded.
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter().filter(|d| d.severity == Severity::Warning)
     }
 
+    /// The diagnostics of `kind`, errors and warnings alike, in the order they were recorded.
     pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter().filter(move |d| d.kind == kind)
     }
 
+    /// Every diagnostic, in the order it was recorded.
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
         self.0.iter()
     }
 
+    /// The number of diagnostics, errors and warnings together.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The diagnostics as a vector, in the order they were recorded.
     pub fn into_vec(self) -> Vec<Diagnostic> {
         self.0
     }

@@ -27,7 +27,10 @@ pub enum GatewayError {
     /// A route matches the path but not the method, and the gateway is configured to say so
     /// with 405 rather than OCI's 404.
     #[error("the route does not accept this method")]
-    MethodNotAllowed { allowed: MethodSet },
+    MethodNotAllowed {
+        /// The methods the route does accept, sent back in `Allow`.
+        allowed: MethodSet,
+    },
 
     /// The path is spelled in a way the gateway refuses (see `router::normalize_path`).
     #[error("unsafe request path: {0}")]
@@ -44,11 +47,17 @@ pub enum GatewayError {
 
     /// The request body is larger than the route accepts.
     #[error("the request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: u64 },
+    PayloadTooLarge {
+        /// The route's body limit, in bytes.
+        limit: u64,
+    },
 
     /// The request line and headers together are larger than the gateway accepts.
     #[error("the request headers are larger than {limit} bytes")]
-    HeadersTooLarge { limit: usize },
+    HeadersTooLarge {
+        /// The limit on the request line and headers together, in bytes.
+        limit: usize,
+    },
 
     /// The request head did not arrive in full within the head timeout: answered on the raw
     /// connection before HTTP serving gets a request (see [`GatewayError::to_http1_close`]).
@@ -62,7 +71,10 @@ pub enum GatewayError {
 
     /// The request has more header lines than the gateway accepts.
     #[error("the request has more than {limit} header lines")]
-    TooManyHeaders { limit: usize },
+    TooManyHeaders {
+        /// The most header lines a request may have.
+        limit: usize,
+    },
 
     /// The client stopped sending the request body for longer than the read timeout.
     #[error("the client sent no request body data for {0:?}")]
@@ -75,7 +87,10 @@ pub enum GatewayError {
     /// Holding the request body whole would pass `max_buffered_body_bytes`, the budget all
     /// requests share: 503, as for any other capacity the gateway has run out of.
     #[error("the request body does not fit in the {budget} bytes of max_buffered_body_bytes")]
-    BodyBudgetExhausted { budget: u64 },
+    BodyBudgetExhausted {
+        /// The shared `max_buffered_body_bytes` budget, in bytes.
+        budget: u64,
+    },
 
     /// A function call failed; the reason is logged, the client sees only the status.
     #[error(transparent)]
@@ -84,7 +99,10 @@ pub enum GatewayError {
     /// An `ENFORCING` request validation failed (reference 4.8); `reason` says what was
     /// wrong in terms of the request ("missing required header X-Username").
     #[error("request validation failed: {reason}")]
-    RequestValidation { reason: String },
+    RequestValidation {
+        /// What was wrong with the request; the client sees it in the body's `message`.
+        reason: String,
+    },
 
     /// A request transformation could not produce a valid request; answered rather than
     /// forwarding the request untransformed (a filter must never be skipped).
@@ -104,37 +122,56 @@ pub enum GatewayError {
     /// `usagePlans.requestRejected`.
     #[error("too many requests; retry after {retry_after:?}")]
     TooManyRequests {
+        /// How long the client should wait before retrying, sent as `Retry-After`.
         retry_after: Duration,
+        /// The execution-log code.
         log_code: &'static str,
     },
 
     /// The shared rate-limit store is unreachable and the gateway is configured to fail
     /// closed: 503.
     #[error("the rate-limit store is unavailable")]
-    LimitStoreUnavailable { log_code: &'static str },
+    LimitStoreUnavailable {
+        /// The execution-log code: `rateLimiting.storeUnavailable` or
+        /// `usagePlans.storeUnavailable`.
+        log_code: &'static str,
+    },
 
     /// Usage plans: no client token, an unknown one, or one whose plans do not entitle this
     /// deployment (told apart by `log_code` only): 401.
     #[error("the usage-plan client token is missing, unknown or not entitled here")]
-    UsagePlanUnauthorized { log_code: &'static str },
+    UsagePlanUnauthorized {
+        /// The execution-log code: `usagePlans.requestRejected` for a missing or unknown
+        /// token, `usagePlans.eligibleNotEntitled` for one not entitled here.
+        log_code: &'static str,
+    },
 
     /// The route relies on a policy or backend that could not be built (reported as an error
     /// at load, so never served): refused per request rather than run without it.
     #[error("the route uses {feature}, which could not be built")]
-    Unsupported { feature: &'static str },
+    Unsupported {
+        /// The policy or backend type that could not be built (e.g. `JWT_AUTHENTICATION`);
+        /// logged, never shown to the client.
+        feature: &'static str,
+    },
 
     /// Credentials are missing or invalid (reference 5.4): 401 with `WWW-Authenticate`. The
     /// reason is for logs only.
     #[error("authentication failed: {reason}")]
     Unauthenticated {
+        /// The `WWW-Authenticate` value to send, or `None` to send none.
         challenge: Option<HeaderValue>,
+        /// Why the credentials were refused, for logs only.
         reason: String,
     },
 
     /// The `mutualTls` policy refused the client certificate, or its absence (reference 4.6):
     /// 401. `code` is the `mutualTls.*` execution-log code saying why.
     #[error("the client certificate was refused ({code})")]
-    ClientCertificate { code: &'static str },
+    ClientCertificate {
+        /// The `mutualTls.*` execution-log code.
+        code: &'static str,
+    },
 
     /// The authenticated caller has none of the route's `ANY_OF` scopes: OCI answers 404,
     /// not 403, so the route's existence is not revealed.
@@ -183,6 +220,7 @@ impl From<InvokeError> for GatewayError {
 }
 
 impl GatewayError {
+    /// The HTTP status the client is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -303,7 +341,7 @@ impl GatewayError {
 }
 
 /// Marks a response answered to a client that had already gone (see
-/// [`GatewayError::client_left`]), so that logs and metrics record 499 rather than its status.
+/// `GatewayError::client_left`), so that logs and metrics record 499 rather than its status.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientLeft;
 

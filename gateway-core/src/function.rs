@@ -42,11 +42,13 @@ pub enum Intent {
 /// One call of a function.
 #[derive(Debug)]
 pub struct FunctionCall {
+    /// The function's id, as registered in the [`FunctionRegistry`].
     pub function_id: Arc<str>,
     /// Correlates the call with the request (`Fn-Call-Id`, log lines).
     pub call_id: String,
     /// When the gateway stops waiting; the invoker enforces it.
     pub deadline: Instant,
+    /// Why the function is called, which decides how the call and its answer are encoded.
     pub intent: Intent,
     /// The client's method (for [`Intent::HttpRequest`]).
     pub method: Method,
@@ -54,6 +56,7 @@ pub struct FunctionCall {
     pub request_url: String,
     /// The client's headers, hop-by-hop headers removed (`Fn-Http-H-*`).
     pub headers: HeaderMap,
+    /// The request body.
     pub body: CallBody,
 }
 
@@ -168,8 +171,11 @@ impl From<String> for CallBody {
 /// What the function answered, as the client should see it.
 #[derive(Debug, Clone)]
 pub struct FunctionResponse {
+    /// The status the client gets.
     pub status: StatusCode,
+    /// The headers the client gets.
     pub headers: HeaderMap,
+    /// The whole response body.
     pub body: Bytes,
 }
 
@@ -180,24 +186,49 @@ pub enum InvokeError {
     /// The deadline passed before the function answered.
     #[error("function {function} did not answer within {timeout:?}")]
     Timeout {
+        /// The function, as named in messages.
         function: Arc<str>,
+        /// How long the gateway waited.
         timeout: Duration,
     },
     /// Every instance is busy and the wait queue is full.
     #[error("function {function} is at its concurrency limit and its queue is full")]
-    Busy { function: Arc<str> },
+    Busy {
+        /// The function, as named in messages.
+        function: Arc<str>,
+    },
     /// The function could not be started or prepared.
     #[error("function {function} cannot start: {reason}")]
-    Unavailable { function: Arc<str>, reason: String },
+    Unavailable {
+        /// The function, as named in messages.
+        function: Arc<str>,
+        /// What went wrong, for the log.
+        reason: String,
+    },
     /// The function failed: it crashed, or reported an error.
     #[error("function {function} failed: {reason}")]
-    Failed { function: Arc<str>, reason: String },
+    Failed {
+        /// The function, as named in messages.
+        function: Arc<str>,
+        /// What went wrong, for the log.
+        reason: String,
+    },
     /// The function answered outside the protocol.
     #[error("function {function} answered outside the protocol: {reason}")]
-    BadResponse { function: Arc<str>, reason: String },
+    BadResponse {
+        /// The function, as named in messages.
+        function: Arc<str>,
+        /// What went wrong, for the log.
+        reason: String,
+    },
     /// The gateway may not invoke the function, or it does not exist where it should.
     #[error("function {function} cannot be invoked: {reason}")]
-    NotInvocable { function: Arc<str>, reason: String },
+    NotInvocable {
+        /// The function, as named in messages.
+        function: Arc<str>,
+        /// What went wrong, for the log.
+        reason: String,
+    },
     /// The client's body failed while the call read it (too large, too slow, cut off), or
     /// did not fit in the budget for bodies held whole. Answered for the body, not the function.
     #[error(transparent)]
@@ -234,6 +265,8 @@ impl InvokeError {
 /// Runs functions. Implementations: local FDK processes, OCI Functions, an Fn server, an
 /// in-process Rust service.
 pub trait FunctionInvoker: Send + Sync + fmt::Debug + 'static {
+    /// Runs one call and returns the function's answer, or why there is none. The invoker
+    /// gives up at `call.deadline`.
     fn invoke(
         &self,
         call: FunctionCall,
@@ -277,11 +310,13 @@ pub struct RuntimeStats {
 /// A function known to the gateway.
 #[derive(Debug, Clone)]
 pub struct RegisteredFunction {
+    /// The id specifications name in `functionId`.
     pub id: Arc<str>,
     /// `application/function`, for messages.
     pub name: String,
     /// How long a call may take.
     pub timeout: Duration,
+    /// What runs the function.
     pub invoker: Arc<dyn FunctionInvoker>,
     /// Why the gateway may not invoke the function (IAM policies deny it), if they do. A denied
     /// function is never called: clients get 500 with OCI's generic body, as in OCI, and the
@@ -321,6 +356,7 @@ pub struct FunctionRegistry {
 }
 
 impl FunctionRegistry {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }
@@ -330,6 +366,7 @@ impl FunctionRegistry {
         self.functions.insert(function.id.clone(), function);
     }
 
+    /// The function registered under `id`, if any.
     pub fn get(&self, id: &str) -> Option<&RegisteredFunction> {
         self.functions.get(id)
     }
@@ -339,10 +376,12 @@ impl FunctionRegistry {
         self.functions.keys().map(|k| &**k)
     }
 
+    /// Every registered function, sorted by id.
     pub fn iter(&self) -> impl Iterator<Item = &RegisteredFunction> {
         self.functions.values()
     }
 
+    /// Whether no function is registered.
     pub fn is_empty(&self) -> bool {
         self.functions.is_empty()
     }

@@ -5,6 +5,8 @@
 //! [`server::Server::builder`] to serve it, or use one piece alone: [`spec::load_spec`] (the model with every problem reported), [`router`] (OCI path
 //! templates), [`vars`] (context variables).
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod backend;
 pub mod body;

@@ -44,11 +44,13 @@ impl RequestId {
         acceptable.then(|| Self(value.clone()))
     }
 
+    /// The id as text, for logs and function calls.
     pub fn as_str(&self) -> &str {
         // Only visible ASCII is ever stored.
         self.0.to_str().unwrap_or_default()
     }
 
+    /// The id as an `opc-request-id` header value.
     pub fn header_value(&self) -> &HeaderValue {
         &self.0
     }

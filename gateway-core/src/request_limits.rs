@@ -68,11 +68,17 @@ impl Default for RequestLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestBodyError {
     /// The body is longer than the route accepts: 413.
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The limit the body passed, in bytes.
+        limit: u64,
+    },
     /// The client paused longer than the read timeout: 408.
     Timeout(Duration),
     /// Holding the body would pass the [`BodyBudget`]: 503.
-    OverBudget { budget: u64 },
+    OverBudget {
+        /// The budget's capacity, in bytes.
+        budget: u64,
+    },
     /// The body's framing is invalid (a malformed chunk size, say): 400.
     Malformed,
     /// The client closed the connection before the body was complete: 400, logged as 499

@@ -20,6 +20,7 @@ pub struct RouteInfo {
     /// The route's `path` template, relative to the prefix.
     #[serde(serialize_with = "serialize_template")]
     pub template: PathTemplate,
+    /// The methods the route answers (its `methods`; `ANY` accepts every method).
     #[serde(serialize_with = "serialize_methods")]
     pub methods: MethodSet,
     /// The backend `type`, e.g. `STOCK_RESPONSE_BACKEND`.

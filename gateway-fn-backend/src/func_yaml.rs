@@ -35,20 +35,39 @@ pub const DEFAULT_MEMORY_MB: u64 = 128;
 /// What went wrong reading a function file. Every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum FuncFileError {
+    /// The directory holds none of [`FUNC_FILE_NAMES`].
     #[error("no func.yaml, func.yml or func.json in {}", dir.display())]
-    NotFound { dir: PathBuf },
+    NotFound {
+        /// The function directory that was searched.
+        dir: PathBuf,
+    },
+    /// The file exists but could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The function file.
         path: PathBuf,
+        /// Why reading failed.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not valid YAML (JSON files are read as YAML).
     #[error("{}: not valid YAML: {message}", path.display())]
-    Syntax { path: PathBuf, message: String },
+    Syntax {
+        /// The function file.
+        path: PathBuf,
+        /// The YAML parser's message.
+        message: String,
+    },
+    /// A known key has a value of the wrong type or out of range, or the file is not a mapping
+    /// of keys.
     #[error("{}: {key}: {message}", path.display())]
     Field {
+        /// The function file.
         path: PathBuf,
+        /// The key, with the position inside it for nested values (`triggers[0].type`,
+        /// `config.NAME`), or `(top level)`.
         key: String,
+        /// What is wrong with the value.
         message: String,
     },
 }
@@ -67,8 +86,11 @@ pub enum RuntimeKind {
 /// An entry of `triggers:` (kept for tools that list them; the gateway routes by its spec).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Trigger {
+    /// The trigger's `name`.
     pub name: Option<String>,
+    /// The trigger's `type` (`http` for the triggers `fn init` writes).
     pub kind: Option<String>,
+    /// The trigger's `source`: for an HTTP trigger, the path it answers on (`/hello`).
     pub source: Option<String>,
 }
 
@@ -78,16 +100,26 @@ pub struct Trigger {
 pub struct FuncFile {
     /// Where it was read from, for messages.
     pub path: PathBuf,
+    /// The file format's version (`20180708` in files the current Fn CLI writes).
     pub schema_version: Option<i64>,
+    /// The function's name.
     pub name: Option<String>,
+    /// The function's version, as written (`0.0.1`).
     pub version: Option<String>,
+    /// The FDK runtime (`python`, `node18`, …), which decides how the function is prepared;
+    /// see [`FuncFile::runtime_kind`].
     pub runtime: Option<String>,
+    /// The Docker image `fn build` builds in; kept as written, since the function is prepared
+    /// without Docker.
     pub build_image: Option<String>,
+    /// The Docker image `fn build` runs the function in; kept as written, since the function
+    /// runs as a local process.
     pub run_image: Option<String>,
     /// Docker `ENTRYPOINT`, split on white space as the Fn CLI does.
     pub entrypoint: Option<String>,
     /// Docker `CMD`, appended to the entrypoint.
     pub cmd: Option<String>,
+    /// The `content_type` key, kept as written; the gateway does not interpret it.
     pub content_type: Option<String>,
     /// MB; `FN_MEMORY`.
     pub memory: Option<u64>,
@@ -97,6 +129,7 @@ pub struct FuncFile {
     pub idle_timeout: Option<u32>,
     /// Function configuration, exported to the process as environment variables.
     pub config: BTreeMap<String, String>,
+    /// The `triggers:` entries.
     pub triggers: Vec<Trigger>,
     /// Top-level keys present in the file that this parser does not interpret.
     pub other_keys: Vec<String>,

@@ -21,9 +21,13 @@ use tower::{Service, ServiceExt};
 /// What the service learns about the call besides the request, as a request extension.
 #[derive(Debug, Clone)]
 pub struct FunctionCallInfo {
+    /// The id the function is registered under.
     pub function_id: Arc<str>,
+    /// Correlates the call with the request (`Fn-Call-Id`, log lines).
     pub call_id: String,
+    /// Why the function is called.
     pub intent: Intent,
+    /// When the gateway stops waiting; the service's future is dropped then.
     pub deadline: Instant,
 }
 

@@ -14,6 +14,8 @@
 //! Function output is logged with `tracing` under the target [`LOG_TARGET`] (`function`), each
 //! line tagged with the function, the pid, the stream and the call id the FDK announced.
 
+#![warn(missing_docs)]
+
 pub mod func_yaml;
 pub mod in_process;
 pub mod local;

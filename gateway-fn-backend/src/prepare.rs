@@ -55,39 +55,71 @@ const MARKER: &str = ".gateway-prepared.json";
 /// Why a function could not be prepared. Every message names the function.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
+    /// The function file is missing or invalid.
     #[error("function {function}: {source}")]
     FuncFile {
+        /// The function's name.
         function: String,
+        /// What is wrong with the function file.
         #[source]
         source: FuncFileError,
     },
+    /// A file or directory of the function or of its cache entry could not be used.
     #[error("function {function}: cannot {action} {}: {source}", path.display())]
     Io {
+        /// The function's name.
         function: String,
+        /// What was being done, as a verb (`create`, `copy`, `write`, `lock`, …).
         action: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// Why it failed.
         #[source]
         source: io::Error,
     },
+    /// A tool preparation runs (`python3`, `npm`, …) could not be started, usually because it
+    /// is not installed or not on `PATH`.
     #[error("function {function}: cannot run `{tool}` ({source}); is it installed and on PATH?")]
     ToolMissing {
+        /// The function's name.
         function: String,
+        /// The program that could not be started.
         tool: String,
+        /// Why it could not be started.
         #[source]
         source: io::Error,
     },
+    /// A tool preparation runs exited unsuccessfully.
     #[error("function {function}: `{command}` failed ({status}); its output ends with:\n{output}")]
     ToolFailed {
+        /// The function's name.
         function: String,
+        /// The command line that failed.
         command: String,
+        /// How it exited (`exit status: 1`).
         status: String,
         /// The last lines the tool printed (stdout, then stderr).
         output: String,
     },
+    /// The function cannot be run as described (no command, a program that is not an
+    /// executable file, a debug port its runtime cannot serve), or its preparation finished
+    /// without the file it should have made.
     #[error("function {function}: {reason}")]
-    NotRunnable { function: String, reason: String },
+    NotRunnable {
+        /// The function's name.
+        function: String,
+        /// Why it cannot be run.
+        reason: String,
+    },
+    /// A configuration key is empty or contains `=` or NUL, so it cannot name an environment
+    /// variable.
     #[error("function {function}: config key {key:?} cannot be an environment variable name")]
-    InvalidConfig { function: String, key: String },
+    InvalidConfig {
+        /// The function's name.
+        function: String,
+        /// The offending key.
+        key: String,
+    },
 }
 
 /// A prepared function: how to start one of its processes.
@@ -95,6 +127,7 @@ pub enum PrepareError {
 pub struct Prepared {
     /// Absolute path of the program.
     pub program: PathBuf,
+    /// The arguments after the program, with Fn's image paths mapped to local ones.
     pub args: Vec<String>,
     /// The working directory: the function's source directory (`/function` in Fn's images).
     pub cwd: PathBuf,

@@ -48,8 +48,11 @@ pub use gateway_core::headers::is_hop_by_hop;
 /// Why a call could not be encoded.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EncodeError {
+    /// The call's `call_id` is not a valid header value (control characters, non-ASCII).
     #[error("the call id {0:?} cannot be sent as a header")]
     CallId(String),
+    /// The call's `request_url` is not a valid header value, so it cannot travel in
+    /// `Fn-Http-Request-Url`.
     #[error("the request URL {0:?} cannot be sent as a header")]
     RequestUrl(String),
 }
@@ -133,7 +136,10 @@ pub enum DecodeError {
     /// Socket 502: the function raised or reported an error. `detail` is the FDK's body, for
     /// the log only.
     #[error("the function reported an error: {detail}")]
-    FunctionFailed { detail: String },
+    FunctionFailed {
+        /// The FDK's response body, cut after 2048 bytes.
+        detail: String,
+    },
     /// Socket 504: the FDK says the function timed out.
     #[error("the function reported a timeout")]
     FunctionTimedOut,

@@ -29,7 +29,9 @@ pub(crate) enum Ctx {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum GroupKind {
+    /// `ALL { … }`: true when every condition is.
     All,
+    /// `ANY { … }`: true when at least one condition is.
     Any,
 }
 
@@ -45,8 +47,10 @@ impl GroupKind {
 /// Comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Op {
+    /// `=`: the value matches.
     #[serde(rename = "=")]
     Eq,
+    /// `!=`: the value does not match (still false when the variable has no value).
     #[serde(rename = "!=")]
     Ne,
 }

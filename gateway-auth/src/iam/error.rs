@@ -24,7 +24,9 @@ pub struct IamError {
     /// 1-based character column into `text` (a line break counts as one character;
     /// `text.chars().count() + 1` means "at the end").
     pub column: usize,
+    /// What is wrong, e.g. `unknown verb "usee"`.
     pub message: String,
+    /// How to fix it, when there is a likely fix (a near-miss spelling, the valid choices).
     pub hint: Option<String>,
 }
 

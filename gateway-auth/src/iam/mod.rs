@@ -75,7 +75,10 @@ pub use trace::{
 /// A compartment in config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compartment {
+    /// The name used in policy locations (`in compartment apps`) and `A:B` paths; unique
+    /// among its siblings, compared case-insensitively.
     pub name: String,
+    /// The compartment's OCID.
     pub id: String,
     /// Parent compartment name or id; `None` = directly under the tenancy.
     pub parent: Option<String>,
@@ -85,7 +88,9 @@ pub struct Compartment {
 /// `parent` reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenancy {
+    /// The tenancy's OCID.
     pub id: String,
+    /// The name shown in traces; `tenancy` by default.
     pub name: String,
 }
 
@@ -102,16 +107,22 @@ impl Tenancy {
 /// A dynamic group as written in config. The gateway is a member if any rule matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DynamicGroupSpec {
+    /// The name statements refer to (`Allow dynamic-group <name> …`); compared
+    /// case-insensitively.
     pub name: String,
+    /// The matching rules as written, e.g.
+    /// `ALL {resource.type = 'ApiGateway', resource.compartment.id = '…'}`.
     pub matching_rules: Vec<String>,
 }
 
 /// A policy as written in config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicySpec {
+    /// The policy's name, used in error locations and traces.
     pub name: String,
     /// Where the policy is attached (compartment name, id or `A:B` path); `None` = the tenancy.
     pub compartment: Option<String>,
+    /// The statements as written (`Allow … to use fn-invocation in …`), one per entry.
     pub statements: Vec<String>,
 }
 
@@ -120,7 +131,9 @@ pub struct PolicySpec {
 pub struct Principal {
     /// `ApiGateway` for a gateway.
     pub resource_type: String,
+    /// The gateway's OCID (`resource.id`).
     pub id: String,
+    /// The OCID of the compartment the gateway is in (`resource.compartment.id`).
     pub compartment_id: String,
 }
 
@@ -138,7 +151,9 @@ impl Principal {
 /// The function to invoke.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InvokeTarget {
+    /// The function's OCID.
     pub function_id: String,
+    /// The function's name, for traces and messages.
     pub function_name: String,
     /// The compartment of the function's application.
     pub compartment_id: String,
@@ -147,7 +162,9 @@ pub struct InvokeTarget {
 /// The answer and its explanation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
+    /// Whether the invocation is allowed (the same as `trace.allowed`).
     pub allowed: bool,
+    /// How the decision was reached.
     pub trace: Trace,
 }
 

@@ -19,9 +19,14 @@ use gateway_core::diagnostics::did_you_mean;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verb {
+    /// `inspect`: list resources.
     Inspect,
+    /// `read`: `inspect`, plus reading the resources.
     Read,
+    /// `use`: `read`, plus working with existing resources; the least that invoking a
+    /// function needs.
     Use,
+    /// `manage`: every permission on the resources.
     Manage,
 }
 

@@ -12,48 +12,73 @@ use super::condition::{GroupKind, Op};
 /// Everything behind one [`super::Decision`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Trace {
+    /// Whether the gateway may invoke the function.
     pub allowed: bool,
     /// One sentence: the decision, naming the function, and why.
     pub summary: String,
+    /// The caller.
     pub principal: PrincipalInfo,
+    /// The function to invoke.
     pub target: TargetInfo,
+    /// Every configured dynamic group, in config order, and whether the gateway is a member.
     pub dynamic_groups: Vec<GroupTrace>,
+    /// Every configured policy, in config order, with each statement evaluated.
     pub policies: Vec<PolicyTrace>,
     /// The statement that allowed the call (the first one that applies), if any.
     pub allowed_by: Option<StatementRef>,
 }
 
+/// The caller as evaluated: a copy of the [`super::Principal`], with its compartment located.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PrincipalInfo {
+    /// The caller's `resource.type`: `ApiGateway` for a gateway.
     pub resource_type: String,
+    /// The caller's OCID.
     pub id: String,
+    /// The OCID of the caller's compartment.
     pub compartment_id: String,
     /// The compartment's path in the configured tree, if it is there.
     pub compartment: Option<String>,
 }
 
+/// The function as evaluated: a copy of the [`super::InvokeTarget`], with its compartment
+/// located.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetInfo {
+    /// The function's name.
     pub function_name: String,
+    /// The function's OCID.
     pub function_id: String,
+    /// The OCID of the function's compartment.
     pub compartment_id: String,
+    /// The compartment's path in the configured tree, if it is there; when it is not, only
+    /// `in tenancy` statements cover the function.
     pub compartment: Option<String>,
     /// What invoking needs: always `use fn-invocation`.
     pub needs: String,
 }
 
+/// One configured dynamic group, its rules evaluated against the gateway.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupTrace {
+    /// The group's name as configured.
     pub name: String,
+    /// Whether the gateway is a member: at least one rule matches.
     pub matched: bool,
+    /// Every matching rule, in config order.
     pub rules: Vec<RuleTrace>,
 }
 
+/// One matching rule of a dynamic group.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RuleTrace {
+    /// The rule's position in the group's `matching_rules`, 0-based.
     pub index: usize,
+    /// The rule exactly as configured (it may span lines).
     pub text: String,
+    /// Whether the rule matches the gateway: the value of `condition`.
     pub matched: bool,
+    /// The rule's condition in detail.
     pub condition: CondTrace,
 }
 
@@ -63,15 +88,21 @@ pub struct RuleTrace {
 pub enum CondTrace {
     /// `ALL {…}` / `ANY {…}`.
     Group {
+        /// `ALL` or `ANY`.
         op: GroupKind,
+        /// The group's value.
         result: bool,
+        /// The conditions inside, in written order (numbered from `#1` in notes and in the
+        /// `Display` output).
         items: Vec<CondTrace>,
         /// Why the group came out as it did (e.g. "ANY is true because of #1 alone").
         note: Option<String>,
     },
     /// `variable = value` / `variable != value`.
     Compare {
+        /// The variable as written (`request.resource.compartment.id`).
         variable: String,
+        /// `=` or `!=`.
         operator: Op,
         /// The value as written, with quotes or slashes.
         expected: String,
@@ -79,6 +110,7 @@ pub enum CondTrace {
         actual: Option<String>,
         /// Where `actual` came from ("the gateway's compartment").
         source: String,
+        /// The comparison's value; false when `actual` is `None`, whatever the operator.
         result: bool,
         /// Explanations and hints: absent variables, compartment names behind OCIDs, near-miss
         /// type spellings.
@@ -86,13 +118,18 @@ pub enum CondTrace {
     },
     /// `tag.ns.key.value` with no operator.
     TagExists {
+        /// The tag variable as written.
         variable: String,
+        /// The test's value: always false, since the local model gives gateways no defined
+        /// tags.
         result: bool,
+        /// Why the test came out as it did.
         notes: Vec<String>,
     },
 }
 
 impl CondTrace {
+    /// The condition's value, whatever its kind.
     pub fn result(&self) -> bool {
         match self {
             CondTrace::Group { result, .. }
@@ -102,22 +139,35 @@ impl CondTrace {
     }
 }
 
+/// One configured policy, each of its statements evaluated against the request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PolicyTrace {
+    /// The policy's name as configured.
     pub name: String,
     /// Path of the compartment the policy is attached to.
     pub attached_to: String,
+    /// Every statement of the policy, in config order.
     pub statements: Vec<StatementTrace>,
 }
 
+/// One policy statement, evaluated part by part. Every part is evaluated even after one fails,
+/// so all the reasons show.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatementTrace {
+    /// The statement's position in the policy's `statements`, 0-based.
     pub index: usize,
+    /// The statement on one line.
     pub text: String,
+    /// Whether every part covers the request, so that the statement allows the call.
     pub applies: bool,
+    /// Whether the subject (`dynamic-group …`, `any-user`, `any-group`, `group …`) covers the
+    /// gateway.
     pub subject: Check,
+    /// Whether the verb includes `use`.
     pub verb: Check,
+    /// Whether the resource type includes `fn-invocation`.
     pub resource: Check,
+    /// Whether the function's compartment is the statement's location or below it.
     pub location: Check,
     /// `ok` is the where-clause's value (true when there is none).
     pub condition: Check,
@@ -130,15 +180,22 @@ pub struct StatementTrace {
 /// One part of a statement and whether it covers this request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
+    /// Whether this part covers the request.
     pub ok: bool,
+    /// Why, in one sentence.
     pub detail: String,
 }
 
+/// Where a statement is in the configuration: the one that allowed a call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatementRef {
+    /// The policy's name.
     pub policy: String,
+    /// The policy's position among the configured policies, 0-based.
     pub policy_index: usize,
+    /// The statement's position in the policy, 0-based.
     pub statement: usize,
+    /// The statement on one line.
     pub text: String,
 }
 

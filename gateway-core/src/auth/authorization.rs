@@ -83,6 +83,7 @@ pub struct AuthorizationLayer {
 }
 
 impl AuthorizationLayer {
+    /// A layer that admits the callers `access` allows.
     pub fn new(access: RouteAccess) -> Self {
         Self { access }
     }
@@ -107,14 +108,17 @@ pub struct Authorization<S> {
 }
 
 impl<S> Authorization<S> {
+    /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
+    /// The wrapped service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
+    /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
         self.inner
     }
@@ -148,8 +152,12 @@ pin_project! {
     /// Response future of [`Authorization`].
     #[project = ResponseFutureProj]
     #[derive(Debug)]
+    // pin_project! accepts no doc comments on variant fields.
+    #[allow(missing_docs)]
     pub enum ResponseFuture<F> {
+        /// The caller is refused: the gateway's answer, taken when the future is first polled.
         Denied { response: Option<Response<Body>> },
+        /// The caller is admitted: the inner service at work.
         Inner { #[pin] future: F },
     }
 }

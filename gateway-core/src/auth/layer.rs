@@ -89,14 +89,17 @@ pub struct Authentication<S> {
 }
 
 impl<S> Authentication<S> {
+    /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
+    /// The wrapped service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
+    /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
         self.inner
     }

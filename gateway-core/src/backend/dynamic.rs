@@ -282,8 +282,12 @@ pin_project! {
     /// Response future of [`DynamicRouting`]: the chosen branch at work, or the 404.
     #[project = ResponseFutureProj]
     #[allow(missing_debug_implementations)]
+    // pin_project! accepts no doc comments on variant fields.
+    #[allow(missing_docs)]
     pub enum ResponseFuture {
+        /// The request went to the chosen branch's backend.
         Branch { #[pin] future: Oneshot<BackendService, Request<Body>> },
+        /// No branch matches: OCI's 404, taken when the future is first polled.
         Rejected { response: Option<Response<Body>> },
     }
 }

@@ -41,6 +41,7 @@ pub struct FunctionBackend {
 }
 
 impl FunctionBackend {
+    /// A backend that calls `function`, with OCI's 6 MB body limit and a body budget of its own.
     pub fn new(function: RegisteredFunction) -> Self {
         Self {
             function,

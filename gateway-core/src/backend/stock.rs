@@ -87,6 +87,7 @@ impl StockResponse {
         }
     }
 
+    /// The configured response: status, headers and body.
     pub fn response(&self) -> Response<Body> {
         let mut res = Response::new(Body::full(self.body.clone()));
         *res.status_mut() = self.status;

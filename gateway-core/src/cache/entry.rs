@@ -19,8 +19,11 @@ const MAGIC: &[u8; 5] = b"GWRC1";
 /// A cached response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedResponse {
+    /// The response status.
     pub status: StatusCode,
+    /// The response headers, without per-exchange ones.
     pub headers: HeaderMap,
+    /// The whole response body.
     pub body: Bytes,
 }
 
@@ -67,6 +70,7 @@ impl CachedResponse {
         res
     }
 
+    /// The entry in the binary format described in the module docs, as stored in Redis.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = BytesMut::with_capacity(self.size());
         out.put_slice(MAGIC);

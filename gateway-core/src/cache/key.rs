@@ -42,6 +42,7 @@ impl CacheKey {
         CacheKey(h.finalize().into())
     }
 
+    /// The raw 32-byte digest.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

@@ -10,7 +10,7 @@
 //!    looked up. Found: **HIT**, served from the cache; the backend is not called.
 //! 3. Not found: **MISS** — the backend answers and, when the route has a store policy, a
 //!    `200`, `204`, `301` or `410` response without `Set-Cookie` and at most 50 MB is stored
-//!    for the policy's TTL while it streams to the client ([`super::tee`]).
+//!    for the policy's TTL while it streams to the client (`super::tee`).
 //!
 //! `Cache-Control` is ignored, as OCI documents. Responses carrying `Set-Cookie` are not stored
 //! (a decision of this gateway: replaying one client's cookie to others is a session leak that
@@ -147,9 +147,11 @@ pub struct CacheCounters {
 }
 
 impl CacheCounters {
+    /// Requests served from the cache.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
     }
+    /// Lookups that found nothing, so the backend answered.
     pub fn misses(&self) -> u64 {
         self.misses.load(Ordering::Relaxed)
     }
@@ -218,6 +220,7 @@ impl ResponseCachePolicy {
         self
     }
 
+    /// What the cache did for this route's requests so far.
     pub fn counters(&self) -> &CacheCounters {
         &self.counters
     }
@@ -331,10 +334,12 @@ pub struct ResponseCacheLayer {
 }
 
 impl ResponseCacheLayer {
+    /// A layer that applies `policy`; share the `Arc` to read its counters.
     pub fn new(policy: Arc<ResponseCachePolicy>) -> Self {
         Self { policy }
     }
 
+    /// The policy applied, for its counters.
     pub fn policy(&self) -> &Arc<ResponseCachePolicy> {
         &self.policy
     }
@@ -365,14 +370,17 @@ impl<S> ResponseCache<S> {
         &self.policy
     }
 
+    /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
+    /// The wrapped service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
+    /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
         self.inner
     }
@@ -436,6 +444,8 @@ pin_project! {
     /// Response future of [`ResponseCache`].
     #[project = Proj]
     #[allow(missing_debug_implementations)]
+    // pin_project! accepts no doc comments on variant fields.
+    #[allow(missing_docs)]
     pub enum ResponseFuture<S, B>
     where
         S: Service<Request<B>>,

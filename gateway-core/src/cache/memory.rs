@@ -69,6 +69,8 @@ impl MemoryCacheStore {
         Self::with_clock(capacity, Arc::new(SystemClock::new()))
     }
 
+    /// A cache holding at most `capacity` bytes of responses, reading expiry times from `clock`
+    /// (tests step it instead of sleeping).
     pub fn with_clock(capacity: usize, clock: Arc<dyn Clock>) -> Self {
         Self {
             lru: Mutex::default(),
@@ -92,6 +94,7 @@ impl MemoryCacheStore {
         self.lock().map.len()
     }
 
+    /// Whether no entry is held (expired ones not yet evicted count as held).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -21,6 +21,7 @@ pub struct RedisCacheStore {
 }
 
 impl RedisCacheStore {
+    /// A store on `conn`, with the default key prefix `gw:`.
     pub fn new(conn: RedisConnection) -> Self {
         Self {
             conn,

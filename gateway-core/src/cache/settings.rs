@@ -52,10 +52,15 @@ pub struct ResponseCacheConfig {
 /// A `[response_cache]` section or `responseCacheDetails` that cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheConfigError {
+    /// The Redis settings cannot be used: a bad URL, `cluster` and `sentinel` together, an
+    /// unreadable `ca_file`, or (from [`ResponseCacheConfig::build`]) no Tokio runtime.
     #[error("response_cache.url: {0}")]
     Url(#[from] RedisOpenError),
+    /// OCI's `responseCacheDetails` asks for something this gateway cannot do: it lists no
+    /// server, or more than one.
     #[error("responseCacheDetails: {0}")]
     Unsupported(&'static str),
+    /// `cluster`, `sentinel` or `ca_file` is set without a `url`.
     #[error("cluster, sentinel and ca_file need a url")]
     RedisKeysWithoutUrl,
 }

@@ -27,7 +27,10 @@ const MAX_DEPLOYMENTS: usize = 20;
 /// One deployment to compile: where it is mounted and its specification's JSON text.
 #[derive(Debug, Clone)]
 pub struct DeploymentSource {
+    /// The deployment's name: unique within the gateway, and the `deployment` of its logs,
+    /// metrics and cache keys.
     pub name: String,
+    /// The deployment's `pathPrefix` (`/v1`, say): every route's path is relative to it.
     pub path_prefix: String,
     /// The `ApiSpecification` as JSON text.
     pub specification: String,
@@ -48,6 +51,7 @@ pub enum MethodMismatch {
 /// Gateway-wide settings that shape compilation.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayOptions {
+    /// What a request gets when a route matches its path but not its method (404 by default).
     pub method_mismatch: MethodMismatch,
     /// Treat OCI's service limits as errors rather than warnings.
     pub strict: bool,
@@ -72,7 +76,9 @@ pub enum UnknownFunctions {
 /// pools and caches survive them.
 #[derive(Debug, Clone)]
 pub struct Resources {
+    /// The functions `functionId`s name.
     pub functions: FunctionRegistry,
+    /// The pooled client every HTTP backend uses.
     pub http: HttpClient,
     /// Builds authenticators for `authentication` policies; `gateway-auth`'s `Authenticators`
     /// in the gateway. Without one, a deployment that authenticates is refused.
@@ -133,20 +139,25 @@ impl AuthenticatorFactory for NoAuthenticators {
 /// Every problem found in one deployment.
 #[derive(Debug, Clone)]
 pub struct DeploymentReport {
+    /// The deployment's name.
     pub name: String,
+    /// Where its specification came from, as given in [`DeploymentSource::origin`].
     pub origin: String,
+    /// The problems found, located by JSON paths into the specification.
     pub diagnostics: Diagnostics,
 }
 
 /// Everything compilation found, per deployment.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
+    /// One report per deployment, in the order given.
     pub deployments: Vec<DeploymentReport>,
     /// Problems of the gateway as a whole (deployment names, prefixes, counts).
     pub gateway: Diagnostics,
 }
 
 impl LoadReport {
+    /// Whether any problem is an error; [`compile`] then returns no gateway.
     pub fn has_errors(&self) -> bool {
         self.gateway.has_errors() || self.deployments.iter().any(|d| d.diagnostics.has_errors())
     }
@@ -157,10 +168,12 @@ impl LoadReport {
             .chain(self.deployments.iter().flat_map(|d| d.diagnostics.iter()))
     }
 
+    /// The number of errors, across the gateway and every deployment.
     pub fn error_count(&self) -> usize {
         self.all().filter(|d| d.severity == Severity::Error).count()
     }
 
+    /// The number of warnings, across the gateway and every deployment.
     pub fn warning_count(&self) -> usize {
         self.all()
             .filter(|d| d.severity == Severity::Warning)
@@ -604,6 +617,7 @@ impl FeatureSummary {
 pub struct Gateway;
 
 impl Gateway {
+    /// A builder with no deployments, default options and default resources.
     pub fn builder() -> GatewayBuilder {
         GatewayBuilder::default()
     }
@@ -636,6 +650,7 @@ impl GatewayBuilder {
         self
     }
 
+    /// Replaces every compilation option at once.
     pub fn options(mut self, options: GatewayOptions) -> Self {
         self.options = options;
         self
@@ -678,6 +693,7 @@ impl GatewayBuilder {
         self
     }
 
+    /// Sets what a request gets when a route matches its path but not its method.
     pub fn method_mismatch(mut self, m: MethodMismatch) -> Self {
         self.options.method_mismatch = m;
         self

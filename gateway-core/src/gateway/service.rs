@@ -316,8 +316,12 @@ pin_project! {
     /// Either way the response body is wrapped so that the exchange is reported when it ends.
     #[project = DispatchProj]
     #[allow(missing_debug_implementations)]
+    // pin_project! accepts no doc comments on variant fields.
+    #[allow(missing_docs)]
     pub enum DispatchFuture {
+        /// A gateway-made answer (no route, a bad path), taken when the future is first polled.
         Ready { response: Option<Response<Body>>, closing: Option<Closing> },
+        /// The matched route's stack at work.
         Route {
             #[pin]
             future: Instrumented<Oneshot<RouteService, Request<Body>>>,

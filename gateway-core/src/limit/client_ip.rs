@@ -32,7 +32,9 @@ pub struct Cidr {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid CIDR block {text:?}: {reason}")]
 pub struct CidrError {
+    /// The text as given.
     pub text: String,
+    /// What is wrong with it.
     pub reason: &'static str,
 }
 
@@ -70,6 +72,7 @@ impl fmt::Display for Cidr {
 }
 
 impl Cidr {
+    /// Whether `ip` is in the block; an IPv4-mapped IPv6 address counts as its IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(
@@ -120,6 +123,7 @@ impl TrustedProxies {
         Self::default()
     }
 
+    /// Trusts the peers in `blocks`.
     pub fn new(blocks: impl IntoIterator<Item = Cidr>) -> Self {
         Self {
             blocks: blocks.into_iter().collect(),
@@ -135,10 +139,12 @@ impl TrustedProxies {
             .map(Self::new)
     }
 
+    /// Whether no proxy is trusted, so that `X-Forwarded-For` is ignored.
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
     }
 
+    /// Whether `ip` is a trusted proxy.
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.blocks.iter().any(|b| b.contains(ip))
     }

@@ -24,6 +24,7 @@ pub struct SystemClock {
 }
 
 impl SystemClock {
+    /// A clock whose monotonic origin is now.
     pub fn new() -> Self {
         Self {
             origin: Instant::now(),

@@ -28,6 +28,7 @@ pub enum Verdict {
 /// Turns a store's answer into a [`Verdict`], possibly marking the request (usage plans record
 /// the matched plan in its extensions).
 pub trait Decide<B> {
+    /// Decides on `request` from the store's answer, or from its failure.
     fn decide(
         &mut self,
         result: Result<LimitOutcome, StoreError>,
@@ -39,6 +40,8 @@ pin_project! {
     /// Response future of the limit layers.
     #[project = Proj]
     #[allow(missing_debug_implementations)]
+    // pin_project! accepts no doc comments on variant fields.
+    #[allow(missing_docs)]
     pub enum LimitFuture<S, B, D>
     where
         S: Service<Request<B>>,

@@ -21,19 +21,26 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::gcra::GcraDecision;
 
+/// `X-RateLimit-Limit`.
 pub static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+/// `X-RateLimit-Remaining`.
 pub static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+/// `X-RateLimit-Reset`.
 pub static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 /// The values of the three `X-RateLimit-*` headers for one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateHeaders {
+    /// `X-RateLimit-Limit`: the burst, requests admitted at once from a full bucket.
     pub limit: u32,
+    /// `X-RateLimit-Remaining`: requests that would still be admitted right now.
     pub remaining: u32,
+    /// `X-RateLimit-Reset`: whole seconds, rounded up, until the bucket is full again.
     pub reset_secs: u64,
 }
 
 impl RateHeaders {
+    /// The headers for a bucket of burst `limit` after `decision`.
     pub fn new(limit: u32, decision: &GcraDecision) -> Self {
         Self {
             limit,
@@ -42,6 +49,7 @@ impl RateHeaders {
         }
     }
 
+    /// Sets the three headers on `headers`, replacing any already there.
     pub fn apply(&self, headers: &mut HeaderMap) {
         headers.insert(X_RATELIMIT_LIMIT.clone(), HeaderValue::from(self.limit));
         headers.insert(

@@ -107,6 +107,7 @@ impl MemoryLimitStore {
             .sum()
     }
 
+    /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -30,9 +30,12 @@ use crate::context::{ClientAddr, RequestContext};
 use crate::error::GatewayError;
 use crate::spec::{RateKey, RateLimitingPolicy};
 
-/// OCI's execution-log codes for this policy.
+/// OCI's execution-log code for a request the rate limit admitted.
 pub const LOG_PERMITTED: &str = "rateLimiting.requestPermitted";
+/// OCI's execution-log code for a request refused with 429.
 pub const LOG_DENIED: &str = "rateLimiting.requestDenied";
+/// OCI's execution-log code for a request decided without the store, which could not be
+/// reached: admitted or refused as `on_unavailable` says.
 pub const LOG_UNAVAILABLE: &str = "rateLimiting.storeUnavailable";
 
 /// Counters for the metrics, per limiter.
@@ -108,14 +111,17 @@ impl RateLimiter {
         self
     }
 
+    /// The bucket's rate and burst.
     pub fn gcra(&self) -> Gcra {
         self.gcra
     }
 
+    /// What the limiter decided so far, for the metrics.
     pub fn counters(&self) -> &LimitCounters {
         &self.counters
     }
 
+    /// The name of the deployment the limit belongs to.
     pub fn deployment(&self) -> &str {
         &self.deployment
     }
@@ -231,10 +237,12 @@ pub struct RateLimitLayer {
 }
 
 impl RateLimitLayer {
+    /// A layer that applies `limiter`; give every route of the deployment the same `Arc`.
     pub fn new(limiter: Arc<RateLimiter>) -> Self {
         Self { limiter }
     }
 
+    /// The limiter applied.
     pub fn limiter(&self) -> &Arc<RateLimiter> {
         &self.limiter
     }
@@ -259,14 +267,17 @@ pub struct RateLimit<S> {
 }
 
 impl<S> RateLimit<S> {
+    /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
+    /// The wrapped service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
+    /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
         self.inner
     }

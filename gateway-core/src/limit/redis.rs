@@ -68,6 +68,7 @@ pub struct RedisLimitStore {
 }
 
 impl RedisLimitStore {
+    /// A store on `conn`, with the default key prefix [`DEFAULT_PREFIX`].
     pub fn new(conn: RedisConnection) -> Self {
         Self {
             conn,

@@ -43,8 +43,11 @@ pub enum OnUnavailable {
 /// The runtime pieces every limit layer shares.
 #[derive(Debug, Clone)]
 pub struct LimitSettings {
+    /// Where buckets and quota counters live.
     pub store: Arc<dyn RateLimitStore>,
+    /// Peers whose `X-Forwarded-For` names the client, for `rateKey: CLIENT_IP`.
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// What happens to requests while the store cannot be reached.
     pub on_unavailable: OnUnavailable,
     /// Wall clock for calendar quota windows.
     pub clock: Arc<dyn Clock>,
@@ -73,8 +76,10 @@ impl LimitSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
+    /// Each replica counts on its own, in memory (the default).
     #[default]
     Memory,
+    /// Replicas share the counts in Redis at `url`.
     Redis,
 }
 
@@ -82,6 +87,7 @@ pub enum StoreKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
+    /// Where limits are counted; `memory` when absent.
     #[serde(default)]
     pub store: StoreKind,
     /// `redis://[user:password@]host:port[/db]` (or `rediss://`); several with `cluster` or
@@ -94,6 +100,7 @@ pub struct RateLimitConfig {
     pub sentinel: Option<String>,
     /// PEM CA certificates trusted for `rediss://`.
     pub ca_file: Option<PathBuf>,
+    /// What happens to requests while Redis cannot be reached; `open` when absent.
     #[serde(default)]
     pub on_unavailable: OnUnavailable,
     /// CIDR blocks (or single addresses) of proxies whose `X-Forwarded-For` is believed.
@@ -110,12 +117,17 @@ pub struct RateLimitConfig {
 /// A `[rate_limit]` section that cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum LimitConfigError {
+    /// `store = "redis"` without a `url`.
     #[error("rate_limit.store = \"redis\" needs rate_limit.url")]
     MissingUrl,
+    /// `url`, `cluster`, `sentinel` or `ca_file` is set while the store is in memory.
     #[error("rate_limit.url, cluster, sentinel and ca_file are only used with store = \"redis\"")]
     UrlWithoutRedis,
+    /// A `trusted_proxies` entry is not an address or a CIDR block.
     #[error("rate_limit.trusted_proxies: {0}")]
     TrustedProxy(#[from] CidrError),
+    /// The Redis settings cannot be used: a bad URL, `cluster` and `sentinel` together, an
+    /// unreadable `ca_file`, or (from [`RateLimitConfig::build`]) no Tokio runtime.
     #[error("rate_limit.url: {0}")]
     Url(#[from] RedisOpenError),
 }

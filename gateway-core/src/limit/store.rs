@@ -27,6 +27,7 @@ pub enum StoreCall<T> {
 }
 
 impl<T> StoreCall<T> {
+    /// An answer already decided.
     pub fn ready(value: T) -> Self {
         StoreCall::Ready(Some(value))
     }
@@ -111,7 +112,9 @@ impl fmt::Display for Subject<'_> {
 /// Keys never contain anything node-specific, so replicas sharing a store share the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitKey<'a> {
+    /// The limit the key belongs to: `rl/<deployment>/<rateKey>` or `up/<plan>/<entitlement>`.
     pub namespace: &'a str,
+    /// Whose bucket or counter it is.
     pub subject: Subject<'a>,
     /// Start of the quota window (Unix seconds); `None` for rate buckets.
     pub window: Option<u64>,
@@ -128,6 +131,7 @@ impl Hash for LimitKey<'_> {
 /// A quota counter to check and count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaCheck<'a> {
+    /// The counter, its window included.
     pub key: LimitKey<'a>,
     /// Requests allowed in the window.
     pub limit: u64,
@@ -141,7 +145,9 @@ pub struct QuotaCheck<'a> {
 /// One request's check: a rate bucket, a quota counter, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitRequest<'a> {
+    /// The bucket to take a request from, and its rate and burst.
     pub rate: Option<(LimitKey<'a>, Gcra)>,
+    /// The quota counter to count the request in.
     pub quota: Option<QuotaCheck<'a>>,
 }
 

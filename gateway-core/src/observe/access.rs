@@ -14,6 +14,7 @@ use super::Outcome;
 /// has been sent: an implementation should hand the entry off (format and queue it) rather
 /// than block on I/O.
 pub trait AccessLog: Send + Sync + fmt::Debug + 'static {
+    /// Records one finished request.
     fn log(&self, entry: &AccessEntry<'_>);
 
     /// Records a connection the server answered or closed before any request reached the
@@ -117,24 +118,33 @@ impl AccessFields {
 /// One request, as the access log records it.
 #[derive(Debug)]
 pub struct AccessEntry<'a> {
+    /// The request method.
     pub method: &'a Method,
     /// The path and query the client sent.
     pub request_uri: &'a str,
+    /// The HTTP version of the request.
     pub version: Version,
+    /// The status sent, or 499 when the client went away before its response was ready.
     pub status: u16,
+    /// Bytes of response body sent, headers not included.
     pub body_bytes_sent: u64,
     /// From the request's arrival to its response fully sent.
     pub request_duration: Duration,
     /// The part of `request_duration` spent waiting for backends, functions and authorizers.
     pub integration_duration: Duration,
+    /// The request's `opc-request-id`; empty when it has none.
     pub opc_request_id: &'a str,
+    /// The client's socket address (the peer, not `X-Forwarded-For`), when the server recorded it.
     pub remote_addr: Option<SocketAddr>,
     /// The deployment that served the request; empty when none matched.
     pub deployment: &'a str,
     /// The route that served the request, if one matched.
     pub route: Option<&'a MatchedRoute>,
+    /// The `User-Agent` header, when present and readable as text.
     pub user_agent: Option<&'a str>,
+    /// The `Referer` header, when present and readable as text.
     pub referrer: Option<&'a str>,
+    /// The gateway and replica that served the request.
     pub gateway: &'a GatewayIdentity,
 }
 

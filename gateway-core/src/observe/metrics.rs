@@ -52,8 +52,12 @@ fn method_index(method: &Method) -> usize {
 /// What the response cache did for a request, as OCI's `responseCacheResult` dimension says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheResult {
+    /// Served from the cache.
     Hit,
+    /// Not in the cache: the backend answered, and the response may have been stored.
     Miss,
+    /// The request could not be served from the cache (not `GET`, `HEAD` or `OPTIONS`, carrying
+    /// credentials, or the cache unreachable): the backend answered and nothing was stored.
     Bypass,
 }
 

@@ -39,8 +39,11 @@ pub use runtime::render_function_metrics;
 /// access log.
 #[derive(Debug, Clone, Default)]
 pub struct Observer {
+    /// The per-route request metrics; share the `Arc` across reloads to keep the counts.
     pub metrics: Arc<MetricsRegistry>,
+    /// Where one entry per finished request goes; `None` for no access log.
     pub access_log: Option<Arc<dyn AccessLog>>,
+    /// The gateway and replica named in access-log entries and metrics.
     pub identity: GatewayIdentity,
 }
 

@@ -21,7 +21,7 @@
 //!   as if none were sent would hand backends an unverified identity claim one header
 //!   transformation away, so it is refused.
 //! * **`allowedSans`**: when not empty, one of the leaf's DNS, URI or email SANs must match one
-//!   entry (see [`san::SanPattern`]), else `401`. Checked only for a verified certificate.
+//!   entry (see `san::SanPattern`), else `401`. Checked only for a verified certificate.
 //! * On success `request.cert[client_base64]` is the standard Base64 of the leaf's DER, unless
 //!   that text is larger than 8 KB, when the variable stays empty (as OCI does).
 //!
@@ -229,8 +229,13 @@ pin_project! {
     /// Response future of [`MutualTls`]: a refusal, or the inner service at work.
     #[project = Proj]
     #[derive(Debug)]
+    // pin_project! accepts no doc comments on variant fields.
+    #[allow(missing_docs)]
     pub enum MutualTlsFuture<F> {
+        /// The certificate, or its absence, was refused: the 401, taken when the future is first
+        /// polled.
         Refused { response: Option<Response<Body>> },
+        /// The certificate was accepted: the inner service at work.
         Inner { #[pin] future: F },
     }
 }

@@ -1,7 +1,7 @@
 //! One Redis connection shared by the limit, cache and authorizer stores, with the behaviour
 //! they need during an outage: answer *fast*.
 //!
-//! The clients underneath ([`super::client`]) multiplex every request over shared connections
+//! The clients underneath (`super::client`) multiplex every request over shared connections
 //! and reconnect after errors, but a request issued while a server is down waits for the
 //! reconnection attempt. A gateway cannot let each request wait for that, so every operation here has a
 //! deadline, and after a failure a small circuit breaker answers [`StoreError::Unavailable`]

@@ -46,6 +46,7 @@ impl Default for BodyBudget {
 }
 
 impl BodyBudget {
+    /// A budget of `capacity` bytes, with counters of its own.
     pub fn new(capacity: u64) -> Self {
         Self {
             counters: Arc::default(),
@@ -62,6 +63,7 @@ impl BodyBudget {
         }
     }
 
+    /// The most bytes that may be held at once (`max_buffered_body_bytes`).
     pub fn capacity(&self) -> u64 {
         self.capacity
     }

@@ -17,29 +17,57 @@ pub enum PathError {
     NotAbsolute,
     /// A `%` not followed by two hex digits.
     #[error("malformed percent-escape at byte {offset}")]
-    MalformedEscape { offset: usize },
+    MalformedEscape {
+        /// Byte offset of the `%` in the path.
+        offset: usize,
+    },
     /// `%2F`: a backend would see a segment boundary the router did not.
     #[error("encoded slash (%2F) in path")]
-    EncodedSlash { offset: usize },
+    EncodedSlash {
+        /// Byte offset of the `%` in the path.
+        offset: usize,
+    },
     /// `%5C`: some backends treat `\` as a separator.
     #[error("encoded backslash (%5C) in path")]
-    EncodedBackslash { offset: usize },
+    EncodedBackslash {
+        /// Byte offset of the `%` in the path.
+        offset: usize,
+    },
     /// `%00`-`%1F` or `%7F`.
     #[error("encoded control character (%{byte:02X}) in path")]
-    EncodedControl { offset: usize, byte: u8 },
+    EncodedControl {
+        /// Byte offset of the `%` in the path.
+        offset: usize,
+        /// The decoded byte.
+        byte: u8,
+    },
     /// A raw `\`.
     #[error("backslash in path")]
-    Backslash { offset: usize },
+    Backslash {
+        /// Byte offset of the `\` in the path.
+        offset: usize,
+    },
     /// A raw control character (`0x00`-`0x1F`, `0x7F`).
     #[error("control character 0x{byte:02X} in path")]
-    ControlChar { offset: usize, byte: u8 },
+    ControlChar {
+        /// Byte offset of the character in the path.
+        offset: usize,
+        /// The character's byte value.
+        byte: u8,
+    },
     /// `//`: an empty segment, which backends collapse inconsistently.
     #[error("empty segment (//) in path")]
-    EmptySegment { offset: usize },
+    EmptySegment {
+        /// Byte offset of the second `/`.
+        offset: usize,
+    },
     /// A `.` or `..` segment, however it is spelled (`%2e`, `%2E%2e`, ...), also with path
     /// parameters (`..;x`), which servlet containers strip before resolving the dots.
     #[error("dot segment ('.' or '..') in path")]
-    DotSegment { offset: usize },
+    DotSegment {
+        /// Byte offset of the segment's first character.
+        offset: usize,
+    },
 }
 
 /// RFC 3986 `unreserved`: the characters whose escapes are decoded.

@@ -105,15 +105,25 @@ impl fmt::Display for Table {
 pub struct TableSet(u16);
 
 impl TableSet {
+    /// No table: a field that takes no variables.
     pub const EMPTY: TableSet = TableSet(0);
+    /// Just `request.path`.
     pub const PATH: TableSet = TableSet::of(Table::Path);
+    /// Just `request.query`.
     pub const QUERY: TableSet = TableSet::of(Table::Query);
+    /// Just `request.headers`.
     pub const HEADERS: TableSet = TableSet::of(Table::Headers);
+    /// Just `request.auth`.
     pub const AUTH: TableSet = TableSet::of(Table::Auth);
+    /// Just `request.host`.
     pub const HOST: TableSet = TableSet::of(Table::Host);
+    /// Just `request.subdomain`.
     pub const SUBDOMAIN: TableSet = TableSet::of(Table::Subdomain);
+    /// Just `request.cert`.
     pub const CERT: TableSet = TableSet::of(Table::Cert);
+    /// Just `request.usage_plan`.
     pub const USAGE_PLAN: TableSet = TableSet::of(Table::UsagePlan);
+    /// Just `request.body`.
     pub const BODY: TableSet = TableSet::of(Table::Body);
     /// Every table.
     pub const ALL: TableSet = TableSet((1 << Table::ALL.len()) - 1);
@@ -151,14 +161,17 @@ impl TableSet {
         TableSet(t.bit())
     }
 
+    /// The tables in either set; `const`, unlike `|`.
     pub const fn union(self, other: TableSet) -> TableSet {
         TableSet(self.0 | other.0)
     }
 
+    /// Whether `t` is in the set.
     pub const fn contains(self, t: Table) -> bool {
         self.0 & t.bit() != 0
     }
 
+    /// Whether the set has no table.
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -217,12 +230,15 @@ pub trait VarSource {
 /// What a variable names: a table and, unless the table takes none, a key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VarRef {
+    /// The table, e.g. `request.headers`.
     pub table: Table,
     /// `Some` exactly when [`Table::takes_key`]; never empty.
     pub key: Option<Box<str>>,
 }
 
 impl VarRef {
+    /// The key between the brackets, e.g. `X-Api-Key`; `None` for `request.host` and
+    /// `request.body`.
     pub fn key(&self) -> Option<&str> {
         self.key.as_deref()
     }
@@ -243,12 +259,16 @@ impl fmt::Display for VarRef {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} at character {position}")]
 pub struct VarError {
+    /// 0-based character offset of the problem in the parsed text.
     pub position: usize,
+    /// What is wrong.
     pub message: String,
+    /// How to fix it, when the fix is obvious.
     pub hint: Option<String>,
 }
 
 impl VarError {
+    /// An error at `position`, without a hint.
     pub fn new(position: usize, message: impl Into<String>) -> VarError {
         VarError {
             position,
@@ -257,6 +277,7 @@ impl VarError {
         }
     }
 
+    /// The same error with a fix hint.
     pub fn with_hint(mut self, hint: impl Into<String>) -> VarError {
         self.hint = Some(hint.into());
         self
@@ -284,10 +305,12 @@ impl Selector {
         }
     }
 
+    /// The variable.
     pub fn var(&self) -> &VarRef {
         &self.var
     }
 
+    /// The variable's table.
     pub fn table(&self) -> Table {
         self.var.table
     }
@@ -307,7 +330,9 @@ impl fmt::Display for Selector {
 /// One piece of a [`Template`]. Literals are never empty and never adjacent to each other.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Part {
+    /// Text copied to the output as written.
     Literal(Box<str>),
+    /// A `${…}` variable, replaced by its value (the empty string when absent).
     Var(VarRef),
 }
 
@@ -326,6 +351,7 @@ impl Template {
         parse::template(text, allowed).map(|parts| Template { parts })
     }
 
+    /// The literal and variable parts, in order.
     pub fn parts(&self) -> &[Part] {
         &self.parts
     }

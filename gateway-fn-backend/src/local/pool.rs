@@ -41,7 +41,9 @@ pub(crate) struct PoolSettings {
 pub struct PoolStats {
     /// Processes started and not yet retired (idle + busy + starting).
     pub live: usize,
+    /// Processes waiting for a call.
     pub idle: usize,
+    /// Processes being started.
     pub starting: usize,
     /// Calls waiting for a process.
     pub waiting: usize,

@@ -32,37 +32,59 @@ const SECRET_KEYS: [&str; 1] = ["pass_phrase"];
 /// the profile and key where there is one; values are never quoted (some are secrets).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file could not be read.
     #[error("cannot read the OCI config file {path}: {source}")]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// Why reading failed.
         #[source]
         source: std::io::Error,
     },
+    /// A line is not a header, a `key = value` pair, a continuation or a comment, or repeats a
+    /// profile or a key.
     #[error("OCI config file {path}, line {line}: {reason}")]
     Syntax {
+        /// The config file.
         path: PathBuf,
+        /// The line, from 1.
         line: usize,
+        /// What is wrong with it.
         reason: String,
     },
+    /// The requested profile is not in the file.
     #[error("OCI config file {path} has no profile [{profile}] (profiles: {available})")]
     ProfileNotFound {
+        /// The config file.
         path: PathBuf,
+        /// The profile that was requested.
         profile: String,
+        /// The profiles the file has, comma-separated (`none` when it has none).
         available: String,
     },
+    /// A required key is absent from the profile, or empty.
     #[error("OCI config file {path}, profile [{profile}]: the key `{key}` is missing")]
     MissingKey {
+        /// The config file.
         path: PathBuf,
+        /// The profile.
         profile: String,
+        /// The missing key.
         key: &'static str,
     },
+    /// A key's value is present but not in the expected form.
     #[error("OCI config file {path}, profile [{profile}]: the key `{key}` is malformed: {reason}")]
     Malformed {
+        /// The config file.
         path: PathBuf,
+        /// The profile.
         profile: String,
+        /// The key whose value is wrong.
         key: &'static str,
+        /// What form was expected; the value itself is never quoted.
         reason: String,
     },
+    /// No path was given and the default location cannot be found without `$HOME`.
     #[error("no OCI config file: $HOME is not set and no path was given")]
     NoHome,
 }

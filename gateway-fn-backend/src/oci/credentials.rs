@@ -46,45 +46,73 @@ pub const RP_SUPPORTED_VERSION: &str = "2.2";
 /// environment variable; never a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
+    /// The OCI config file or the profile cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A key or token file could not be read. A file that fails after a good read keeps its
+    /// last value instead.
     #[error("cannot read {what} ({path}): {source}")]
     Read {
+        /// What the file holds and where it is configured (`key_file of profile [X] in FILE`).
         what: String,
+        /// The file.
         path: PathBuf,
+        /// Why reading failed.
         #[source]
         source: std::io::Error,
     },
+    /// A private key cannot be used for signing.
     #[error("{what}: {source}")]
     Key {
+        /// Which key, and where it is configured.
         what: String,
+        /// Why it cannot be used.
         #[source]
         source: KeyError,
     },
+    /// The configured fingerprint is not the private key's, so OCI would refuse every
+    /// signature.
     #[error(
         "{what}: the fingerprint {configured} does not match the private key (whose \
          fingerprint is {actual}); OCI would answer 401"
     )]
     FingerprintMismatch {
+        /// The API key, as described in messages.
         what: String,
+        /// The fingerprint as configured.
         configured: String,
+        /// The private key's fingerprint.
         actual: String,
     },
+    /// A security token is empty (only white space).
     #[error("{what} is empty")]
-    EmptyToken { what: String },
+    EmptyToken {
+        /// Which token, and where it is configured.
+        what: String,
+    },
+    /// No signer can be built from the key id and key (see [`SignError::InvalidKeyId`]).
     #[error("{what}: {source}")]
     Signer {
+        /// The credentials, as described in messages.
         what: String,
+        /// Why the signer was refused.
         #[source]
         source: SignError,
     },
+    /// A resource-principal environment variable is missing or names an unsupported version.
     #[error("resource principal: {var} {reason}")]
-    ResourcePrincipal { var: &'static str, reason: String },
+    ResourcePrincipal {
+        /// The environment variable.
+        var: &'static str,
+        /// What is wrong with it, worded to follow the variable's name (`is not set`).
+        reason: String,
+    },
 }
 
 /// A secret given either as its value or as a file to read it from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum SecretSource {
+    /// The secret itself.
     Value(String),
     /// Read (and re-read when it changes) from this file.
     File(PathBuf),

@@ -77,6 +77,7 @@ pub struct OciFunctionConfig {
     pub invoke_endpoint: String,
     /// The API version path segment; default [`DEFAULT_API_VERSION`].
     pub api_version: Option<String>,
+    /// The identity calls are signed with.
     pub credentials: Credentials,
     /// The longest a call may take (the call's own deadline applies too, whichever is first).
     pub timeout: Duration,

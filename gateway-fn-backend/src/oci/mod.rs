@@ -41,36 +41,56 @@ pub use signer::{KeyError, PrivateKey, RequestSigner, SignError, Signature};
 /// Why an [`OciFunction`] or [`OciHttpClient`] cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
+    /// The invoke endpoint does not parse as a URL, or is not an `https://` URL with a host and
+    /// without user info or a query.
     #[error("function {function}: invalid invoke_endpoint {endpoint:?}: {reason}")]
     InvalidEndpoint {
+        /// The function's name, as configured for messages.
         function: String,
+        /// The endpoint as configured.
         endpoint: String,
+        /// What is wrong with it.
         reason: String,
     },
+    /// The API version has characters other than letters, digits, `.`, `-`, `_` and `~`, which
+    /// the URL path would have to encode.
     #[error(
         "function {function}: invalid api_version {api_version:?} (expected letters, digits, \
          `.`, `-`, `_`)"
     )]
     InvalidApiVersion {
+        /// The function's name, as configured for messages.
         function: String,
+        /// The API version as configured.
         api_version: String,
     },
+    /// The function id is empty or has characters other than letters, digits, `.`, `-`, `_`
+    /// and `~`, which the URL path would have to encode.
     #[error(
         "function {function}: invalid function id {function_id:?} (expected an OCID: letters, \
          digits, `.`, `-`, `_`)"
     )]
     InvalidFunctionId {
+        /// The function's name, as configured for messages.
         function: String,
+        /// The function id as configured.
         function_id: String,
     },
+    /// rustls refused one of the extra root certificates.
     #[error("extra root certificate #{index} is not usable: {source}")]
     ExtraRoot {
+        /// The certificate's position in the extra roots, from 0.
         index: usize,
+        /// Why rustls refused it.
         #[source]
         source: rustls::Error,
     },
+    /// The TLS client configuration could not be built.
     #[error("TLS configuration: {0}")]
     Tls(#[source] rustls::Error),
+    /// The credentials could not be loaded. The constructors here take credentials already
+    /// loaded and never return it: it lets a caller's `?` turn a [`CredentialsError`] into an
+    /// `OciError`, so that loading credentials and building a function share one error type.
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
 }

@@ -78,14 +78,20 @@ pub fn request_target(method: &Method, uri: &Uri) -> String {
 /// Why a request cannot be signed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignError {
+    /// A header that must be signed is absent (for a body method, `content-type`, which the
+    /// caller must set).
     #[error("the header `{0}` must be present to sign the request")]
     MissingHeader(&'static str),
+    /// A header that must be signed has a value that is not visible ASCII.
     #[error("the header `{0}` is not visible ASCII and cannot be signed")]
     InvalidHeader(&'static str),
+    /// The request has no `host` header and its URI no authority to take one from.
     #[error("the request URI has no host and no Host header was given")]
     NoHost,
+    /// The key id is empty, or has a `"` or a character outside printable ASCII.
     #[error("the key id contains a character that cannot appear in the Authorization header")]
     InvalidKeyId,
+    /// aws-lc-rs failed to compute the signature.
     #[error("RSA signing failed")]
     Crypto,
 }
@@ -141,10 +147,15 @@ pub enum KeyError {
          key_file at it"
     )]
     Encrypted,
+    /// The input holds no readable PEM private key; the message says why.
     #[error("no PEM private key found ({0})")]
     NoPem(String),
+    /// The PEM block is a key format of another algorithm (`EC PRIVATE KEY`). A PKCS#8 key of
+    /// another algorithm is [`KeyError::Rejected`] instead.
     #[error("the private key is not an RSA key (OCI API keys are RSA)")]
     NotRsa,
+    /// aws-lc-rs refused the key (malformed, outside 2048–8192 bits, or a PKCS#8 key of
+    /// another algorithm), with its message.
     #[error("the RSA private key was rejected: {0}")]
     Rejected(String),
 }

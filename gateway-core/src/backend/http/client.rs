@@ -34,10 +34,14 @@ pub(crate) type PooledClient = Client<HttpsConnector<HttpConnector>, TrackedBody
 /// A building failure of [`HttpClient`]: an extra root certificate that is not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpClientError {
+    /// A PEM text given to [`HttpClientBuilder::add_root_pem`] is malformed or holds no
+    /// certificate.
     #[error("invalid PEM root certificate: {0}")]
     Pem(String),
+    /// An extra root certificate is not a usable trust anchor.
     #[error("unusable root certificate: {0}")]
     Root(#[source] rustls::Error),
+    /// The TLS client configuration could not be built from the crypto provider.
     #[error("TLS configuration: {0}")]
     Tls(#[source] rustls::Error),
 }
@@ -70,6 +74,7 @@ impl HttpClient {
             .expect("the default HTTP client configuration is valid")
     }
 
+    /// A builder starting from the default settings of [`HttpClient::new`].
     pub fn builder() -> HttpClientBuilder {
         HttpClientBuilder::default()
     }
@@ -149,6 +154,8 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Builds the client; fails if an extra root certificate is not usable or the TLS
+    /// configuration cannot be built.
     pub fn build(self) -> Result<HttpClient, HttpClientError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = RootCertStore::empty();

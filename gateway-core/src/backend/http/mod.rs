@@ -2,7 +2,7 @@
 //!
 //! The configured URL is called with its context variables substituted; the client's path is
 //! not appended, its query string is (after query transformations). Headers go through the
-//! proxy rules of [`forward`]. Bodies stream both ways, never buffered whole.
+//! proxy rules of `forward`. Bodies stream both ways, never buffered whole.
 //!
 //! Three timeouts, as OCI defines them:
 //! * `connectTimeoutInSeconds` — until a connection (TCP and TLS) is ready, or one is taken
@@ -71,8 +71,14 @@ use self::url::UrlTemplate;
 /// The three timeouts of an HTTP backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
+    /// Until a connection (TCP and TLS) is ready or one is taken from the pool
+    /// (`connectTimeoutInSeconds`, 60 s by default).
     pub connect: Duration,
+    /// Until the request is written, restarted by every body chunk written
+    /// (`sendTimeoutInSeconds`, 10 s by default).
     pub send: Duration,
+    /// From the request written to the response head, then between response body chunks
+    /// (`readTimeoutInSeconds`, 10 s by default).
     pub read: Duration,
 }
 
@@ -156,6 +162,7 @@ impl HttpBackendService {
         self
     }
 
+    /// The backend's timeouts, as compiled.
     pub fn timeouts(&self) -> Timeouts {
         self.timeouts
     }

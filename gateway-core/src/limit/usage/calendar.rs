@@ -17,7 +17,9 @@ const DAY: u64 = 86_400;
 /// One quota window, `[start, end)` in Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
+    /// The first second of the window.
     pub start: u64,
+    /// The first second after the window: the start of the next one.
     pub end: u64,
 }
 

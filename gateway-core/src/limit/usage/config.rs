@@ -36,8 +36,10 @@ pub struct UsagePlanConfig {
     /// Display name, for logs and metrics.
     #[serde(default)]
     pub name: Option<String>,
+    /// Free text, not used by the gateway.
     #[serde(default)]
     pub description: Option<String>,
+    /// What the plan grants; at least one, each with a name unique within the plan.
     pub entitlements: Vec<EntitlementConfig>,
 }
 
@@ -47,6 +49,7 @@ pub struct UsagePlanConfig {
 pub struct EntitlementConfig {
     /// Unique within the plan.
     pub name: String,
+    /// Free text, not used by the gateway.
     #[serde(default)]
     pub description: Option<String>,
     /// No rate limit when absent.
@@ -65,12 +68,14 @@ pub struct EntitlementConfig {
 pub struct RateLimitSpec {
     /// Requests per `unit`; at least 1.
     pub value: u32,
+    /// The period `value` counts over.
     pub unit: RateUnit,
 }
 
 /// `rateLimit.unit`: OCI has only `SECOND`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum RateUnit {
+    /// Per second.
     #[serde(rename = "SECOND")]
     Second,
 }
@@ -81,27 +86,36 @@ pub enum RateUnit {
 pub struct QuotaSpec {
     /// Requests per window; at least 1.
     pub value: u64,
+    /// The calendar window the quota counts over.
     pub unit: QuotaUnit,
+    /// When the count starts afresh.
     pub reset_policy: ResetPolicy,
+    /// What happens to requests once the quota is used up.
     pub operation_on_breach: OperationOnBreach,
 }
 
 /// `quota.unit`: the calendar window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 pub enum QuotaUnit {
+    /// A calendar minute.
     #[serde(rename = "MINUTE")]
     Minute,
+    /// A calendar hour.
     #[serde(rename = "HOUR")]
     Hour,
+    /// A UTC day, from 00:00.
     #[serde(rename = "DAY")]
     Day,
+    /// An ISO week, from Monday 00:00 UTC.
     #[serde(rename = "WEEK")]
     Week,
+    /// A calendar month, from the 1st, 00:00 UTC.
     #[serde(rename = "MONTH")]
     Month,
 }
 
 impl QuotaUnit {
+    /// OCI's spelling: `MINUTE`, `HOUR`, `DAY`, `WEEK` or `MONTH`.
     pub fn as_str(self) -> &'static str {
         match self {
             QuotaUnit::Minute => "MINUTE",
@@ -116,6 +130,7 @@ impl QuotaUnit {
 /// `quota.resetPolicy`: OCI has only `CALENDAR`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum ResetPolicy {
+    /// The window is a calendar unit in UTC (see [`QuotaUnit`]).
     #[serde(rename = "CALENDAR")]
     Calendar,
 }
@@ -139,7 +154,9 @@ pub struct SubscriberConfig {
     /// renaming a subscriber without an id starts its counters afresh.
     #[serde(default)]
     pub id: Option<String>,
+    /// The subscriber's name, unique among subscribers unless `id` sets them apart.
     pub name: String,
+    /// The subscriber's clients; at least one.
     pub clients: Vec<ClientConfig>,
     /// Plan ids.
     pub usage_plans: Vec<String>,
@@ -149,7 +166,10 @@ pub struct SubscriberConfig {
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
+    /// The client's name, unique within the subscriber; part of the limit keys.
     pub name: String,
+    /// The client token requests carry at the plan's `tokenLocations`; unique across every
+    /// subscriber.
     pub token: String,
 }
 
@@ -169,19 +189,28 @@ impl fmt::Debug for ClientConfig {
 pub struct UsagePlanError {
     /// E.g. `usage_plan[0].entitlements[1].quota.value`.
     pub at: String,
+    /// What is wrong.
     pub message: String,
 }
 
 /// What a client token grants on one entitlement.
 #[derive(Debug)]
 pub struct Grant {
+    /// The usage plan's id.
     pub plan_id: Arc<str>,
+    /// The usage plan's display name, if it has one.
     pub plan_name: Option<Arc<str>>,
+    /// The entitlement's name within the plan.
     pub entitlement: Arc<str>,
+    /// The subscriber's id (its name when it has none).
     pub subscriber_id: Arc<str>,
+    /// The subscriber's name.
     pub subscriber_name: Arc<str>,
+    /// The client's name.
     pub client: Arc<str>,
+    /// The entitlement's rate limit; `None` for none.
     pub rate_limit: Option<RateLimitSpec>,
+    /// The entitlement's quota; `None` for none.
     pub quota: Option<QuotaSpec>,
 }
 

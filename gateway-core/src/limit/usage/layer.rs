@@ -47,10 +47,18 @@ use crate::limit::store::{LimitKey, LimitOutcome, LimitRequest, QuotaCheck, Stor
 use crate::spec::UsagePlansPolicy;
 use crate::vars::{Selector, Table, TableSet, VarSource};
 
+/// OCI's execution-log code for a request admitted within its limits.
 pub const LOG_PERMITTED: &str = "usagePlans.requestPermitted";
+/// OCI's execution-log code for a request refused for its token (missing or unknown) or for
+/// its rate or quota.
 pub const LOG_REJECTED: &str = "usagePlans.requestRejected";
+/// OCI's execution-log code for a valid token whose plans do not entitle this deployment.
 pub const LOG_NOT_ENTITLED: &str = "usagePlans.eligibleNotEntitled";
+/// OCI's execution-log code for a request over its quota, served because the quota's
+/// `operationOnBreach` is `ALLOW`.
 pub const LOG_BREACHED_ALLOWED: &str = "usagePlans.requestBreachedButAllowed";
+/// OCI's execution-log code for a request decided without the store, which could not be
+/// reached: admitted or refused as `on_unavailable` says.
 pub const LOG_UNAVAILABLE: &str = "usagePlans.storeUnavailable";
 
 /// Quota counters outlive their window by this much, so a replica whose clock lags still finds
@@ -165,6 +173,7 @@ impl UsagePlanLimiter {
             .any(|s| s.table() == Table::Auth)
     }
 
+    /// What the limiter decided so far, for the metrics.
     pub fn counters(&self) -> &LimitCounters {
         &self.counters
     }
@@ -359,6 +368,7 @@ pub struct UsagePlansLayer {
 }
 
 impl UsagePlansLayer {
+    /// A layer that applies `limiter`; give every route of the deployment the same `Arc`.
     pub fn new(limiter: Arc<UsagePlanLimiter>) -> Self {
         Self { limiter }
     }
@@ -383,14 +393,17 @@ pub struct UsagePlansService<S> {
 }
 
 impl<S> UsagePlansService<S> {
+    /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
+    /// The wrapped service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
+    /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
         self.inner
     }

@@ -164,8 +164,12 @@ pin_project! {
     /// Response future of [`Cors`]: a pre-flight answer, or the inner response to decorate.
     #[project = Proj]
     #[derive(Debug)]
+    // pin_project! accepts no doc comments on variant fields.
+    #[allow(missing_docs)]
     pub enum CorsFuture<F, ResBody> {
+        /// A pre-flight request, answered by the gateway; taken when the future is first polled.
         Preflight { response: Option<Response<ResBody>> },
+        /// The inner service at work; its response gets the CORS headers its origin calls for.
         Inner {
             #[pin]
             future: F,

@@ -26,10 +26,20 @@ pub struct ClientCaBundles {
 /// Why a PEM certificate file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PemCertsError {
+    /// The file could not be read, or holds malformed PEM.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: pem::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong reading or decoding it.
+        source: pem::Error,
+    },
+    /// The file holds no PEM certificate.
     #[error("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
-    Empty { path: PathBuf },
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// Every certificate of the PEM file at `path`, in order; a file without any is an error.
@@ -54,12 +64,17 @@ pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PemCe
 /// Why a CA bundle could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CaBundleError {
+    /// A file could not be read, or holds no certificate.
     #[error("CA bundle: {0}")]
     File(#[from] PemCertsError),
+    /// A certificate of a file cannot anchor a chain.
     #[error("the CA bundle {path}: certificate {index} cannot be a trust anchor: {reason}")]
     Anchor {
+        /// The file.
         path: PathBuf,
+        /// The certificate's position in the file, from 0.
         index: usize,
+        /// Why it cannot be a trust anchor.
         reason: rustls::Error,
     },
 }
@@ -99,6 +114,7 @@ impl ClientCaBundles {
         self.roots.add(cert)
     }
 
+    /// Whether there is no CA, so that no client certificate can be verified.
     pub fn is_empty(&self) -> bool {
         self.roots.is_empty()
     }

@@ -140,8 +140,12 @@ pin_project! {
     /// Response future of [`RequestTransform`]: the inner service's, or a gateway error.
     #[project = Proj]
     #[derive(Debug)]
+    // pin_project! accepts no doc comments on variant fields.
+    #[allow(missing_docs)]
     pub enum RequestTransformFuture<F> {
+        /// The transformation failed: the gateway's answer, taken when the future is first polled.
         Ready { response: Option<Response<Body>> },
+        /// The transformed request at the inner service.
         Inner { #[pin] future: F },
     }
 }

@@ -148,9 +148,14 @@ pin_project! {
     /// service at work.
     #[project = Proj]
     #[derive(Debug)]
+    // pin_project! accepts no doc comments on variant fields.
+    #[allow(missing_docs)]
     pub enum ValidationFuture<S, F> {
+        /// A rejection (or a body that could not be read), taken when the future is first polled.
         Ready { response: Option<Response<Body>> },
+        /// Waiting for the first body frame, to tell whether the body is empty.
         Peeking { state: Option<PeekState<S>> },
+        /// The request passed: the inner service at work.
         Inner { #[pin] future: F },
     }
 }

@@ -8,12 +8,19 @@ string_enum! {
     pub enum HttpMethod: "method", "methods" {
         /// Every method.
         Any = "ANY",
+        /// `HEAD`.
         Head = "HEAD",
+        /// `GET`.
         Get = "GET",
+        /// `POST`.
         Post = "POST",
+        /// `PUT`.
         Put = "PUT",
+        /// `PATCH`.
         Patch = "PATCH",
+        /// `DELETE`.
         Delete = "DELETE",
+        /// `OPTIONS`.
         Options = "OPTIONS",
     }
 }
@@ -79,6 +86,7 @@ string_enum! {
     /// The OAuth2 response type of an `OAUTH2` validation failure policy: the authorization
     /// code flow is the only one.
     pub enum ResponseType: "response type", "response types" {
+        /// The authorization code flow (`code` is accepted, with a warning).
         Code = "CODE",
     }
     aliases { "code" => Code }
@@ -87,6 +95,7 @@ string_enum! {
 string_enum! {
     /// A JSON web key's `kty`: only RSA keys verify tokens (reference 4.1.2).
     pub enum KeyType: "key type", "key types" {
+        /// An RSA public key.
         Rsa = "RSA",
     }
 }
@@ -94,6 +103,7 @@ string_enum! {
 string_enum! {
     /// A JSON web key's `use`: if present it must be `sig`.
     pub enum KeyUse: "key use", "key uses" {
+        /// A signature key.
         Sig = "sig",
     }
 }
@@ -101,6 +111,7 @@ string_enum! {
 string_enum! {
     /// A JSON web key's `key_ops` entry: the list must contain `verify`.
     pub enum KeyOperation: "key operation", "key operations" {
+        /// The key verifies signatures.
         Verify = "verify",
     }
 }

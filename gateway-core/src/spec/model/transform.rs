@@ -124,7 +124,9 @@ pub struct RenamePolicy {
 /// One rename: the original value moves from `from` to `to`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RenameItem {
+    /// The header or query parameter to rename; nothing happens when it is absent.
     pub from: String,
+    /// The new name; values already under it are replaced.
     pub to: String,
 }
 
@@ -141,6 +143,7 @@ pub struct FilterPolicy {
 /// One filtered name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FilterItem {
+    /// Header (case-insensitive) or query parameter (case-sensitive) name.
     pub name: String,
 }
 
