@@ -396,15 +396,15 @@ impl Sessions for LoginFlow {
                 (None, Some(post)) => redirect(post),
                 (None, None) => {
                     let mut res = Response::new(Body::full("{\"message\":\"Logged out\"}"));
-                    res.headers_mut().insert(
+                    let headers = res.headers_mut();
+                    headers.insert(
                         http::header::CONTENT_TYPE,
                         HeaderValue::from_static("application/json"),
                     );
+                    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
                     res
                 }
             };
-            res.headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             for cookie in clear {
                 res.headers_mut().append(SET_COOKIE, cookie);
             }

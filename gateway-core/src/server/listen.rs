@@ -27,12 +27,10 @@ use tracing::{debug, info, warn};
 
 use super::conn::{ConnState, ConnTimeouts, Expiry, Watched};
 use super::in_flight::Tracked;
-use super::tls::TlsAcceptor;
-use super::ConnectionLimits;
+use super::{ConnectionLimits, ServerBuilder};
 use crate::body::BoxError;
 use crate::context::ClientCertificate;
 use crate::error::GatewayError;
-use crate::observe::AccessLog;
 use crate::request_limits::MAX_HEADER_COUNT;
 
 /// What a client over the connection limits is told before the connection closes.
@@ -89,16 +87,6 @@ impl ListenerStats {
     }
 }
 
-/// Everything the accept loop needs besides the listener and the service.
-#[derive(Debug, Clone)]
-pub(super) struct Setup {
-    pub(super) limits: ConnectionLimits,
-    pub(super) stats: Arc<ListenerStats>,
-    pub(super) access_log: Option<Arc<dyn AccessLog>>,
-    /// The listener speaks TLS when set.
-    pub(super) tls: Option<TlsAcceptor>,
-}
-
 /// The next connection of `listener`. An accept that fails (out of file descriptors, say)
 /// is logged and retried after a pause: retrying at once would spin while the cause lasts.
 pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
@@ -118,7 +106,7 @@ pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
 pub(super) async fn serve<S, B>(
     listener: TcpListener,
     service: S,
-    setup: Setup,
+    setup: ServerBuilder,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> io::Result<()>
@@ -201,7 +189,7 @@ where
 struct Connection<S> {
     builder: Arc<auto::Builder<TokioExecutor>>,
     service: S,
-    setup: Setup,
+    setup: ServerBuilder,
     peer: SocketAddr,
     timeouts: ConnTimeouts,
     watcher: Watcher,
@@ -240,7 +228,7 @@ where
 
 /// Counts and logs what the listener's limits did to a connection that has ended.
 fn report(
-    setup: &Setup,
+    setup: &ServerBuilder,
     peer: SocketAddr,
     state: &ConnState,
     error: Option<&(dyn std::error::Error + Send + Sync + 'static)>,
@@ -367,7 +355,7 @@ fn client_key(ip: IpAddr) -> IpAddr {
 /// Answers a connection over a limit with 503 and closes it, without waiting on the client
 /// for more than a moment. A TLS listener closes it without a handshake: completing one for
 /// a client the gateway has no room for would spend what the limit protects.
-async fn refuse(mut stream: TcpStream, peer: SocketAddr, limit: Limit, setup: Setup) {
+async fn refuse(mut stream: TcpStream, peer: SocketAddr, limit: Limit, setup: ServerBuilder) {
     let code = GatewayError::TooManyConnections.log_code();
     info!(code, %peer, ?limit, "connection refused: too many connections");
     if let Some(log) = &setup.access_log {

@@ -162,12 +162,6 @@ impl ServerBuilder {
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let setup = listen::Setup {
-            limits: self.limits,
-            stats: self.stats,
-            access_log: self.access_log,
-            tls: self.tls,
-        };
-        listen::serve(listener, service, setup, shutdown, grace).await
+        listen::serve(listener, service, self, shutdown, grace).await
     }
 }
