@@ -19,8 +19,9 @@ use serde_json::{Map, Value};
 
 use gateway_core::auth::{AuthOutcome, Authenticator};
 use gateway_core::context::RequestContext;
-use gateway_core::function::{BoxFuture, FunctionCall, Intent, RegisteredFunction};
+use gateway_core::function::{FunctionCall, Intent, RegisteredFunction};
 use gateway_core::vars::{Selector, Table, TableSet};
+use gateway_core::BoxFuture;
 
 use crate::answer::{self, Verdict};
 use crate::cache::{cache_key, CacheKey, ResultCache};

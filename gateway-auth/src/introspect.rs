@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use gateway_core::auth::{AuthOutcome, Authenticator};
 use gateway_core::context::RequestContext;
-use gateway_core::function::BoxFuture;
+use gateway_core::BoxFuture;
 
 use crate::answer::NEGATIVE_TTL;
 use crate::cache::{cache_key, CacheKey, ResultCache};

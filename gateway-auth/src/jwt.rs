@@ -21,8 +21,8 @@ use serde_json::{Map, Value};
 
 use gateway_core::auth::{AuthOutcome, Authenticator, Rejection};
 use gateway_core::context::{AuthContext, RequestContext};
-use gateway_core::function::BoxFuture;
 use gateway_core::spec::JsonWebTokenClaim;
+use gateway_core::BoxFuture;
 
 use crate::jwks::RemoteKeys;
 use crate::keys::{KeySet, VerifyKey};

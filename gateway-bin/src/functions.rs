@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use gateway_core::diagnostics::{Diagnostics, Kind};
 use gateway_core::function::{
-    BoxFuture, FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RegisteredFunction,
+    FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RegisteredFunction,
 };
+use gateway_core::BoxFuture;
 use gateway_fn_backend::local::{DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT};
 use gateway_fn_backend::{
     print_progress, Credentials, FuncFile, LocalFunction, LocalFunctionConfig, OciFunction,

@@ -49,7 +49,7 @@ pub(crate) async fn run(args: InvokeArgs) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => Err(format!("{e} ({})", e.status())),
+        Err(e) => Err(format!("{e} ({})", gateway_core::Refusal::status(&e))),
     }
 }
 

@@ -9,8 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,14 +18,9 @@ use http_body::Body as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::body::Body;
-use crate::error::GatewayError;
+use crate::error::Refusal;
+use crate::future::BoxFuture;
 use crate::request_limits::{buffer, BodyBudget, RequestBodyError, Reservation};
-
-/// A boxed, sendable future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// OCI's limit on a request body sent to a function: 6 MB.
-pub const MAX_FUNCTION_BODY: usize = 6 * 1024 * 1024;
 
 /// Why a function is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,9 +228,8 @@ pub enum InvokeError {
     RequestBody(#[from] RequestBodyError),
 }
 
-impl InvokeError {
-    /// The status the client gets.
-    pub fn status(&self) -> StatusCode {
+impl Refusal for InvokeError {
+    fn status(&self) -> StatusCode {
         match self {
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -245,20 +237,30 @@ impl InvokeError {
                 StatusCode::BAD_GATEWAY
             }
             Self::NotInvocable { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::RequestBody(e) => GatewayError::from(*e).status(),
+            Self::RequestBody(e) => e.status(),
         }
     }
 
-    /// OCI's execution-log code for the event.
-    pub fn log_code(&self) -> &'static str {
+    fn log_code(&self) -> &'static str {
         match self {
             Self::Timeout { .. } => "functionBackend.timeout",
             Self::Busy { .. } => "functionBackend.serviceUnavailable",
             Self::Unavailable { .. } | Self::Failed { .. } => "functionBackend.badGateway",
             Self::BadResponse { .. } => "functionBackend.badResponse",
             Self::NotInvocable { .. } => "functionBackend.notFoundOrNotAuthorized",
-            Self::RequestBody(e) => GatewayError::from(*e).log_code(),
+            Self::RequestBody(e) => e.log_code(),
         }
+    }
+
+    fn client_detail(&self) -> Option<String> {
+        match self {
+            Self::RequestBody(e) => e.client_detail(),
+            _ => None,
+        }
+    }
+
+    fn client_left(&self) -> bool {
+        matches!(self, Self::RequestBody(e) if e.client_left())
     }
 }
 

@@ -16,6 +16,7 @@ pub mod context;
 pub mod diagnostics;
 pub mod error;
 pub mod function;
+mod future;
 pub mod gateway;
 pub mod headers;
 pub mod import;
@@ -25,15 +26,19 @@ pub mod policy;
 pub mod redis;
 pub mod request_id;
 pub mod request_limits;
+pub mod respond;
 pub mod router;
 pub mod routes;
 pub mod server;
 pub mod spec;
+pub mod store;
 #[cfg(test)]
 mod testing;
 pub mod vars;
 
 pub use body::{Body, BoxError};
 pub use context::{AuthContext, ClientAddr, ClientCertificate, RequestContext};
-pub use error::GatewayError;
+pub use error::{GatewayError, Refusal};
+pub use future::{BoxFuture, PolicyFuture};
 pub use gateway::{Gateway, GatewayService};
+pub use respond::ErrorResponseLayer;

@@ -23,14 +23,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
 use crate::body::BoxError;
-use crate::function::MAX_FUNCTION_BODY;
+use crate::error::Refusal;
 use crate::observe::Exchange;
+
+/// OCI's limit on a request body sent to a function: 6 MB.
+pub const MAX_FUNCTION_BODY: usize = 6 * 1024 * 1024;
 
 /// The most header lines a request may have, whatever its protocol. HTTP/1 servers refuse
 /// more (hyper's default, which the listener sets explicitly from this); HTTP/2 only bounds the
@@ -102,6 +105,35 @@ impl fmt::Display for RequestBodyError {
 }
 
 impl StdError for RequestBodyError {}
+
+impl Refusal for RequestBodyError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::OverBudget { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Malformed | Self::ClientGone => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn log_code(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "request.bodyTooLarge",
+            Self::Timeout(_) => "request.clientTimeout",
+            Self::OverBudget { .. } => "request.serviceUnavailable",
+            Self::Malformed => "request.badRequest",
+            Self::ClientGone => "request.clientEof",
+        }
+    }
+
+    fn client_detail(&self) -> Option<String> {
+        matches!(self, Self::TooLarge { .. }).then(|| self.to_string())
+    }
+
+    fn client_left(&self) -> bool {
+        matches!(self, Self::ClientGone)
+    }
+}
 
 impl RequestBodyError {
     /// The request-body error somewhere in `error`'s chain of causes, if any: a backend that

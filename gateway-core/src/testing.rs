@@ -9,7 +9,9 @@ use http::{Method, Request, Uri};
 
 use crate::body::Body;
 use crate::context::{AuthContext, RequestContext};
+use crate::error::GatewayError;
 use crate::request_id::RequestId;
+use crate::respond::error_response;
 use crate::router::{Lookup, MethodSet, PathTemplate, RouterBuilder};
 use crate::routes::RouteInfo;
 
@@ -62,6 +64,20 @@ pub(crate) fn context(
 }
 
 /// A request for `uri` with `headers` and `body`, carrying `ctx` in its extensions when given.
+/// Calls `svc` once it is ready and answers as the gateway would: an error is rendered as the
+/// client would see it.
+pub(crate) async fn answer<S, B>(svc: &mut S, req: Request<B>) -> http::Response<Body>
+where
+    S: tower::Service<Request<B>, Response = http::Response<Body>, Error = GatewayError>,
+{
+    use tower::ServiceExt;
+    let result = match svc.ready().await {
+        Ok(svc) => svc.call(req).await,
+        Err(error) => Err(error),
+    };
+    result.unwrap_or_else(error_response)
+}
+
 pub(crate) fn request(
     method: Method,
     uri: &str,

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gateway_core::function::{
-    BoxFuture, FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RegisteredFunction,
+    FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RegisteredFunction,
 };
 use gateway_core::gateway::{Gateway, GatewayService};
 use gateway_core::request_limits::BodyBudget;
 use gateway_core::BoxError;
+use gateway_core::BoxFuture;
 use http::{HeaderMap, Request, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full};

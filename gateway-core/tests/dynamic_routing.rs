@@ -12,11 +12,13 @@ use gateway_core::backend::http::{HostRule, HttpBackendService, HttpClient};
 use gateway_core::backend::{FunctionBackend, StockResponse};
 use gateway_core::diagnostics::Diagnostics;
 use gateway_core::function::{
-    BoxFuture, FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RegisteredFunction,
+    FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RegisteredFunction,
 };
+use gateway_core::respond::error_response;
 use gateway_core::router::PathTemplate;
 use gateway_core::spec::{load_spec, Backend};
 use gateway_core::Body;
+use gateway_core::BoxFuture;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -122,7 +124,7 @@ async fn answer(routing: &DynamicRouting, req: Request<Body>) -> (StatusCode, St
         tokio::time::timeout(Duration::from_secs(20), routing.clone().oneshot(req))
             .await
             .expect("in time")
-            .unwrap_or_else(|e| match e {});
+            .unwrap_or_else(error_response);
     let status = res.status();
     let body = res.into_body().collect().await.expect("body").to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())

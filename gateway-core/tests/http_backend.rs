@@ -16,6 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gateway_core::backend::http::{HttpBackendService, HttpClient};
 use gateway_core::diagnostics::Diagnostics;
+use gateway_core::respond::error_response;
 use gateway_core::router::PathTemplate;
 use gateway_core::spec::HttpBackend;
 use gateway_core::{Body, BoxError, ClientAddr};
@@ -359,7 +360,7 @@ async fn call(svc: &HttpBackendService, req: Request<Body>) -> Response<Body> {
     timeout(PATIENCE, svc.clone().oneshot(req))
         .await
         .expect("the backend answers in time")
-        .unwrap_or_else(|never| match never {})
+        .unwrap_or_else(error_response)
 }
 
 async fn text(res: Response<Body>) -> Result<String, BoxError> {

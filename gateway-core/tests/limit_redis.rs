@@ -11,8 +11,9 @@ use gateway_core::limit::{
     LimitSettings, OnUnavailable, RateLimitLayer, RateLimiter, RedisLimitStore,
 };
 use gateway_core::redis::{RedisConnection, RedisOptions};
+use gateway_core::respond::error_response;
 use gateway_core::spec::{RateKey, RateLimitingPolicy};
-use gateway_core::{Body, ClientAddr};
+use gateway_core::{Body, ClientAddr, GatewayError};
 use http::{Request, Response};
 use limit_support::{body_text, counting, eventually, RedisServer};
 use tower::{Layer, Service, ServiceExt};
@@ -48,14 +49,13 @@ fn get(client: &str) -> Request<Body> {
 
 async fn send<S>(svc: &mut S, client: &str) -> Response<Body>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = std::convert::Infallible>,
+    S: Service<Request<Body>, Response = Response<Body>, Error = GatewayError>,
 {
-    svc.ready()
-        .await
-        .expect("ready")
-        .call(get(client))
-        .await
-        .expect("infallible")
+    let result = match svc.ready().await {
+        Ok(svc) => svc.call(get(client)).await,
+        Err(error) => Err(error),
+    };
+    result.unwrap_or_else(error_response)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

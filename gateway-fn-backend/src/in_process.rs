@@ -13,8 +13,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use gateway_core::function::{
-    BoxFuture, FunctionCall, FunctionInvoker, FunctionResponse, Intent, InvokeError,
+    FunctionCall, FunctionInvoker, FunctionResponse, Intent, InvokeError,
 };
+use gateway_core::BoxFuture;
 use http::{Request, Response, Uri};
 use tower::{Service, ServiceExt};
 
@@ -128,6 +129,7 @@ fn to_request(call: FunctionCall, body: Bytes) -> Result<Request<Bytes>, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway_core::Refusal as _;
     use http::{HeaderMap, HeaderValue, Method, StatusCode};
     use std::convert::Infallible;
     use std::time::Duration;

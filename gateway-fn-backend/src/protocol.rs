@@ -294,6 +294,7 @@ pub fn format_rfc3339_utc(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway_core::Refusal as _;
     use std::time::{Duration, Instant};
 
     fn call(intent: Intent) -> FunctionCall {

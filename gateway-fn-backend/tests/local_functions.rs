@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{alive, config, eventually, http_call, invoke_call, logs, prepare};
 use gateway_core::function::{FunctionInvoker, InvokeError};
+use gateway_core::Refusal as _;
 use gateway_fn_backend::{FuncFileError, LocalFunction, LocalFunctionConfig, PrepareError};
 use http::{Method, StatusCode};
 use serde_json::Value;

@@ -14,6 +14,7 @@ mod oci {
     };
     use bytes::Bytes;
     use gateway_core::function::{FunctionCall, FunctionInvoker, Intent, InvokeError};
+    use gateway_core::Refusal as _;
     use gateway_fn_backend::oci::{
         Credentials, OciError, OciFunction, OciFunctionConfig, OciHttpClient, SecretSource,
     };

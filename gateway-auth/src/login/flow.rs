@@ -13,7 +13,7 @@ use gateway_core::auth::{AuthOutcome, Rejection, SessionResponse, Sessions};
 use gateway_core::body::Body;
 use gateway_core::context::{decoded_query_value, AuthContext, RequestContext};
 use gateway_core::error::GatewayError;
-use gateway_core::function::BoxFuture;
+use gateway_core::BoxFuture;
 
 use super::cookies;
 use super::seal::{pkce_challenge, random_token, Sealer};

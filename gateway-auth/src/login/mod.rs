@@ -44,7 +44,7 @@ use http::{HeaderValue, Method};
 
 use gateway_core::auth::{AuthOutcome, Authenticator, Sessions};
 use gateway_core::context::RequestContext;
-use gateway_core::function::BoxFuture;
+use gateway_core::BoxFuture;
 
 use crate::discovery::Provider;
 use crate::introspect::IntrospectionAuthenticator;

@@ -30,11 +30,12 @@ use gateway_core::auth::{
 };
 use gateway_core::diagnostics::Diagnostics;
 use gateway_core::function::{
-    BoxFuture, FunctionCall, FunctionInvoker, FunctionRegistry, FunctionResponse, InvokeError,
+    FunctionCall, FunctionInvoker, FunctionRegistry, FunctionResponse, InvokeError,
     RegisteredFunction,
 };
 use gateway_core::spec::{load_spec, ApiSpecification};
-use gateway_core::{Body, RequestContext};
+use gateway_core::BoxFuture;
+use gateway_core::{Body, ErrorResponseLayer, GatewayError, RequestContext};
 
 // ---------------------------------------------------------------------------------------------
 // Keys and tokens
@@ -554,7 +555,7 @@ pub fn build_errors(spec: &str, factory: &Factory) -> (bool, Diagnostics) {
 }
 
 /// The backend: 200 with the caller it saw, as JSON.
-async fn backend(req: Request<Body>) -> Result<Response<Body>, Infallible> {
+async fn backend(req: Request<Body>) -> Result<Response<Body>, GatewayError> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -585,8 +586,10 @@ impl Gate {
             .get(route)
             .map(RouteAccess::of_route)
             .unwrap_or(RouteAccess::AuthenticationOnly);
-        let stack = AuthenticationLayer::new(self.policy.clone(), &access)
-            .layer(AuthorizationLayer::new(access).layer(tower::service_fn(backend)));
+        let stack = ErrorResponseLayer::new().layer(
+            AuthenticationLayer::new(self.policy.clone(), &access)
+                .layer(AuthorizationLayer::new(access).layer(tower::service_fn(backend))),
+        );
         let res = stack.oneshot(req).await.unwrap_or_else(|e| match e {});
         let (parts, body) = res.into_parts();
         let body = body

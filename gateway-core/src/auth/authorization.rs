@@ -6,18 +6,16 @@
 //! one of the listed scopes — and a caller without one gets OCI's observed 404, not 403, so
 //! the route's existence is not revealed.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::body::Body;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
+use crate::future::PolicyFuture;
 use crate::spec::{Route, RouteAuthorization};
 
 /// Who may call a route, compiled from its `authorization`.
@@ -127,10 +125,11 @@ impl<S> Authorization<S> {
 impl<S> Service<Request<Body>> for Authorization<S>
 where
     S: Service<Request<Body>, Response = Response<Body>>,
+    S::Error: From<GatewayError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = PolicyFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -138,43 +137,8 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         match self.access.check(req.extensions().get::<RequestContext>()) {
-            Ok(()) => ResponseFuture::Inner {
-                future: self.inner.call(req),
-            },
-            Err(error) => ResponseFuture::Denied {
-                response: Some(error.into_response()),
-            },
-        }
-    }
-}
-
-pin_project! {
-    /// Response future of [`Authorization`].
-    #[project = ResponseFutureProj]
-    #[derive(Debug)]
-    // pin_project! accepts no doc comments on variant fields.
-    #[allow(missing_docs)]
-    pub enum ResponseFuture<F> {
-        /// The caller is refused: the gateway's answer, taken when the future is first polled.
-        Denied { response: Option<Response<Body>> },
-        /// The caller is admitted: the inner service at work.
-        Inner { #[pin] future: F },
-    }
-}
-
-impl<F, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<Body>, E>>,
-{
-    type Output = Result<Response<Body>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            ResponseFutureProj::Denied { response } => match response.take() {
-                Some(res) => Poll::Ready(Ok(res)),
-                None => Poll::Pending,
-            },
-            ResponseFutureProj::Inner { future } => future.poll(cx),
+            Ok(()) => PolicyFuture::inner(self.inner.call(req)),
+            Err(error) => PolicyFuture::refused(error),
         }
     }
 }

@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use crate::body::Body;
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
+use crate::respond::json_error;
 use crate::spec::{
     FilterType, HeaderTransformations, IfExists, ModifyResponseValidationFailurePolicy,
     PROTECTED_RESPONSE_HEADERS,
@@ -118,10 +119,7 @@ impl FailureResponse {
                 );
                 res
             }
-            None => crate::error::json_error(
-                status,
-                status.canonical_reason().unwrap_or("Unauthorized"),
-            ),
+            None => json_error(status, status.canonical_reason().unwrap_or("Unauthorized")),
         };
         *res.status_mut() = status;
         self.headers.apply(res.headers_mut(), vars);
@@ -135,8 +133,8 @@ impl FailureResponse {
 }
 
 /// OCI's default failure: 401 with the challenge, in OCI's JSON body.
-pub(crate) fn unauthorized(challenge: Option<HeaderValue>, reason: String) -> Response<Body> {
-    GatewayError::Unauthenticated { challenge, reason }.into_response()
+pub(crate) fn unauthorized(challenge: Option<HeaderValue>, reason: String) -> GatewayError {
+    GatewayError::Unauthenticated { challenge, reason }
 }
 
 fn valid_status(code: u16) -> Option<StatusCode> {

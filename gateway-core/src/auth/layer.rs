@@ -27,8 +27,9 @@ use super::{AuthOutcome, SessionResponse};
 use crate::body::Body;
 use crate::context::{AuthContext, RequestContext};
 use crate::error::GatewayError;
-use crate::function::{BoxFuture, MAX_FUNCTION_BODY};
+use crate::future::BoxFuture;
 use crate::observe::Exchange;
+use crate::request_limits::MAX_FUNCTION_BODY;
 use crate::request_limits::{buffer, held_body, BodyBudget};
 
 /// The largest request body buffered for an authorizer that reads `request.body`: the body
@@ -108,6 +109,7 @@ impl<S> Authentication<S> {
 impl<S> Service<Request<Body>> for Authentication<S>
 where
     S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Error: From<GatewayError>,
     S::Future: Send + 'static,
 {
     type Response = Response<Body>;
@@ -139,7 +141,7 @@ enum Decision {
     /// Hand it on, with the caller when there is one.
     Proceed(Option<Arc<AuthContext>>),
     /// Answer now.
-    Respond(Response<Body>),
+    Respond(Result<Response<Body>, GatewayError>),
     /// Answer with what the session flow says (a redirect to log in).
     Session(BoxFuture<'static, SessionResponse>),
 }
@@ -153,6 +155,7 @@ async fn authenticate<S>(
 ) -> Result<Response<Body>, S::Error>
 where
     S: Service<Request<Body>, Response = Response<Body>>,
+    S::Error: From<GatewayError>,
 {
     let (mut parts, body) = req.into_parts();
     // Used on its own, outside a gateway, the layer builds the context the dispatcher would.
@@ -161,26 +164,26 @@ where
         parts.extensions.insert(ctx);
     }
     let Some(ctx) = parts.extensions.get::<RequestContext>() else {
-        return Ok(GatewayError::AuthUnavailable("no request context".to_owned()).into_response());
+        return Err(GatewayError::AuthUnavailable("no request context".to_owned()).into());
     };
     let server = match policy.choose(&parts, ctx) {
         Choice::Server(server) => server,
         Choice::NoServer if anonymous_route && policy.allows_anonymous() => {
             return inner.call(Request::from_parts(parts, body)).await;
         }
-        Choice::NoServer => return Ok(policy.no_server_response()),
+        Choice::NoServer => return Err(policy.no_server_error().into()),
     };
     // The identity provider sending the browser back: the login completes here, and the
     // browser is sent on to the page it asked for.
     let sessions = server.authenticator.sessions();
     if let Some(callback) = sessions.as_ref().and_then(|s| s.callback(&parts, ctx)) {
-        return Ok(callback.await.unwrap_or_else(GatewayError::into_response));
+        return callback.await.map_err(S::Error::from);
     }
     let (body, buffered) = if server.authenticator.needs_body() {
         match buffer(body, MAX_AUTH_BODY as u64, &budget).await {
             // The body stays counted until the backend is done with it.
             Ok((bytes, held)) => (held_body(bytes.clone(), held), Some(bytes)),
-            Err(error) => return Ok(GatewayError::from(error).into_response()),
+            Err(error) => return Err(GatewayError::from(error).into()),
         }
     } else {
         (body, None)
@@ -234,25 +237,15 @@ where
             Decision::Respond(server.failure_response(&parts, ctx, Some(rejection)))
         }
         (AuthOutcome::Failed(reason), None) => {
-            tracing::warn!(
-                request_id = ctx.request_id().as_str(),
-                reason = reason.as_str(),
-                "authorizer failed"
-            );
-            Decision::Respond(GatewayError::AuthorizerFailed(reason).into_response())
+            Decision::Respond(Err(GatewayError::AuthorizerFailed(reason)))
         }
         (AuthOutcome::Unavailable(reason), None) => {
-            tracing::error!(
-                request_id = ctx.request_id().as_str(),
-                reason = reason.as_str(),
-                "authentication unavailable"
-            );
-            Decision::Respond(GatewayError::AuthUnavailable(reason).into_response())
+            Decision::Respond(Err(GatewayError::AuthUnavailable(reason)))
         }
     };
     match decision {
-        Decision::Respond(response) => Ok(response),
-        Decision::Session(answer) => Ok(answer.await.unwrap_or_else(GatewayError::into_response)),
+        Decision::Respond(answer) => answer.map_err(S::Error::from),
+        Decision::Session(answer) => answer.await.map_err(S::Error::from),
         Decision::Proceed(caller) => {
             if let (Some(caller), Some(ctx)) =
                 (caller, parts.extensions.get_mut::<RequestContext>())

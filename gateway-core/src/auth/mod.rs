@@ -29,9 +29,7 @@ mod select;
 #[cfg(test)]
 mod tests;
 
-pub use authorization::{
-    Authorization, AuthorizationLayer, ResponseFuture as AuthorizationFuture, RouteAccess,
-};
+pub use authorization::{Authorization, AuthorizationLayer, RouteAccess};
 pub use detached::detached_context;
 pub use layer::{Authentication, AuthenticationLayer, MAX_AUTH_BODY};
 pub use policy::{compile_authentication, AuthPolicy, DeploymentAuth};
@@ -47,7 +45,8 @@ use crate::body::Body;
 use crate::context::{AuthContext, RequestContext};
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
-use crate::function::{BoxFuture, FunctionRegistry};
+use crate::function::FunctionRegistry;
+use crate::future::BoxFuture;
 use crate::spec::Authentication as AuthenticationSpec;
 
 /// What an authenticator decided about one request.

@@ -12,6 +12,7 @@ use super::{Authenticator, AuthenticatorFactory, Rejection, Sessions};
 use crate::body::Body;
 use crate::context::RequestContext;
 use crate::diagnostics::{Diagnostics, Kind, Severity};
+use crate::error::GatewayError;
 use crate::function::FunctionRegistry;
 use crate::spec::{
     ApiSpecification, Authentication as AuthenticationSpec, ValidationFailurePolicy,
@@ -49,15 +50,15 @@ impl Server {
         parts: &Parts,
         ctx: &RequestContext,
         rejection: Option<Rejection>,
-    ) -> Response<Body> {
+    ) -> Result<Response<Body>, GatewayError> {
         let (www_authenticate, context, reason) = match rejection {
             Some(r) => (r.www_authenticate, r.context, r.reason),
             None => (None, None, "no credentials".to_owned()),
         };
         let challenge = www_authenticate.or_else(|| self.authenticator.challenge());
         match &self.failure {
-            None => unauthorized(challenge, reason),
-            Some(failure) => match context {
+            None => Err(unauthorized(challenge, reason)),
+            Some(failure) => Ok(match context {
                 // The authorizer's `context` is what `request.auth[...]` reads in the policy.
                 Some(context) => {
                     let mut ctx = ctx.clone();
@@ -65,7 +66,7 @@ impl Server {
                     failure.respond(&ctx.vars(&parts.headers), challenge)
                 }
                 None => failure.respond(&ctx.vars(&parts.headers), challenge),
-            },
+            }),
         }
     }
 }
@@ -144,7 +145,7 @@ impl AuthPolicy {
 
     /// The 401 when no server applies: no failure policy to follow, no challenge to offer
     /// but the plain scheme.
-    pub(crate) fn no_server_response(&self) -> Response<Body> {
+    pub(crate) fn no_server_error(&self) -> GatewayError {
         let challenge = self
             .servers
             .first()

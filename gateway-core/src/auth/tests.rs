@@ -2,7 +2,6 @@
 //! failure policies, dynamic selection and body buffering.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -15,7 +14,9 @@ use super::*;
 use crate::body::Body;
 use crate::context::{AuthContext, RequestContext};
 use crate::diagnostics::{Diagnostics, Kind};
+use crate::error::GatewayError;
 use crate::request_id::RequestId;
+use crate::respond::ErrorResponseLayer;
 use crate::router::{Lookup, MethodSet, PathTemplate, RouterBuilder};
 use crate::routes::RouteInfo;
 use crate::spec::{load_spec, Authentication as AuthenticationSpec};
@@ -177,7 +178,7 @@ fn context(uri: &Uri) -> RequestContext {
 }
 
 /// What the backend saw: the caller (principal and scopes) and the body.
-async fn backend(req: Request<Body>) -> Result<Response<Body>, Infallible> {
+async fn backend(req: Request<Body>) -> Result<Response<Body>, GatewayError> {
     let (parts, body) = req.into_parts();
     let caller = parts
         .extensions
@@ -210,7 +211,11 @@ async fn call(
     }
     let mut req = req.body(Body::full(body)).expect("request");
     req.extensions_mut().insert(context(&uri));
-    let res = svc.oneshot(req).await.expect("infallible");
+    let res = ErrorResponseLayer::new()
+        .layer(svc)
+        .oneshot(req)
+        .await
+        .unwrap_or_else(|never| match never {});
     let (parts, body) = res.into_parts();
     let body = body
         .collect()
@@ -484,7 +489,11 @@ async fn an_oversized_body_for_the_authorizer_is_413() {
         .body(Body::full(vec![b'x'; MAX_AUTH_BODY + 1]))
         .expect("request");
     req.extensions_mut().insert(context(&uri));
-    let res = svc.oneshot(req).await.expect("infallible");
+    let res = ErrorResponseLayer::new()
+        .layer(svc)
+        .oneshot(req)
+        .await
+        .unwrap_or_else(|never| match never {});
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -498,7 +507,11 @@ async fn without_a_request_context_the_layer_builds_one() {
         .header("x-outcome", "ok:")
         .body(Body::empty())
         .expect("request");
-    let res = svc.oneshot(req).await.expect("infallible");
+    let res = ErrorResponseLayer::new()
+        .layer(svc)
+        .oneshot(req)
+        .await
+        .unwrap_or_else(|never| match never {});
     assert_eq!(res.status(), StatusCode::OK);
     let body = res
         .into_body()
@@ -574,7 +587,7 @@ fn the_layers_fit_in_a_boxed_route_stack() {
     let access = RouteAccess::AuthenticationOnly;
     let stack = AuthenticationLayer::new(policy, &access)
         .layer(AuthorizationLayer::new(access).layer(tower::service_fn(backend)));
-    let boxed: tower::util::BoxCloneSyncService<Request<Body>, Response<Body>, Infallible> =
+    let boxed: tower::util::BoxCloneSyncService<Request<Body>, Response<Body>, GatewayError> =
         tower::util::BoxCloneSyncService::new(stack);
     drop(boxed);
 }

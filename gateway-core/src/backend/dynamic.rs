@@ -16,28 +16,25 @@
 //! chooses. Everything is decided at compile time except one lookup per request.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower::util::{BoxCloneSyncService, Oneshot};
 use tower::{Service, ServiceExt};
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::backend::http::with_vars;
 use crate::body::Body;
 use crate::context::RequestContext;
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
+use crate::future::PolicyFuture;
 use crate::spec::{self, SelectionKey};
 use crate::vars::{Selector, TableSet};
 
 /// A branch's backend, as the route stack boxes every service.
-pub type BackendService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+pub type BackendService = BoxCloneSyncService<Request<Body>, Response<Body>, GatewayError>;
 
 /// What the branch builder is told about the branch it builds.
 #[derive(Debug, Clone, Copy)]
@@ -233,14 +230,14 @@ impl Wildcard {
 
 impl Service<Request<Body>> for DynamicRouting {
     type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
+    type Error = GatewayError;
+    type Future = PolicyFuture<Oneshot<BackendService, Request<Body>>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Body>) -> ResponseFuture {
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
         let table = &*self.table;
         let (parts, body) = req.into_parts();
         let chosen = with_vars(&parts, |vars| {
@@ -258,50 +255,16 @@ impl Service<Request<Body>> for DynamicRouting {
             Some(target) => {
                 debug!(backend_name = %target.name, opc_request_id = %request_id(), "routing backend selected");
                 let req = Request::from_parts(parts, body);
-                ResponseFuture::Branch {
-                    future: target.service.clone().oneshot(req),
-                }
+                PolicyFuture::inner(target.service.clone().oneshot(req))
             }
             None => {
-                let error = GatewayError::NoRoutingBackend;
-                info!(
-                    code = error.log_code(),
+                debug!(
                     opc_request_id = %request_id(),
                     selector = %table.selector.as_ref().map_or(String::new(), ToString::to_string),
                     "no routing backend matches the request"
                 );
-                ResponseFuture::Rejected {
-                    response: Some(error.into_response()),
-                }
+                PolicyFuture::refused(GatewayError::NoRoutingBackend)
             }
-        }
-    }
-}
-
-pin_project! {
-    /// Response future of [`DynamicRouting`]: the chosen branch at work, or the 404.
-    #[project = ResponseFutureProj]
-    #[allow(missing_debug_implementations)]
-    // pin_project! accepts no doc comments on variant fields.
-    #[allow(missing_docs)]
-    pub enum ResponseFuture {
-        /// The request went to the chosen branch's backend.
-        Branch { #[pin] future: Oneshot<BackendService, Request<Body>> },
-        /// No branch matches: OCI's 404, taken when the future is first polled.
-        Rejected { response: Option<Response<Body>> },
-    }
-}
-
-impl Future for ResponseFuture {
-    type Output = Result<Response<Body>, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            ResponseFutureProj::Branch { future } => future.poll(cx),
-            ResponseFutureProj::Rejected { response } => match response.take() {
-                Some(res) => Poll::Ready(Ok(res)),
-                None => Poll::Pending,
-            },
         }
     }
 }
@@ -315,6 +278,7 @@ mod tests {
         AnyOfSelectionKey, Backend, DynamicRoutingBackend, RoutingBackend, SelectionSource,
         SingleSelectionSource, StockResponseBackend, WildcardSelectionKey,
     };
+    use crate::testing::answer;
     use http_body_util::BodyExt;
 
     fn branch(key: SelectionKey, body: &str) -> RoutingBackend {
@@ -391,11 +355,7 @@ mod tests {
                 .expect("request");
             req.extensions_mut()
                 .insert(routed("/api", "/v/{kind}/{id}", uri, None));
-            let res = routing
-                .clone()
-                .oneshot(req)
-                .await
-                .unwrap_or_else(|e| match e {});
+            let res = answer(&mut routing.clone(), req).await;
             let body = res.into_body().collect().await.expect("body").to_bytes();
             assert_eq!(String::from_utf8_lossy(&body), expected, "{uri}");
         }

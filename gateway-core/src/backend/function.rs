@@ -10,9 +10,6 @@
 //! headers minus hop-by-hop ones. What goes wrong on the function's side reaches the client
 //! only as a status (502, 503, 504) with OCI's generic body; the reason goes to the log.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -20,17 +17,16 @@ use std::time::Instant;
 use http::header::CONTENT_LENGTH;
 use http::{Request, Response};
 use tower::Service;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::body::Body;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
-use crate::function::{
-    CallBody, FunctionCall, Intent, InvokeError, RegisteredFunction, MAX_FUNCTION_BODY,
-};
+use crate::function::{CallBody, FunctionCall, Intent, InvokeError, RegisteredFunction};
+use crate::future::BoxFuture;
 use crate::headers::remove_hop_by_hop;
 use crate::observe::Exchange;
-use crate::request_limits::{declared_length, BodyBudget};
+use crate::request_limits::{declared_length, BodyBudget, RequestBodyError, MAX_FUNCTION_BODY};
 
 /// Calls one registered function.
 #[derive(Debug, Clone)]
@@ -66,22 +62,20 @@ impl FunctionBackend {
 
 impl Service<Request<Body>> for FunctionBackend {
     type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+    type Error = GatewayError;
+    type Future = BoxFuture<'static, Result<Response<Body>, GatewayError>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let function = self.function.clone();
-        let max_body = self.max_body;
-        let budget = self.budget.clone();
-        Box::pin(async move {
-            Ok(invoke(function, max_body, budget, req)
-                .await
-                .unwrap_or_else(GatewayError::into_response))
-        })
+        Box::pin(invoke(
+            self.function.clone(),
+            self.max_body,
+            self.budget.clone(),
+            req,
+        ))
     }
 }
 
@@ -93,15 +87,14 @@ async fn invoke(
 ) -> Result<Response<Body>, GatewayError> {
     let (mut parts, body) = req.into_parts();
     if declared_length(&parts.headers).is_some_and(|len| len > max_body) {
-        return Err(GatewayError::PayloadTooLarge { limit: max_body });
+        return Err(RequestBodyError::TooLarge { limit: max_body }.into());
     }
     if let Some(reason) = &function.denied {
-        let error = InvokeError::NotInvocable {
+        return Err(InvokeError::NotInvocable {
             function: function.id.clone(),
-            reason: reason.to_string(),
-        };
-        warn!(code = error.log_code(), function = %function.name, functionId = %function.id, %reason, "the gateway may not invoke the function");
-        return Err(error.into());
+            reason: format!("the gateway may not invoke it: {reason}"),
+        }
+        .into());
     }
     let body = CallBody::client(body, max_body, budget);
 
@@ -159,13 +152,6 @@ async fn invoke(
             res.headers_mut().remove(CONTENT_LENGTH);
             Ok(res)
         }
-        Err(e @ InvokeError::RequestBody(_)) => {
-            info!(code = e.log_code(), function = %function.name, functionId = %function.id, status = e.status().as_u16(), "{e}");
-            Err(e.into())
-        }
-        Err(e) => {
-            warn!(code = e.log_code(), function = %function.name, functionId = %function.id, error = %e, "function call failed");
-            Err(e.into())
-        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -8,7 +8,6 @@
 //! sending the browser to the provider's end-session endpoint — belongs to the deployment's
 //! [`Sessions`], which the backend is compiled with.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -20,7 +19,7 @@ use crate::body::Body;
 use crate::context::{decoded_query_value, RequestContext};
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
-use crate::function::BoxFuture;
+use crate::future::BoxFuture;
 use crate::spec::OAuth2LogoutBackend;
 use crate::vars::{TableSet, Template};
 
@@ -68,10 +67,10 @@ impl OAuth2Logout {
 
 impl Service<Request<Body>> for OAuth2Logout {
     type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+    type Error = GatewayError;
+    type Future = BoxFuture<'static, Result<Response<Body>, GatewayError>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
         Poll::Ready(Ok(()))
     }
 
@@ -83,7 +82,7 @@ impl Service<Request<Body>> for OAuth2Logout {
         }
         let Some(ctx) = parts.extensions.get::<RequestContext>() else {
             let error = GatewayError::AuthUnavailable("no request context".to_owned());
-            return Box::pin(std::future::ready(Ok(error.into_response())));
+            return Box::pin(std::future::ready(Err(error)));
         };
         let vars = ctx.vars(&parts.headers);
         let wanted = ctx
@@ -94,13 +93,9 @@ impl Service<Request<Body>> for OAuth2Logout {
             let allowed =
                 self.allowed.is_empty() || self.allowed.iter().any(|t| t.render(&vars) == *url);
             if !allowed {
-                tracing::info!(
-                    code = GatewayError::PostLogoutUrlNotAllowed.log_code(),
-                    post_logout_url = url.as_str(),
-                    "logout refused"
-                );
+                tracing::debug!(post_logout_url = url.as_str(), "logout refused");
                 let error = GatewayError::PostLogoutUrlNotAllowed;
-                return Box::pin(std::future::ready(Ok(error.into_response())));
+                return Box::pin(std::future::ready(Err(error)));
             }
         }
         let state = self
@@ -108,7 +103,6 @@ impl Service<Request<Body>> for OAuth2Logout {
             .as_ref()
             .map(|t| t.render(&vars))
             .filter(|s| !s.is_empty());
-        let done = self.sessions.logout(&parts, ctx, wanted, state);
-        Box::pin(async move { Ok(done.await.unwrap_or_else(GatewayError::into_response)) })
+        self.sessions.logout(&parts, ctx, wanted, state)
     }
 }

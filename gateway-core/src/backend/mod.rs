@@ -6,7 +6,7 @@ pub mod http;
 pub mod logout;
 pub mod stock;
 
-pub use self::dynamic::DynamicRouting;
+pub use self::dynamic::{BackendService, DynamicRouting};
 pub use self::http::{HttpBackendService, HttpClient};
 pub use function::FunctionBackend;
 pub use logout::OAuth2Logout;

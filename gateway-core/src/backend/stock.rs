@@ -3,7 +3,6 @@
 //! Everything is built once when the specification is compiled; answering a request clones a
 //! reference-counted body and a small header map, and never reads the request.
 
-use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::task::{Context, Poll};
 
@@ -14,6 +13,7 @@ use tower::Service;
 
 use crate::body::Body;
 use crate::diagnostics::{Diagnostics, Kind};
+use crate::error::GatewayError;
 use crate::spec::StockResponseBackend;
 
 /// Headers that describe the connection or the framing, which the server computes itself; a
@@ -96,12 +96,14 @@ impl StockResponse {
     }
 }
 
+/// A stock response never fails; its error type is the one every backend shares, so that it
+/// composes with them (a dynamic-routing branch, a boxed route backend).
 impl<B> Service<Request<B>> for StockResponse {
     type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Ready<Result<Response<Body>, Infallible>>;
+    type Error = GatewayError;
+    type Future = Ready<Result<Response<Body>, GatewayError>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
         Poll::Ready(Ok(()))
     }
 

@@ -32,7 +32,7 @@ use tower::{Layer, Service};
 
 use super::entry::{CachedResponse, X_CACHE_STATUS};
 use super::key::CacheKey;
-use super::store::{ResponseCacheStore, StoreCall, StoreError};
+use super::store::ResponseCacheStore;
 use super::tee::{Tee, TeeBody};
 use crate::body::Body;
 use crate::context::{first_query_value, RequestContext};
@@ -41,6 +41,7 @@ use crate::spec::{
     Authentication, DynamicAuthentication, ResponseCacheLookupPolicy, ResponseCacheStorePolicy,
     TokenSource,
 };
+use crate::store::{StoreCall, StoreError};
 use crate::vars::{Selector, Table, TableSet, VarError, VarSource};
 
 /// OCI's limit on one cached response (reference 11).

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use super::entry::CachedResponse;
 use super::key::CacheKey;
-use super::store::{ResponseCacheStore, StoreCall, StoreError};
+use super::store::ResponseCacheStore;
 use crate::limit::clock::{Clock, SystemClock};
+use crate::store::{StoreCall, StoreError};
 
 /// Default total budget: 128 MiB.
 pub const DEFAULT_CAPACITY: usize = 128 << 20;

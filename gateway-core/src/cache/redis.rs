@@ -9,9 +9,10 @@ use bytes::Bytes;
 
 use super::entry::CachedResponse;
 use super::key::CacheKey;
-use super::store::{ResponseCacheStore, StoreCall, StoreError};
+use super::store::ResponseCacheStore;
 use crate::limit::redis::DEFAULT_PREFIX;
 use crate::redis::RedisConnection;
+use crate::store::{StoreCall, StoreError};
 
 /// Responses in Redis.
 #[derive(Debug, Clone)]

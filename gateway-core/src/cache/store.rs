@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::entry::CachedResponse;
 use super::key::CacheKey;
-pub use crate::limit::store::{StoreCall, StoreError};
+use crate::store::{StoreCall, StoreError};
 
 /// A response cache. Built once and shared (`Arc`) by every route that caches; implementations
 /// never hold a lock across an await.

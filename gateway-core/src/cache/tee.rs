@@ -19,8 +19,9 @@ use http_body::{Body as _, Frame, SizeHint};
 
 use super::entry::CachedResponse;
 use super::key::CacheKey;
-use super::store::{ResponseCacheStore, StoreCall};
+use super::store::ResponseCacheStore;
 use crate::body::{Body, BoxError};
+use crate::store::StoreCall;
 
 /// Where and how a completed body is stored.
 pub(crate) struct Tee {

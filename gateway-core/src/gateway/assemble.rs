@@ -28,14 +28,15 @@ use std::sync::Arc;
 
 use http::{Request, Response};
 use tower::util::BoxCloneSyncService;
-use tower::ServiceBuilder;
+use tower::{Layer, ServiceBuilder};
 
 use crate::auth::{
     compile_authentication, AuthenticationLayer, AuthorizationLayer, DeploymentAuth, RouteAccess,
 };
 use crate::backend::http::HostRule;
 use crate::backend::{
-    DynamicRouting, FunctionBackend, HttpBackendService, OAuth2Logout, StockResponse,
+    BackendService, DynamicRouting, FunctionBackend, HttpBackendService, OAuth2Logout,
+    StockResponse,
 };
 use crate::body::Body;
 use crate::cache::{CredentialLocations, ResponseCacheLayer, ResponseCachePolicy};
@@ -47,12 +48,13 @@ use crate::policy::cors::CorsLayer;
 use crate::policy::mtls::MutualTlsLayer;
 use crate::policy::transform::{RequestTransformLayer, ResponseHeaderTransformLayer};
 use crate::policy::validate::ValidationLayer;
+use crate::respond::ErrorResponseLayer;
 use crate::router::PathTemplate;
 use crate::spec::{ApiSpecification, Backend, OAuth2LogoutBackend, Route};
 
 use super::compile::Resources;
 
-/// One route's whole stack, boxed once at load time.
+/// One route's whole stack, boxed once at load time. Its failures are answered inside it.
 pub(crate) type RouteService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 
 /// The deployment-level policies, compiled once and shared by every route of the deployment.
@@ -225,7 +227,9 @@ pub(crate) fn route_stack(
         // The reasons are reported; such a deployment is never served.
         DeploymentAuth::Unusable => {
             return RouteStack {
-                service: refuse("authentication"),
+                service: BoxCloneSyncService::new(
+                    ErrorResponseLayer::new().layer(refuse("authentication")),
+                ),
                 has_cors: false,
             }
         }
@@ -260,9 +264,16 @@ pub(crate) fn route_stack(
         true => (None, deployment.usage_plans.clone()),
     };
     let has_cors = cors.is_some();
+    let has_response_transform = response_transform.is_some();
+    // Failures become answers at the stack's edge, and under the two policies that decorate
+    // every answer, so that their headers are on the gateway's own answers too.
+    let rescue_under =
+        |decorates: bool| decorates.then(ErrorResponseLayer::<GatewayError>::default);
     let stack = ServiceBuilder::new()
+        .layer(ErrorResponseLayer::new())
         .option_layer(deployment.mtls.clone())
         .option_layer(cors)
+        .option_layer(rescue_under(has_cors))
         .option_layer(deployment.rate_limit.clone())
         .option_layer(usage_before_auth)
         .option_layer(authentication)
@@ -270,6 +281,7 @@ pub(crate) fn route_stack(
         .option_layer(usage_after_auth)
         .option_layer(validation)
         .option_layer(response_transform)
+        .option_layer(rescue_under(has_response_transform))
         .option_layer(request_transform)
         .option_layer(cache)
         .service(backend);
@@ -286,7 +298,7 @@ fn logout_backend(
     auth: &DeploymentAuth,
     path: &str,
     diags: &mut Diagnostics,
-) -> RouteService {
+) -> BackendService {
     let sessions = match auth {
         DeploymentAuth::Enforced(policy) => policy.sessions(),
         DeploymentAuth::Open | DeploymentAuth::Unusable => None,
@@ -318,7 +330,7 @@ fn backend(
     path: &str,
     resources: &Resources,
     diags: &mut Diagnostics,
-) -> RouteService {
+) -> BackendService {
     branch_backend(spec, template, path, HostRule::Literal, resources, diags)
 }
 
@@ -329,7 +341,7 @@ fn branch_backend(
     host: HostRule<'_>,
     resources: &Resources,
     diags: &mut Diagnostics,
-) -> RouteService {
+) -> BackendService {
     match spec {
         Backend::StockResponse(stock) => {
             BoxCloneSyncService::new(StockResponse::compile(stock, path, diags))
@@ -366,22 +378,22 @@ fn branch_backend(
 }
 
 /// A route to a function nothing is bound to: 500, `functionBackend.notFoundOrNotAuthorized`.
-fn unbound_function(id: &str) -> RouteService {
+fn unbound_function(id: &str) -> BackendService {
     let function: Arc<str> = Arc::from(id);
     BoxCloneSyncService::new(tower::service_fn(move |_req: Request<Body>| {
         let error = InvokeError::NotInvocable {
             function: function.clone(),
             reason: "no function with this id is configured".to_owned(),
         };
-        tracing::warn!(code = error.log_code(), functionId = %function, "{error}");
-        async move { Ok(GatewayError::from(error).into_response()) }
+        std::future::ready(Err(error.into()))
     }))
 }
 
-/// A stack that refuses every request (501): for a route whose `feature` could not be built.
-/// That is reported as an error, so the route is never served; should it be, it fails closed.
-fn refuse(feature: &'static str) -> RouteService {
-    BoxCloneSyncService::new(tower::service_fn(move |_req: Request<Body>| async move {
-        Ok(GatewayError::Unsupported { feature }.into_response())
+/// A backend that refuses every request (501): for a route whose `feature` could not be
+/// built. That is reported as an error, so the route is never served; should it be, it fails
+/// closed.
+fn refuse(feature: &'static str) -> BackendService {
+    BoxCloneSyncService::new(tower::service_fn(move |_req: Request<Body>| {
+        std::future::ready(Err(GatewayError::Unsupported { feature }))
     }))
 }

@@ -18,7 +18,7 @@ use pin_project_lite::pin_project;
 use tower::util::Oneshot;
 use tower::{Layer, Service, ServiceExt};
 use tracing::instrument::Instrumented;
-use tracing::{info, Instrument};
+use tracing::{info_span, Instrument};
 
 use crate::body::{Body, BoxError};
 use crate::context::{ClientAddr, RequestContext};
@@ -27,7 +27,10 @@ use crate::headers::remove_hop_by_hop;
 use crate::observe::{AccessFields, Closing, Exchange, Observer};
 use crate::policy::cors::preflight_method;
 use crate::request_id::{RequestId, RequestIdLayer, SetRequestId};
-use crate::request_limits::{declared_length, head_size, LimitedBody, MAX_HEADER_COUNT};
+use crate::request_limits::{
+    declared_length, head_size, LimitedBody, RequestBodyError, MAX_HEADER_COUNT,
+};
+use crate::respond::error_response;
 use crate::router::{normalize_path, Lookup};
 
 use super::assemble::RouteService;
@@ -182,15 +185,15 @@ where
             Ok((_, route))
                 if declared_length(&parts.headers).is_some_and(|n| n > route.max_body) =>
             {
-                Err(GatewayError::PayloadTooLarge {
+                Err(GatewayError::from(RequestBodyError::TooLarge {
                     limit: route.max_body,
-                })
+                }))
             }
             other => other,
         };
         match refusal {
             Ok((context, route)) => {
-                let span = tracing::info_span!(
+                let span = info_span!(
                     "request",
                     opcRequestId = context.request_id().as_str(),
                     deploymentName = &*route.info.deployment,
@@ -213,14 +216,12 @@ where
             }
             Err(error) => {
                 let request_id = parts.extensions.get::<RequestId>();
-                info!(
-                    code = error.log_code(),
-                    opcRequestId = request_id.map_or("", RequestId::as_str),
-                    status = error.status().as_u16(),
-                    "{error}"
+                let span = info_span!(
+                    "request",
+                    opcRequestId = request_id.map_or("", RequestId::as_str)
                 );
                 DispatchFuture::Ready {
-                    response: Some(error.into_response()),
+                    response: Some(span.in_scope(|| error_response(error))),
                     closing: Some(closing),
                 }
             }
@@ -275,7 +276,9 @@ fn route<'g>(
                 (Some(m), _) => m,
                 (None, MethodMismatch::NotFound) => return Err(GatewayError::NotFound),
                 (None, MethodMismatch::MethodNotAllowed) => {
-                    return Err(GatewayError::MethodNotAllowed { allowed })
+                    return Err(GatewayError::MethodNotAllowed {
+                        allow: allowed.allow_header(),
+                    })
                 }
             }
         }

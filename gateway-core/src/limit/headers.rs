@@ -16,7 +16,6 @@
 
 use std::time::Duration;
 
-use http::header::RETRY_AFTER;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::gcra::GcraDecision;
@@ -63,14 +62,10 @@ impl RateHeaders {
     }
 }
 
-/// `Retry-After` for a wait of `after`.
+/// `Retry-After` for a wait of `after`: whole seconds, rounded up and at least 1, since a
+/// client told 0 retries at once.
 pub fn retry_after_value(after: Duration) -> HeaderValue {
     HeaderValue::from(ceil_secs(after).max(1))
-}
-
-/// Sets `Retry-After`.
-pub fn set_retry_after(headers: &mut HeaderMap, after: Duration) {
-    headers.insert(RETRY_AFTER, retry_after_value(after));
 }
 
 /// Whole seconds, rounded up.

@@ -18,9 +18,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use super::clock::{Clock, SystemClock};
 use super::gcra::{Gcra, GcraDecision};
-use super::store::{
-    LimitKey, LimitOutcome, LimitRequest, QuotaCheck, RateLimitStore, StoreCall, StoreError,
-};
+use super::store::{LimitKey, LimitOutcome, LimitRequest, QuotaCheck, RateLimitStore};
+use crate::store::{StoreCall, StoreError};
 
 /// Default bound on the number of keys (buckets plus quota counters): about 10 MB at most.
 pub const DEFAULT_MAX_KEYS: usize = 1 << 18;

@@ -49,7 +49,7 @@ pub use memory::MemoryLimitStore;
 pub use rate::{LimitCounters, RateLimit, RateLimitLayer, RateLimiter};
 pub use redis::RedisLimitStore;
 pub use settings::{LimitConfigError, LimitSettings, OnUnavailable, RateLimitConfig, StoreKind};
-pub use store::{LimitOutcome, RateLimitStore, StoreError};
+pub use store::{LimitOutcome, RateLimitStore};
 pub use usage::{
     SubscriberConfig, UsagePlanConfig, UsagePlanError, UsagePlanId, UsagePlanLimiter, UsagePlans,
     UsagePlansLayer,

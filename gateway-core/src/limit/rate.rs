@@ -20,15 +20,16 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 
 use super::client_ip::subject_of;
-use super::future::{Decide, LimitFuture, Verdict};
+use super::future::{Decide, LimitFuture, Throttled, Verdict};
 use super::gcra::Gcra;
 use super::headers::RateHeaders;
 use super::settings::{LimitSettings, OnUnavailable};
-use super::store::{LimitKey, LimitOutcome, LimitRequest, StoreCall, StoreError, Subject};
+use super::store::{LimitKey, LimitOutcome, LimitRequest, Subject};
 use crate::body::Body;
 use crate::context::{ClientAddr, RequestContext};
 use crate::error::GatewayError;
 use crate::spec::{RateKey, RateLimitingPolicy};
+use crate::store::{StoreCall, StoreError};
 
 /// OCI's execution-log code for a request the rate limit admitted.
 pub const LOG_PERMITTED: &str = "rateLimiting.requestPermitted";
@@ -183,13 +184,14 @@ impl RateLimiter {
             retry_after_us = decision.retry_after_us,
             "rate limit exceeded"
         );
-        let mut response = GatewayError::TooManyRequests {
-            retry_after: Duration::from_micros(decision.retry_after_us),
-            log_code: LOG_DENIED,
-        }
-        .into_response();
-        headers.apply(response.headers_mut());
-        Verdict::Reject(response)
+        Verdict::Reject(
+            Throttled {
+                retry_after: Duration::from_micros(decision.retry_after_us),
+                log_code: LOG_DENIED,
+                rate: Some(headers),
+            }
+            .into(),
+        )
     }
 
     fn unavailable(&self, error: &StoreError) -> Verdict {
@@ -207,12 +209,9 @@ impl RateLimiter {
                 self.counters.count_permitted();
                 Verdict::Pass(None)
             }
-            OnUnavailable::Closed => Verdict::Reject(
-                GatewayError::LimitStoreUnavailable {
-                    log_code: LOG_UNAVAILABLE,
-                }
-                .into_response(),
-            ),
+            OnUnavailable::Closed => Verdict::Reject(GatewayError::LimitStoreUnavailable {
+                log_code: LOG_UNAVAILABLE,
+            }),
         }
     }
 }
@@ -286,6 +285,7 @@ impl<S> RateLimit<S> {
 impl<S, B> Service<Request<B>> for RateLimit<S>
 where
     S: Service<Request<B>, Response = Response<Body>> + Clone,
+    S::Error: From<GatewayError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;

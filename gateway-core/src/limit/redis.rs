@@ -17,8 +17,9 @@ use std::sync::LazyLock;
 use redis::Script;
 
 use super::gcra::Gcra;
-use super::store::{LimitKey, LimitOutcome, LimitRequest, RateLimitStore, StoreCall, StoreError};
+use super::store::{LimitKey, LimitOutcome, LimitRequest, RateLimitStore};
 use crate::redis::RedisConnection;
+use crate::store::{StoreCall, StoreError};
 
 /// Prefix of every key unless configured otherwise.
 pub const DEFAULT_PREFIX: &str = "gw:";

@@ -3,72 +3,16 @@
 //! A check covers at most one GCRA bucket and one quota counter, decided **together and
 //! atomically**: a request over its quota does not use up rate, and a request over its rate does
 //! not use up quota. The in-memory store answers synchronously; the Redis store answers with one
-//! round trip. [`StoreCall`] carries either without boxing the synchronous case, so the default
+//! round trip. [`crate::store::StoreCall`] carries either without boxing the synchronous case, so the default
 //! (in-memory) configuration allocates nothing per request.
 
 use std::fmt;
-use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::gcra::{Gcra, GcraDecision};
-use crate::function::BoxFuture;
-
-/// A store's answer: already there (in-memory) or on its way (network).
-#[must_use = "a store call does nothing unless awaited or inspected"]
-pub enum StoreCall<T> {
-    /// Decided synchronously; `None` once taken by polling.
-    Ready(Option<T>),
-    /// Waiting for a server.
-    Pending(BoxFuture<'static, T>),
-}
-
-impl<T> StoreCall<T> {
-    /// An answer already decided.
-    pub fn ready(value: T) -> Self {
-        StoreCall::Ready(Some(value))
-    }
-}
-
-impl<T> fmt::Debug for StoreCall<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreCall::Ready(_) => f.write_str("StoreCall::Ready"),
-            StoreCall::Pending(_) => f.write_str("StoreCall::Pending"),
-        }
-    }
-}
-
-// `T` is only ever moved out of the `Option`, never pinned in place.
-impl<T> Unpin for StoreCall<T> {}
-
-impl<T> Future for StoreCall<T> {
-    type Output = T;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        match self.get_mut() {
-            StoreCall::Ready(value) => match value.take() {
-                Some(value) => Poll::Ready(value),
-                None => Poll::Pending,
-            },
-            StoreCall::Pending(future) => future.as_mut().poll(cx),
-        }
-    }
-}
-
-/// Why a store could not decide.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    /// The server did not answer, or recently failed and is being left alone for a moment.
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
-    /// The server answered something this code does not understand.
-    #[error("unexpected answer from the store: {0}")]
-    Protocol(String),
-}
+use crate::store::{StoreCall, StoreError};
 
 /// Who a bucket belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,7 +1,6 @@
 //! Test helpers shared by the limit and cache tests: a routed request's context, inner
 //! services, and a real `redis-server` on a free loopback port.
 
-use std::convert::Infallible;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +12,7 @@ use http_body_util::BodyExt;
 
 use crate::body::Body;
 use crate::context::RequestContext;
+use crate::error::GatewayError;
 
 pub(crate) use crate::testing::context;
 
@@ -32,12 +32,12 @@ pub(crate) fn counting_ok(
 ) -> impl tower::Service<
     Request<Body>,
     Response = Response<Body>,
-    Error = Infallible,
-    Future = std::future::Ready<Result<Response<Body>, Infallible>>,
+    Error = GatewayError,
+    Future = std::future::Ready<Result<Response<Body>, GatewayError>>,
 > + Clone {
     tower::service_fn(move |_req: Request<Body>| {
         calls.fetch_add(1, Ordering::SeqCst);
-        std::future::ready(Ok::<_, Infallible>(Response::new(Body::full("ok"))))
+        std::future::ready(Ok::<_, GatewayError>(Response::new(Body::full("ok"))))
     })
 }
 

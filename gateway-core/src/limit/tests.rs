@@ -12,7 +12,9 @@ use super::testing::{body_text, context, counting_ok, request};
 use super::usage::{SubscriberConfig, UsagePlanConfig};
 use super::*;
 use crate::body::Body;
+use crate::error::GatewayError;
 use crate::spec::{RateKey, RateLimitingPolicy, UsagePlansPolicy};
+use crate::testing::answer;
 
 fn settings(clock: Arc<ManualClock>) -> LimitSettings {
     LimitSettings {
@@ -32,16 +34,11 @@ fn rate_layer(rate: u32, key: RateKey, settings: LimitSettings) -> RateLimitLaye
 
 async fn call<S>(svc: &mut S, client: &str, headers: &[(&str, &str)]) -> Response<Body>
 where
-    S: Service<http::Request<Body>, Response = Response<Body>, Error = std::convert::Infallible>,
+    S: Service<http::Request<Body>, Response = Response<Body>, Error = GatewayError>,
 {
     let ctx = context("/items", "/items", Some(client), &[]);
     let req = request(Method::GET, "/items", headers, Some(ctx));
-    svc.ready()
-        .await
-        .expect("ready")
-        .call(req)
-        .await
-        .expect("infallible")
+    answer(svc, req).await
 }
 
 #[tokio::test]
@@ -216,8 +213,8 @@ fn usage_layer(plans: &UsagePlans, locations: &[&str], settings: LimitSettings) 
 fn plan_echo() -> impl Service<
     http::Request<Body>,
     Response = Response<Body>,
-    Error = std::convert::Infallible,
-    Future = std::future::Ready<Result<Response<Body>, std::convert::Infallible>>,
+    Error = GatewayError,
+    Future = std::future::Ready<Result<Response<Body>, GatewayError>>,
 > + Clone {
     tower::service_fn(|req: http::Request<Body>| {
         let plan = req
@@ -231,17 +228,12 @@ fn plan_echo() -> impl Service<
 
 async fn with_token<S>(svc: &mut S, token: Option<&str>) -> Response<Body>
 where
-    S: Service<http::Request<Body>, Response = Response<Body>, Error = std::convert::Infallible>,
+    S: Service<http::Request<Body>, Response = Response<Body>, Error = GatewayError>,
 {
     let headers: Vec<(&str, &str)> = token.map(|t| ("x-client-token", t)).into_iter().collect();
     let ctx = context("/items", "/items", Some("192.0.2.1:1"), &[]);
     let req = request(Method::GET, "/items", &headers, Some(ctx));
-    svc.ready()
-        .await
-        .expect("ready")
-        .call(req)
-        .await
-        .expect("infallible")
+    answer(svc, req).await
 }
 
 #[tokio::test]

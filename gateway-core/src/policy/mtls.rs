@@ -35,14 +35,11 @@ mod trust;
 #[cfg(test)]
 mod tests;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use base64::Engine as _;
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::UnixTime;
 use tower::{Layer, Service};
@@ -51,6 +48,7 @@ use crate::body::Body;
 use crate::context::{ClientCertificate, RequestContext};
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
+use crate::future::PolicyFuture;
 use crate::spec::MutualTlsDetails;
 use san::SanPattern;
 
@@ -174,10 +172,11 @@ impl Policy {
 impl<S> Service<Request<Body>> for MutualTls<S>
 where
     S: Service<Request<Body>, Response = Response<Body>>,
+    S::Error: From<GatewayError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = MutualTlsFuture<S::Future>;
+    type Future = PolicyFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -189,18 +188,13 @@ where
             .check(req.extensions().get::<ClientCertificate>())
         {
             Err(Refusal { code, reason }) => {
-                tracing::info!(code, %reason, "client certificate refused");
-                MutualTlsFuture::Refused {
-                    response: Some(GatewayError::ClientCertificate { code }.into_response()),
-                }
+                PolicyFuture::refused(GatewayError::ClientCertificate { code, reason })
             }
             Ok(verified) => {
                 if let Some(base64) = verified {
                     record(&mut req, base64);
                 }
-                MutualTlsFuture::Inner {
-                    future: self.inner.call(req),
-                }
+                PolicyFuture::inner(self.inner.call(req))
             }
         }
     }
@@ -222,37 +216,5 @@ fn record(req: &mut Request<Body>, base64: String) {
     );
     if let Some(ctx) = req.extensions_mut().get_mut::<RequestContext>() {
         ctx.set_client_cert_base64(Arc::from(base64));
-    }
-}
-
-pin_project! {
-    /// Response future of [`MutualTls`]: a refusal, or the inner service at work.
-    #[project = Proj]
-    #[derive(Debug)]
-    // pin_project! accepts no doc comments on variant fields.
-    #[allow(missing_docs)]
-    pub enum MutualTlsFuture<F> {
-        /// The certificate, or its absence, was refused: the 401, taken when the future is first
-        /// polled.
-        Refused { response: Option<Response<Body>> },
-        /// The certificate was accepted: the inner service at work.
-        Inner { #[pin] future: F },
-    }
-}
-
-impl<F, E> Future for MutualTlsFuture<F>
-where
-    F: Future<Output = Result<Response<Body>, E>>,
-{
-    type Output = Result<Response<Body>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            Proj::Refused { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                None => Poll::Pending,
-            },
-            Proj::Inner { future } => future.poll(cx),
-        }
     }
 }

@@ -1,13 +1,12 @@
 //! Helpers for the policy tests: a routed request with its [`RequestContext`], and inner
 //! services that echo what they received.
 
-use std::convert::Infallible;
-
 use http::{HeaderMap, Request, Response, Uri};
 use http_body_util::BodyExt;
 
 use crate::body::Body;
 use crate::context::RequestContext;
+use crate::error::GatewayError;
 
 /// The context the dispatcher would build for `uri` routed to `template` (prefix `/`), with
 /// `claims` as the authenticated caller's when given.
@@ -27,7 +26,7 @@ pub(crate) struct Seen {
 
 /// An inner service that answers 200 and stores what it received in the response's
 /// extensions as a [`Seen`].
-pub(crate) async fn echo(req: Request<Body>) -> Result<Response<Body>, Infallible> {
+pub(crate) async fn echo(req: Request<Body>) -> Result<Response<Body>, GatewayError> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::client::{Client, Conn};
 use super::target::{RedisOpenError, RedisTarget};
-use crate::limit::StoreError;
+use crate::store::StoreError;
 
 /// How to reach the server and how long to wait for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

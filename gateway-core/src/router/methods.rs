@@ -179,6 +179,15 @@ impl std::ops::BitOrAssign for MethodSet {
 }
 
 /// The `Allow` header value: `GET, POST`; `ANY` lists all seven named methods.
+impl MethodSet {
+    /// The set as an `Allow` header value (`GET, POST`).
+    pub fn allow_header(&self) -> http::HeaderValue {
+        // Method names are tokens, which are always valid header values.
+        http::HeaderValue::try_from(self.to_string())
+            .unwrap_or_else(|_| http::HeaderValue::from_static(""))
+    }
+}
+
 impl fmt::Display for MethodSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, name) in self.names().enumerate() {

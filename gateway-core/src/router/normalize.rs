@@ -8,6 +8,10 @@
 
 use std::borrow::Cow;
 
+use http::StatusCode;
+
+use crate::error::Refusal;
+
 /// Why a request path was refused. The gateway answers these with 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -68,6 +72,21 @@ pub enum PathError {
         /// Byte offset of the segment's first character.
         offset: usize,
     },
+}
+
+/// A refused path is the client's mistake, and it is told which one.
+impl Refusal for PathError {
+    fn status(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
+
+    fn log_code(&self) -> &'static str {
+        "request.badRequest"
+    }
+
+    fn client_detail(&self) -> Option<String> {
+        Some(self.to_string())
+    }
 }
 
 /// RFC 3986 `unreserved`: the characters whose escapes are decoded.

@@ -3,7 +3,6 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::convert::Infallible;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -95,18 +94,18 @@ impl Drop for RedisServer {
 }
 
 /// An inner service answering 200 with `body`, counting its calls.
-pub fn counting(
+pub fn counting<E>(
     calls: Arc<AtomicUsize>,
     body: &'static str,
 ) -> impl tower::Service<
     Request<Body>,
     Response = Response<Body>,
-    Error = Infallible,
-    Future = std::future::Ready<Result<Response<Body>, Infallible>>,
+    Error = E,
+    Future = std::future::Ready<Result<Response<Body>, E>>,
 > + Clone {
     tower::service_fn(move |_req: Request<Body>| {
         calls.fetch_add(1, Ordering::SeqCst);
-        std::future::ready(Ok::<_, Infallible>(Response::new(Body::full(body))))
+        std::future::ready(Ok::<_, E>(Response::new(Body::full(body))))
     })
 }
 

@@ -27,9 +27,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway_core::function::{
-    BoxFuture, FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RuntimeStats,
-    MAX_FUNCTION_BODY,
+    FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RuntimeStats,
 };
+use gateway_core::request_limits::MAX_FUNCTION_BODY;
+use gateway_core::BoxFuture;
 
 use crate::func_yaml::{FuncFile, DEFAULT_MEMORY_MB};
 use crate::prepare::{self, PrepareError, Prepared, Progress};

@@ -32,9 +32,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use gateway_core::function::{
-    BoxFuture, FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, MAX_FUNCTION_BODY,
-};
+use gateway_core::function::{FunctionCall, FunctionInvoker, FunctionResponse, InvokeError};
+use gateway_core::request_limits::MAX_FUNCTION_BODY;
+use gateway_core::BoxFuture;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};

@@ -9,7 +9,7 @@ use std::error::Error as StdError;
 use http::StatusCode;
 
 use crate::causes::chain;
-use crate::error::GatewayError;
+use crate::error::Refusal;
 use crate::request_limits::RequestBodyError;
 
 /// A failed exchange with an HTTP backend.
@@ -51,43 +51,41 @@ pub enum HttpBackendError {
     ClientBody(#[from] RequestBodyError),
 }
 
-impl HttpBackendError {
-    /// 504 for timeouts, 502 for everything else the backend did or failed to do, 4xx for what
-    /// the client did.
-    pub fn status(&self) -> StatusCode {
+/// 504 for timeouts, 502 for everything else the backend did or failed to do, 4xx for what
+/// the client did.
+impl Refusal for HttpBackendError {
+    fn status(&self) -> StatusCode {
         match self {
             Self::ConnectTimeout(_) | Self::SendTimeout(_) | Self::ReadTimeout(_) => {
                 StatusCode::GATEWAY_TIMEOUT
             }
             Self::UrlInvalid(_) | Self::Connect(_) | Self::Request(_) => StatusCode::BAD_GATEWAY,
             Self::UnsafePathValue(_) => StatusCode::BAD_REQUEST,
-            Self::ClientBody(e) => GatewayError::from(*e).status(),
+            Self::ClientBody(e) => e.status(),
         }
     }
 
-    /// OCI's execution-log code for this failure.
-    pub fn log_code(&self) -> &'static str {
+    fn log_code(&self) -> &'static str {
         match self {
             Self::UrlInvalid(_) | Self::UnsafePathValue(_) => "httpBackend.urlInvalid",
-            Self::ClientBody(e) => GatewayError::from(*e).log_code(),
+            Self::ClientBody(e) => e.log_code(),
             _ => "httpBackend.requestError",
         }
     }
 
-    /// A short, stable name of the failure for log fields and metrics.
-    pub fn reason(&self) -> &'static str {
+    fn client_detail(&self) -> Option<String> {
         match self {
-            Self::UrlInvalid(_) => "url_invalid",
-            Self::UnsafePathValue(_) => "unsafe_path_value",
-            Self::ConnectTimeout(_) => "connect_timeout",
-            Self::Connect(_) => "connect_failed",
-            Self::SendTimeout(_) => "send_timeout",
-            Self::ReadTimeout(_) => "read_timeout",
-            Self::Request(_) => "request_failed",
-            Self::ClientBody(_) => "client_body",
+            Self::ClientBody(e) => e.client_detail(),
+            _ => None,
         }
     }
 
+    fn client_left(&self) -> bool {
+        matches!(self, Self::ClientBody(e) if e.client_left())
+    }
+}
+
+impl HttpBackendError {
     /// Classifies an error of the pooled client. A connect error whose cause is an I/O timeout
     /// is the connector's own backstop timeout firing.
     pub(crate) fn from_client(error: &hyper_util::client::legacy::Error) -> Self {

@@ -28,9 +28,6 @@ mod url;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -43,12 +40,13 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::capture_connection;
 use tokio::time::{sleep, sleep_until, Instant};
 use tower::Service;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::body::Body;
 use crate::context::{ClientAddr, RequestContext};
 use crate::diagnostics::{Diagnostics, Kind};
 use crate::error::GatewayError;
+use crate::future::BoxFuture;
 use crate::limit::TrustedProxies;
 use crate::request_id::RequestId;
 use crate::router::PathTemplate;
@@ -205,14 +203,14 @@ struct Exchange {
 
 /// The response future of [`HttpBackendService`]. Boxed: the exchange awaits the network at
 /// several points, and one allocation is nothing next to a round trip upstream.
-pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+pub type ResponseFuture = BoxFuture<'static, Result<Response<Body>, GatewayError>>;
 
 impl Service<Request<Body>> for HttpBackendService {
     type Response = Response<Body>;
-    type Error = Infallible;
+    type Error = GatewayError;
     type Future = ResponseFuture;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
         Poll::Ready(Ok(()))
     }
 
@@ -241,40 +239,15 @@ impl Service<Request<Body>> for HttpBackendService {
                     exchange.set_backend_status(res.status());
                 }
             }
-            Ok(match result {
-                Ok(res) => {
-                    info!(
-                        code = "httpBackend.responseReceived",
-                        opc_request_id,
-                        status = res.status().as_u16(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "backend answered"
-                    );
-                    res
-                }
-                // What the client did (a broken body, an unsafe value) is not a backend failure.
-                Err(e) if e.status().is_client_error() => {
-                    info!(
-                        code = e.log_code(),
-                        opc_request_id,
-                        reason = e.reason(),
-                        error = %e,
-                        "the client's request could not be forwarded"
-                    );
-                    GatewayError::from(e).into_response()
-                }
-                Err(e) => {
-                    warn!(
-                        code = e.log_code(),
-                        opc_request_id,
-                        reason = e.reason(),
-                        error = %e,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "backend request failed"
-                    );
-                    GatewayError::from(e).into_response()
-                }
-            })
+            let res = result?;
+            info!(
+                code = "httpBackend.responseReceived",
+                opc_request_id,
+                status = res.status().as_u16(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "backend answered"
+            );
+            Ok(res)
         })
     }
 }

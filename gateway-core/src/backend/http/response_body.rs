@@ -22,6 +22,7 @@ use tracing::warn;
 use super::error::HttpBackendError;
 use crate::body::BoxError;
 use crate::causes::chain;
+use crate::error::Refusal;
 
 pin_project! {
     /// An upstream response body with a read timeout between chunks.
@@ -90,7 +91,6 @@ impl http_body::Body for ReadTimeoutBody {
                         let error = HttpBackendError::ReadTimeout(*this.timeout);
                         warn!(
                             code = error.log_code(),
-                            reason = error.reason(),
                             "the backend stopped sending its response body"
                         );
                         Poll::Ready(Some(Err(error.into())))

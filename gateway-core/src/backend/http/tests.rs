@@ -8,13 +8,14 @@ use http::{Method, Request, Uri};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tower::ServiceExt;
 
 use super::*;
 use crate::diagnostics::Severity;
+use crate::error::Refusal;
 use crate::request_id::RequestId;
 use crate::router::{MethodSet, RouterBuilder};
 use crate::routes::RouteInfo;
+use crate::testing::answer;
 
 /// The context the dispatcher would build for `uri` routed to `template` under `prefix`.
 pub(crate) fn routed(
@@ -90,7 +91,7 @@ async fn path_parameters_and_the_routed_client_reach_the_upstream() {
     let addr = head_echo().await;
     let template = PathTemplate::parse("/weather/{region}/{rest*}").expect("template");
     let mut diags = Diagnostics::new();
-    let svc = HttpBackendService::compile(
+    let mut svc = HttpBackendService::compile(
         &HttpClient::new(),
         &spec(&format!(
             "http://{addr}/v1/${{request.path[region]}}/x/${{request.path[rest]}}"
@@ -113,7 +114,7 @@ async fn path_parameters_and_the_routed_client_reach_the_upstream() {
         uri,
         Some(client),
     ));
-    let res = svc.oneshot(req).await.unwrap_or_else(|e| match e {});
+    let res = answer(&mut svc, req).await;
     assert_eq!(res.status(), 200);
     let head = res.into_body().collect().await.expect("body").to_bytes();
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();

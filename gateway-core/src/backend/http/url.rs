@@ -392,6 +392,7 @@ fn has_dot_segment(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Refusal;
 
     struct Vars(Vec<(&'static str, &'static str)>);
 

@@ -38,13 +38,14 @@ use super::config::{Grant, OperationOnBreach, UsagePlanError, UsagePlans};
 use crate::body::Body;
 use crate::context::{first_query_value, RequestContext};
 use crate::error::GatewayError;
-use crate::limit::future::{Decide, LimitFuture, Verdict};
+use crate::limit::future::{Decide, LimitFuture, Throttled, Verdict};
 use crate::limit::gcra::Gcra;
 use crate::limit::headers::RateHeaders;
 use crate::limit::rate::LimitCounters;
 use crate::limit::settings::{LimitSettings, OnUnavailable};
-use crate::limit::store::{LimitKey, LimitOutcome, LimitRequest, QuotaCheck, StoreError, Subject};
+use crate::limit::store::{LimitKey, LimitOutcome, LimitRequest, QuotaCheck, Subject};
 use crate::spec::UsagePlansPolicy;
+use crate::store::StoreError;
 use crate::vars::{Selector, Table, TableSet, VarSource};
 
 /// OCI's execution-log code for a request admitted within its limits.
@@ -209,7 +210,7 @@ impl UsagePlanLimiter {
         }
     }
 
-    fn reject(&self, Refusal(log_code, reason): Refusal) -> Response<Body> {
+    fn reject(&self, Refusal(log_code, reason): Refusal) -> GatewayError {
         self.counters.count_denied();
         tracing::info!(
             code = log_code,
@@ -217,7 +218,7 @@ impl UsagePlanLimiter {
             reason,
             "usage plan"
         );
-        GatewayError::UsagePlanUnauthorized { log_code }.into_response()
+        GatewayError::UsagePlanUnauthorized { log_code }
     }
 }
 
@@ -284,12 +285,9 @@ impl<B> Decide<B> for UsageDecider {
                         record_grant(request.extensions_mut(), &self.entitlement.id);
                         Verdict::Pass(None)
                     }
-                    OnUnavailable::Closed => Verdict::Reject(
-                        GatewayError::LimitStoreUnavailable {
-                            log_code: LOG_UNAVAILABLE,
-                        }
-                        .into_response(),
-                    ),
+                    OnUnavailable::Closed => Verdict::Reject(GatewayError::LimitStoreUnavailable {
+                        log_code: LOG_UNAVAILABLE,
+                    }),
                 };
             }
         };
@@ -349,15 +347,14 @@ impl<B> Decide<B> for UsageDecider {
             configured_unit = unit,
             "usage plan limit exceeded"
         );
-        let mut response = GatewayError::TooManyRequests {
-            retry_after,
-            log_code: LOG_REJECTED,
-        }
-        .into_response();
-        if let Some(h) = headers {
-            h.apply(response.headers_mut());
-        }
-        Verdict::Reject(response)
+        Verdict::Reject(
+            Throttled {
+                retry_after,
+                log_code: LOG_REJECTED,
+                rate: headers,
+            }
+            .into(),
+        )
     }
 }
 
@@ -415,6 +412,7 @@ pub type ResponseFuture<S, B> = LimitFuture<S, B, UsageDecider>;
 impl<S, B> Service<Request<B>> for UsagePlansService<S>
 where
     S: Service<Request<B>, Response = Response<Body>> + Clone,
+    S::Error: From<GatewayError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
@@ -428,7 +426,7 @@ where
         let limiter = &self.limiter;
         let entitlement = match limiter.access(&req) {
             Ok(entitlement) => entitlement,
-            Err(refusal) => return LimitFuture::respond(limiter.reject(refusal)),
+            Err(refusal) => return LimitFuture::refuse(limiter.reject(refusal)),
         };
         let grant = entitlement.id.grant();
         let now = limiter.settings.clock.unix_time();

@@ -1,4 +1,3 @@
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -8,15 +7,17 @@ use rcgen::{
     IsCa, KeyPair, SanType,
 };
 use rustls::pki_types::{CertificateDer, UnixTime};
-use tower::{service_fn, Layer, ServiceExt};
+use tower::{service_fn, Layer};
 
 use super::san::SanPattern;
 use super::{ClientCaBundles, MutualTlsLayer};
 use crate::body::Body;
 use crate::context::{ClientCertificate, RequestContext};
 use crate::diagnostics::Diagnostics;
+use crate::error::GatewayError;
 use crate::policy::testing::{body_text, context, request};
 use crate::spec::MutualTlsDetails;
+use crate::testing::answer;
 
 #[test]
 fn san_patterns_match_case_insensitively_with_stars_at_the_ends() {
@@ -207,7 +208,7 @@ async fn call(layer: &MutualTlsLayer, cert: Option<ClientCertificate>) -> (u16, 
             .get::<RequestContext>()
             .and_then(|ctx| ctx.client_cert_base64().map(str::to_owned))
             .unwrap_or_default();
-        Ok::<_, Infallible>(Response::new(Body::full(seen)))
+        Ok::<_, GatewayError>(Response::new(Body::full(seen)))
     });
     let mut req = request(
         Method::GET,
@@ -219,7 +220,7 @@ async fn call(layer: &MutualTlsLayer, cert: Option<ClientCertificate>) -> (u16, 
     if let Some(cert) = cert {
         req.extensions_mut().insert(cert);
     }
-    let res = layer.layer(inner).oneshot(req).await.expect("infallible");
+    let res = answer(&mut layer.layer(inner), req).await;
     let status = res.status().as_u16();
     (status, body_text(res).await)
 }

@@ -53,7 +53,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use request::{RequestTransform, RequestTransformFuture, RequestTransformLayer};
+pub use request::{RequestTransform, RequestTransformLayer};
 pub use response::{
     ResponseHeaderTransform, ResponseHeaderTransformFuture, ResponseHeaderTransformLayer,
 };

@@ -1,21 +1,18 @@
 //! The request side: header and query transformations before the backend.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
-use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tracing::error;
 
 use super::headers::{HeaderRules, Message};
 use super::params::QueryRules;
 use crate::body::Body;
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
+use crate::future::PolicyFuture;
 use crate::policy::with_vars;
 use crate::spec::{HeaderTransformations, QueryParameterTransformations};
 
@@ -76,10 +73,11 @@ pub struct RequestTransform<S> {
 impl<S, B> Service<Request<B>> for RequestTransform<S>
 where
     S: Service<Request<B>, Response = Response<Body>>,
+    S::Error: From<GatewayError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = RequestTransformFuture<S::Future>;
+    type Future = PolicyFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -106,20 +104,11 @@ where
                     // Unreachable by construction (the query is built from a valid one and
                     // minimally encoded pieces); failing closed keeps a filter from being
                     // skipped if that ever changes.
-                    error!(
-                        code = "queryParameterTransformation.badParameterValue",
-                        "the transformed query string is not valid in a URI"
-                    );
-                    let response = GatewayError::TransformationFailed.into_response();
-                    return RequestTransformFuture::Ready {
-                        response: Some(response),
-                    };
+                    return PolicyFuture::refused(GatewayError::TransformationFailed);
                 }
             }
         }
-        RequestTransformFuture::Inner {
-            future: self.inner.call(req),
-        }
+        PolicyFuture::inner(self.inner.call(req))
     }
 }
 
@@ -134,35 +123,4 @@ fn with_query(uri: &Uri, query: &str) -> Option<Uri> {
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(path_and_query.ok()?);
     Uri::from_parts(parts).ok()
-}
-
-pin_project! {
-    /// Response future of [`RequestTransform`]: the inner service's, or a gateway error.
-    #[project = Proj]
-    #[derive(Debug)]
-    // pin_project! accepts no doc comments on variant fields.
-    #[allow(missing_docs)]
-    pub enum RequestTransformFuture<F> {
-        /// The transformation failed: the gateway's answer, taken when the future is first polled.
-        Ready { response: Option<Response<Body>> },
-        /// The transformed request at the inner service.
-        Inner { #[pin] future: F },
-    }
-}
-
-impl<F, E> Future for RequestTransformFuture<F>
-where
-    F: Future<Output = Result<Response<Body>, E>>,
-{
-    type Output = Result<Response<Body>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            Proj::Ready { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                None => Poll::Pending,
-            },
-            Proj::Inner { future } => future.poll(cx),
-        }
-    }
 }

@@ -94,6 +94,7 @@ pub struct Validate<S> {
 impl<S> Service<Request<Body>> for Validate<S>
 where
     S: Service<Request<Body>, Response = Response<Body>> + Clone,
+    S::Error: From<GatewayError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
@@ -104,18 +105,16 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        match self.rules.check(&req) {
-            Step::Pass => ValidationFuture::Inner {
+        let state = match self.rules.check(&req) {
+            Step::Pass => State::Inner {
                 future: self.inner.call(req),
             },
-            Step::Reject(reason) => ValidationFuture::Ready {
-                response: Some(reject(reason)),
-            },
+            Step::Reject(reason) => State::refused(reject(reason)),
             Step::Peek(content) => {
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
                 let (parts, body) = req.into_parts();
-                ValidationFuture::Peeking {
+                State::Peeking {
                     state: Some(PeekState {
                         inner,
                         parts,
@@ -125,17 +124,18 @@ where
                     }),
                 }
             }
-        }
+        };
+        ValidationFuture { state }
     }
 }
 
-fn reject(reason: String) -> Response<Body> {
-    GatewayError::RequestValidation { reason }.into_response()
+fn reject(reason: String) -> GatewayError {
+    GatewayError::RequestValidation { reason }
 }
 
 /// A request waiting for its first body frame before it is judged.
 #[derive(Debug)]
-pub struct PeekState<S> {
+struct PeekState<S> {
     inner: S,
     parts: Parts,
     peek: Peek,
@@ -146,17 +146,29 @@ pub struct PeekState<S> {
 pin_project! {
     /// Response future of [`Validate`]: a rejection, a body being peeked, or the inner
     /// service at work.
+    #[derive(Debug)]
+    pub struct ValidationFuture<S, F> {
+        #[pin]
+        state: State<S, F>,
+    }
+}
+
+pin_project! {
     #[project = Proj]
     #[derive(Debug)]
-    // pin_project! accepts no doc comments on variant fields.
-    #[allow(missing_docs)]
-    pub enum ValidationFuture<S, F> {
-        /// A rejection (or a body that could not be read), taken when the future is first polled.
-        Ready { response: Option<Response<Body>> },
-        /// Waiting for the first body frame, to tell whether the body is empty.
+    enum State<S, F> {
+        // A rejection (or a body that could not be read), taken when the future is first polled.
+        Refused { error: Option<GatewayError> },
+        // Waiting for the first body frame, to tell whether the body is empty.
         Peeking { state: Option<PeekState<S>> },
-        /// The request passed: the inner service at work.
+        // The request passed: the inner service at work.
         Inner { #[pin] future: F },
+    }
+}
+
+impl<S, F> State<S, F> {
+    fn refused(error: GatewayError) -> Self {
+        Self::Refused { error: Some(error) }
     }
 }
 
@@ -164,15 +176,17 @@ impl<S, F, E> Future for ValidationFuture<S, F>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = E, Future = F>,
     F: Future<Output = Result<Response<Body>, E>>,
+    E: From<GatewayError>,
 {
     type Output = Result<Response<Body>, E>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
         loop {
-            let next = match self.as_mut().project() {
-                Proj::Ready { response } => {
-                    return match response.take() {
-                        Some(response) => Poll::Ready(Ok(response)),
+            let next = match state.as_mut().project() {
+                Proj::Refused { error } => {
+                    return match error.take() {
+                        Some(error) => Poll::Ready(Err(error.into())),
                         None => Poll::Pending,
                     };
                 }
@@ -193,17 +207,11 @@ where
                         return Poll::Pending;
                     };
                     match peeked {
-                        Err(e) => ValidationFuture::Ready {
-                            response: Some(
-                                GatewayError::from(RequestBodyError::classify(&*e)).into_response(),
-                            ),
-                        },
+                        Err(e) => State::refused(RequestBodyError::classify(&*e).into()),
                         Ok((non_empty, body)) => {
                             match rules.after_peek(non_empty, content, &parts.extensions) {
-                                Some(reason) => ValidationFuture::Ready {
-                                    response: Some(reject(reason)),
-                                },
-                                None => ValidationFuture::Inner {
+                                Some(reason) => State::refused(reject(reason)),
+                                None => State::Inner {
                                     future: inner.call(Request::from_parts(parts, body)),
                                 },
                             }
@@ -211,7 +219,7 @@ where
                     }
                 }
             };
-            self.set(next);
+            state.set(next);
         }
     }
 }

@@ -5,12 +5,13 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Response};
 use http_body::Frame;
-use tower::{service_fn, Layer, ServiceExt};
+use tower::{service_fn, Layer};
 
 use super::*;
 use crate::body::BoxError;
 use crate::policy::testing::{body_text, context, echo, request, seen, Seen};
 use crate::spec::load_spec;
+use crate::testing::answer;
 
 /// A route's `requestPolicies`, loaded from JSON as a real spec would be.
 fn policies(json: &str) -> RouteRequestPolicies {
@@ -41,11 +42,7 @@ async fn send(
 ) -> Response<Body> {
     let ctx = context("/p", uri, &[]);
     let req = request(Method::POST, uri, headers, Some(ctx), body);
-    layer
-        .layer(service_fn(echo))
-        .oneshot(req)
-        .await
-        .expect("infallible")
+    answer(&mut layer.layer(service_fn(echo)), req).await
 }
 
 /// Asserts a 400 with exactly this message, and that the backend never saw the request.
@@ -351,10 +348,6 @@ async fn a_body_that_fails_while_peeked_is_a_bad_request() {
 #[tokio::test]
 async fn without_a_request_context_validation_still_applies() {
     let req = request(Method::GET, "/p", &[], None, Body::empty());
-    let res = layer(HEADERS)
-        .layer(service_fn(echo))
-        .oneshot(req)
-        .await
-        .expect("infallible");
+    let res = answer(&mut layer(HEADERS).layer(service_fn(echo)), req).await;
     assert_rejected(res, "missing required header X-Username").await;
 }
