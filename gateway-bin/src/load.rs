@@ -13,7 +13,7 @@ use gateway_core::gateway::{
     UnknownFunctions,
 };
 use gateway_core::limit::UsagePlans;
-use gateway_core::policy::mtls::ClientCaBundles;
+use gateway_core::policy::ClientCaBundles;
 use gateway_core::request_limits::BodyBudget;
 use gateway_core::server::TlsAcceptor;
 use rustls::pki_types::CertificateDer;

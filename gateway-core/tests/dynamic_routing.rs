@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gateway_core::backend::dynamic::{BackendService, Branch, DynamicRouting};
-use gateway_core::backend::http::{HostRule, HttpBackendService, HttpClient};
-use gateway_core::backend::{FunctionBackend, StockResponse};
+use gateway_core::backend::{
+    BackendService, Branch, DynamicRouting, FunctionBackend, HostRule, HttpBackendService,
+    HttpClient, StockResponse,
+};
 use gateway_core::diagnostics::Diagnostics;
 use gateway_core::function::{
     FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RegisteredFunction,

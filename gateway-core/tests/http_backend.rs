@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gateway_core::backend::http::{HttpBackendService, HttpClient};
+use gateway_core::backend::{HttpBackendService, HttpClient};
 use gateway_core::diagnostics::Diagnostics;
 use gateway_core::respond::error_response;
 use gateway_core::router::PathTemplate;

@@ -1,13 +1,15 @@
 //! Backends: what finally answers a routed request.
 
-pub mod dynamic;
-pub mod function;
-pub mod http;
-pub mod logout;
-pub mod stock;
+pub(crate) mod dynamic;
+pub(crate) mod function;
+pub(crate) mod http;
+pub(crate) mod logout;
+pub(crate) mod stock;
 
-pub use self::dynamic::{BackendService, DynamicRouting};
-pub use self::http::{HttpBackendService, HttpClient};
+pub use self::dynamic::{BackendService, Branch, DynamicRouting};
+pub use self::http::{
+    HostRule, HttpBackendError, HttpBackendService, HttpClient, HttpClientBuilder, HttpClientError,
+};
 pub use function::FunctionBackend;
 pub use logout::OAuth2Logout;
 pub use stock::StockResponse;

@@ -16,7 +16,7 @@ use crate::limit::clock::{Clock, SystemClock};
 use crate::store::{StoreCall, StoreError};
 
 /// Default total budget: 128 MiB.
-pub const DEFAULT_CAPACITY: usize = 128 << 20;
+pub(crate) const DEFAULT_CAPACITY: usize = 128 << 20;
 
 /// Responses in this process.
 #[derive(Debug)]

@@ -1,20 +1,20 @@
 //! The response cache (`responseCacheLookup` + `responseCacheStore`, reference 4.9).
 //!
-//! * [`layer`] — [`ResponseCachePolicy`] (one per route, compiled once) and
+//! * `layer` — [`ResponseCachePolicy`] (one per route, compiled once) and
 //!   [`ResponseCacheLayer`]: eligibility, HIT / MISS / BYPASS, storing while streaming;
-//! * [`key`] — SHA-256 cache keys;
-//! * [`entry`] — a stored response and its byte encoding;
-//! * [`store`] — the [`ResponseCacheStore`] trait; [`memory`] (bounded, LRU) and [`redis`]
+//! * `key` — SHA-256 cache keys;
+//! * `entry` — a stored response and its byte encoding;
+//! * `store` — the [`ResponseCacheStore`] trait; `memory` (bounded, LRU) and `redis`
 //!   (shared by replicas) implement it;
-//! * [`settings`] — the `[response_cache]` section of `gateway.toml`.
+//! * `settings` — the `[response_cache]` section of `gateway.toml`.
 
-pub mod entry;
-pub mod key;
-pub mod layer;
-pub mod memory;
-pub mod redis;
-pub mod settings;
-pub mod store;
+pub(crate) mod entry;
+pub(crate) mod key;
+pub(crate) mod layer;
+pub(crate) mod memory;
+pub(crate) mod redis;
+pub(crate) mod settings;
+pub(crate) mod store;
 mod tee;
 
 #[cfg(test)]

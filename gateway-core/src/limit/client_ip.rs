@@ -19,7 +19,8 @@ use http::HeaderMap;
 use super::store::Subject;
 
 /// `X-Forwarded-For`.
-pub static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+pub(crate) static X_FORWARDED_FOR: http::HeaderName =
+    http::HeaderName::from_static("x-forwarded-for");
 
 /// An address block such as `10.0.0.0/8` or `2001:db8::/32`; a bare address is a block of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +96,7 @@ fn prefix_eq(a: u128, b: u128, bits: u8, prefix: u8) -> bool {
 }
 
 /// IPv4-mapped IPv6 addresses as IPv4; everything else unchanged.
-pub fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -103,7 +104,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// The rate-limit bucket of an address: the address for IPv4, its /64 for IPv6.
-pub fn subject_of(ip: Option<IpAddr>) -> Subject<'static> {
+pub(crate) fn subject_of(ip: Option<IpAddr>) -> Subject<'static> {
     match ip.map(canonical) {
         Some(IpAddr::V4(v4)) => Subject::V4(v4),
         Some(IpAddr::V6(v6)) => Subject::v6(v6),

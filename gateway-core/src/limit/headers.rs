@@ -64,12 +64,12 @@ impl RateHeaders {
 
 /// `Retry-After` for a wait of `after`: whole seconds, rounded up and at least 1, since a
 /// client told 0 retries at once.
-pub fn retry_after_value(after: Duration) -> HeaderValue {
+pub(crate) fn retry_after_value(after: Duration) -> HeaderValue {
     HeaderValue::from(ceil_secs(after).max(1))
 }
 
 /// Whole seconds, rounded up.
-pub fn ceil_secs(d: Duration) -> u64 {
+pub(crate) fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 

@@ -22,7 +22,7 @@ use super::store::{LimitKey, LimitOutcome, LimitRequest, QuotaCheck, RateLimitSt
 use crate::store::{StoreCall, StoreError};
 
 /// Default bound on the number of keys (buckets plus quota counters): about 10 MB at most.
-pub const DEFAULT_MAX_KEYS: usize = 1 << 18;
+pub(crate) const DEFAULT_MAX_KEYS: usize = 1 << 18;
 
 const SHARDS: usize = 64;
 const SWEEP_EVERY: usize = 1024;
@@ -80,7 +80,7 @@ impl Default for MemoryLimitStore {
 }
 
 impl MemoryLimitStore {
-    /// A store with the system clock and [`DEFAULT_MAX_KEYS`].
+    /// A store with the system clock and `DEFAULT_MAX_KEYS`.
     pub fn new() -> Self {
         Self::with_clock(Arc::new(SystemClock::new()), DEFAULT_MAX_KEYS)
     }

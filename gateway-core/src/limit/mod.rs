@@ -3,14 +3,14 @@
 //!
 //! The pieces:
 //!
-//! * [`gcra`] — the algorithm (GCRA: one theoretical arrival time per bucket), pure arithmetic;
-//! * [`store`] — the [`RateLimitStore`] trait: one atomic check of a rate bucket and a quota
-//!   counter; [`memory`] (the default, lock-free per key, bounded) and [`redis`] (one Lua script
+//! * `gcra` — the algorithm (GCRA: one theoretical arrival time per bucket), pure arithmetic;
+//! * `store` — the [`RateLimitStore`] trait: one atomic check of a rate bucket and a quota
+//!   counter; `memory` (the default, lock-free per key, bounded) and `redis` (one Lua script
 //!   per request, shared by replicas) implement it;
-//! * [`rate`] — the deployment's [`RateLimiter`] and its [`RateLimitLayer`];
-//! * [`usage`] — usage plans, subscribers and their [`UsagePlansLayer`];
-//! * [`client_ip`] — the client address behind trusted proxies, IPv6 grouped by /64;
-//! * [`settings`] — the `[rate_limit]` section of `gateway.toml` and the shared
+//! * `rate` — the deployment's [`RateLimiter`] and its [`RateLimitLayer`];
+//! * `usage` — usage plans, subscribers and their [`UsagePlansLayer`];
+//! * `client_ip` — the client address behind trusted proxies, IPv6 grouped by /64;
+//! * `settings` — the `[rate_limit]` section of `gateway.toml` and the shared
 //!   [`LimitSettings`].
 //!
 //! ```
@@ -25,17 +25,17 @@
 //! # let _ = layer;
 //! ```
 
-pub mod client_ip;
-pub mod clock;
-pub mod future;
-pub mod gcra;
-pub mod headers;
-pub mod memory;
-pub mod rate;
-pub mod redis;
-pub mod settings;
-pub mod store;
-pub mod usage;
+pub(crate) mod client_ip;
+pub(crate) mod clock;
+pub(crate) mod future;
+pub(crate) mod gcra;
+pub(crate) mod headers;
+pub(crate) mod memory;
+pub(crate) mod rate;
+pub(crate) mod redis;
+pub(crate) mod settings;
+pub(crate) mod store;
+pub(crate) mod usage;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -44,13 +44,22 @@ mod tests;
 
 pub use client_ip::{Cidr, TrustedProxies};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use future::{LimitFuture, Throttled};
 pub use gcra::Gcra;
+pub use headers::{RateHeaders, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_RATELIMIT_RESET};
 pub use memory::MemoryLimitStore;
-pub use rate::{LimitCounters, RateLimit, RateLimitLayer, RateLimiter};
+pub use rate::{
+    LimitCounters, RateDecider, RateLimit, RateLimitLayer, RateLimiter,
+    ResponseFuture as RateLimitFuture,
+};
 pub use redis::RedisLimitStore;
 pub use settings::{LimitConfigError, LimitSettings, OnUnavailable, RateLimitConfig, StoreKind};
-pub use store::{LimitOutcome, RateLimitStore};
+pub use store::{
+    LimitKey, LimitOutcome, LimitRequest, QuotaCheck, QuotaState, RateLimitStore, Subject,
+};
 pub use usage::{
-    SubscriberConfig, UsagePlanConfig, UsagePlanError, UsagePlanId, UsagePlanLimiter, UsagePlans,
-    UsagePlansLayer,
+    ClientConfig, EntitlementConfig, Grant, OperationOnBreach, QuotaSpec, QuotaUnit, RateLimitSpec,
+    RateUnit, ResetPolicy, SubscriberConfig, UsageDecider, UsagePlanConfig, UsagePlanError,
+    UsagePlanId, UsagePlanLimiter, UsagePlans, UsagePlansFuture, UsagePlansLayer,
+    UsagePlansService,
 };

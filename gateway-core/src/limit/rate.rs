@@ -32,12 +32,12 @@ use crate::spec::{RateKey, RateLimitingPolicy};
 use crate::store::{StoreCall, StoreError};
 
 /// OCI's execution-log code for a request the rate limit admitted.
-pub const LOG_PERMITTED: &str = "rateLimiting.requestPermitted";
+pub(crate) const LOG_PERMITTED: &str = "rateLimiting.requestPermitted";
 /// OCI's execution-log code for a request refused with 429.
-pub const LOG_DENIED: &str = "rateLimiting.requestDenied";
+pub(crate) const LOG_DENIED: &str = "rateLimiting.requestDenied";
 /// OCI's execution-log code for a request decided without the store, which could not be
 /// reached: admitted or refused as `on_unavailable` says.
-pub const LOG_UNAVAILABLE: &str = "rateLimiting.storeUnavailable";
+pub(crate) const LOG_UNAVAILABLE: &str = "rateLimiting.storeUnavailable";
 
 /// Counters for the metrics, per limiter.
 #[derive(Debug, Default)]
@@ -127,7 +127,7 @@ impl RateLimiter {
         &self.deployment
     }
 
-    /// The bucket of a request: everyone, or the client address (see [`super::client_ip`]).
+    /// The bucket of a request: everyone, or the client address (see `client_ip`).
     pub fn subject<B>(&self, req: &Request<B>) -> Subject<'static> {
         if !self.per_client {
             return Subject::Total;

@@ -22,7 +22,7 @@ use crate::redis::RedisConnection;
 use crate::store::{StoreCall, StoreError};
 
 /// Prefix of every key unless configured otherwise.
-pub const DEFAULT_PREFIX: &str = "gw:";
+pub(crate) const DEFAULT_PREFIX: &str = "gw:";
 
 /// KEYS: the bucket (when `ARGV[1]` is 1), then the quota counter (when `ARGV[4]` is 1).
 /// ARGV: has_rate, interval µs, tolerance µs, has_quota, limit, counter ttl ms, enforce.
@@ -69,7 +69,7 @@ pub struct RedisLimitStore {
 }
 
 impl RedisLimitStore {
-    /// A store on `conn`, with the default key prefix [`DEFAULT_PREFIX`].
+    /// A store on `conn`, with the default key prefix `DEFAULT_PREFIX`.
     pub fn new(conn: RedisConnection) -> Self {
         Self {
             conn,

@@ -133,7 +133,7 @@ pub enum LimitConfigError {
 }
 
 /// Default Redis deadline for limits: short, because every request waits for it.
-pub const DEFAULT_LIMIT_TIMEOUT: Duration = Duration::from_millis(250);
+pub(crate) const DEFAULT_LIMIT_TIMEOUT: Duration = Duration::from_millis(250);
 
 impl RateLimitConfig {
     /// Checks the section without connecting anywhere (for `gateway validate`).

@@ -1,10 +1,11 @@
 //! Route policies compiled once from the specification into tower layers.
 //!
-//! * [`mtls`] — the client certificate a deployment requires (reference 4.6);
-//! * [`cors`] — answers pre-flights and adds the CORS response headers (reference 4.3);
-//! * [`validate`] — required headers, query parameters and body, the body's media type (4.8);
-//! * [`transform`] — set, rename and filter request headers and query parameters, and
-//!   response headers (4.7).
+//! * [`MutualTlsLayer`] — the client certificate a deployment requires (reference 4.6);
+//! * [`CorsLayer`] — answers pre-flights and adds the CORS response headers (reference 4.3);
+//! * [`ValidationLayer`] — required headers, query parameters and body, the body's media type
+//!   (4.8);
+//! * [`RequestTransformLayer`] and [`ResponseHeaderTransformLayer`] — set, rename and filter
+//!   request headers and query parameters, and response headers (4.7).
 //!
 //! Each policy has a `compile` constructor that reads the spec model once (header names built,
 //! templates parsed, lists lowered) and returns a cheap-to-clone layer holding the result in an
@@ -12,14 +13,24 @@
 //! do nothing, so the assembly can skip the layer entirely. Where each layer sits in a route's
 //! stack, and why, is documented in `gateway::assemble`.
 
-pub mod cors;
-pub mod mtls;
-pub mod transform;
-pub mod validate;
+pub(crate) mod cors;
+pub(crate) mod mtls;
+pub(crate) mod transform;
+pub(crate) mod validate;
 
 mod query;
 #[cfg(test)]
 mod testing;
+
+pub use cors::{Cors, CorsLayer};
+pub use mtls::{
+    read_pem_certs, CaBundleError, ClientCaBundles, MutualTls, MutualTlsLayer, PemCertsError,
+};
+pub use transform::{
+    RequestTransform, RequestTransformLayer, ResponseHeaderTransform,
+    ResponseHeaderTransformFuture, ResponseHeaderTransformLayer,
+};
+pub use validate::{Validate, ValidationFuture, ValidationLayer};
 
 use http::Request;
 

@@ -1,18 +1,18 @@
 //! Redis for the state replicas share: rate limits and usage plans ([`crate::limit`]), the
 //! response cache ([`crate::cache`]) and authorizer results (`gateway-auth`).
 //!
-//! * [`target`] — where Redis is and how it is deployed ([`RedisTarget`]: one server, a Redis
+//! * `target` — where Redis is and how it is deployed ([`RedisTarget`]: one server, a Redis
 //!   Cluster, or a primary watched by Sentinel; `redis://` or `rediss://`, credentials in the
 //!   URL and never in logs);
-//! * [`connection`] — [`RedisConnection`]: every operation under a deadline, and a circuit
+//! * `connection` — [`RedisConnection`]: every operation under a deadline, and a circuit
 //!   breaker that answers fast while Redis is unreachable and probes it again once a second.
 //!
 //! Keys that one operation touches together share a hash tag (`{…}`), so that in a cluster
 //! they live in one slot.
 
-mod client;
-pub mod connection;
-pub mod target;
+pub(crate) mod client;
+pub(crate) mod connection;
+pub(crate) mod target;
 
 pub use connection::{RedisConnection, RedisOptions};
 pub use target::{RedisMode, RedisOpenError, RedisTarget, RedisUrls};

@@ -53,17 +53,15 @@ use crate::router::PathTemplate;
 use crate::spec;
 use crate::vars::Table;
 
+/// Root certificates for [`HttpClientBuilder::add_root_certificate`].
+use self::client::PooledClient;
 pub use self::client::{HttpClient, HttpClientBuilder, HttpClientError};
 pub use self::error::HttpBackendError;
-pub(crate) use self::source::with_vars;
-pub use self::url::HostRule;
-/// Root certificates for [`HttpClientBuilder::add_root_certificate`].
-pub use rustls::pki_types::CertificateDer;
-
-use self::client::PooledClient;
 use self::forward::ClientSide;
 use self::progress::{Progress, State, TrackedBody};
 use self::response_body::ReadTimeoutBody;
+pub(crate) use self::source::with_vars;
+pub use self::url::HostRule;
 use self::url::UrlTemplate;
 
 /// The three timeouts of an HTTP backend.
@@ -203,7 +201,7 @@ struct Exchange {
 
 /// The response future of [`HttpBackendService`]. Boxed: the exchange awaits the network at
 /// several points, and one allocation is nothing next to a round trip upstream.
-pub type ResponseFuture = BoxFuture<'static, Result<Response<Body>, GatewayError>>;
+pub(crate) type ResponseFuture = BoxFuture<'static, Result<Response<Body>, GatewayError>>;
 
 impl Service<Request<Body>> for HttpBackendService {
     type Response = Response<Body>;

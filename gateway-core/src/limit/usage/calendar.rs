@@ -16,7 +16,7 @@ const DAY: u64 = 86_400;
 
 /// One quota window, `[start, end)` in Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
+pub(crate) struct Window {
     /// The first second of the window.
     pub start: u64,
     /// The first second after the window: the start of the next one.
@@ -25,7 +25,7 @@ pub struct Window {
 
 impl Window {
     /// The window of `unit` containing `now` (time since the Unix epoch).
-    pub fn containing(unit: QuotaUnit, now: Duration) -> Window {
+    pub(crate) fn containing(unit: QuotaUnit, now: Duration) -> Window {
         let s = now.as_secs();
         let fixed = |len: u64| {
             let start = s - s % len;
@@ -53,7 +53,7 @@ impl Window {
     }
 
     /// Time from `now` to the end of the window (zero once past it).
-    pub fn remaining(&self, now: Duration) -> Duration {
+    pub(crate) fn remaining(&self, now: Duration) -> Duration {
         Duration::from_secs(self.end).saturating_sub(now)
     }
 }

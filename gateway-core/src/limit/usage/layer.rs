@@ -49,18 +49,18 @@ use crate::store::StoreError;
 use crate::vars::{Selector, Table, TableSet, VarSource};
 
 /// OCI's execution-log code for a request admitted within its limits.
-pub const LOG_PERMITTED: &str = "usagePlans.requestPermitted";
+pub(crate) const LOG_PERMITTED: &str = "usagePlans.requestPermitted";
 /// OCI's execution-log code for a request refused for its token (missing or unknown) or for
 /// its rate or quota.
-pub const LOG_REJECTED: &str = "usagePlans.requestRejected";
+pub(crate) const LOG_REJECTED: &str = "usagePlans.requestRejected";
 /// OCI's execution-log code for a valid token whose plans do not entitle this deployment.
-pub const LOG_NOT_ENTITLED: &str = "usagePlans.eligibleNotEntitled";
+pub(crate) const LOG_NOT_ENTITLED: &str = "usagePlans.eligibleNotEntitled";
 /// OCI's execution-log code for a request over its quota, served because the quota's
 /// `operationOnBreach` is `ALLOW`.
-pub const LOG_BREACHED_ALLOWED: &str = "usagePlans.requestBreachedButAllowed";
+pub(crate) const LOG_BREACHED_ALLOWED: &str = "usagePlans.requestBreachedButAllowed";
 /// OCI's execution-log code for a request decided without the store, which could not be
 /// reached: admitted or refused as `on_unavailable` says.
-pub const LOG_UNAVAILABLE: &str = "usagePlans.storeUnavailable";
+pub(crate) const LOG_UNAVAILABLE: &str = "usagePlans.storeUnavailable";
 
 /// Quota counters outlive their window by this much, so a replica whose clock lags still finds
 /// the counter the others used.

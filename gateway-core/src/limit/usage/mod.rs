@@ -5,12 +5,15 @@
 //! * [`layer`] — [`UsagePlanLimiter`] (one per deployment) and [`UsagePlansLayer`];
 //! * [`calendar`] — UTC quota windows.
 
-pub mod calendar;
-pub mod config;
-pub mod layer;
+pub(crate) mod calendar;
+pub(crate) mod config;
+pub(crate) mod layer;
 
 pub use config::{
     ClientConfig, EntitlementConfig, Grant, OperationOnBreach, QuotaSpec, QuotaUnit, RateLimitSpec,
     RateUnit, ResetPolicy, SubscriberConfig, UsagePlanConfig, UsagePlanError, UsagePlans,
 };
-pub use layer::{UsagePlanId, UsagePlanLimiter, UsagePlansLayer, UsagePlansService};
+pub use layer::{
+    ResponseFuture as UsagePlansFuture, UsageDecider, UsagePlanId, UsagePlanLimiter,
+    UsagePlansLayer, UsagePlansService,
+};

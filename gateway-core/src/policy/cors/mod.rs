@@ -77,7 +77,7 @@ use config::CorsConfig;
 ///   the one a route-level `cors` replaces the deployment's for;
 /// * a pre-flight for a method no route accepts, or for a route without CORS, gets the same
 ///   404 an `OPTIONS` request would, and the browser blocks the actual request.
-pub fn preflight_method(method: &Method, headers: &HeaderMap) -> Option<Method> {
+pub(crate) fn preflight_method(method: &Method, headers: &HeaderMap) -> Option<Method> {
     if method != Method::OPTIONS || !headers.contains_key(ORIGIN) {
         return None;
     }
