@@ -35,7 +35,9 @@ pub(crate) struct Admin {
     pub(crate) console: Console,
 }
 
-/// Serves the admin endpoints on `listener` until the process ends.
+/// Serves the admin endpoints on `listener` until the process ends. A failing accept (out of
+/// file descriptors, say) neither spins nor ends the listener: [`accept`] pauses 10 ms, doubling
+/// to 1 s, until it succeeds.
 pub(crate) fn spawn(listener: TcpListener, admin: Admin) {
     tokio::spawn(async move {
         loop {

@@ -88,16 +88,50 @@ impl ListenerStats {
 }
 
 /// The next connection of `listener`. An accept that fails (out of file descriptors, say)
-/// is logged and retried after a pause: retrying at once would spin while the cause lasts.
+/// is retried after a pause that grows while the failures last ([`AcceptBackoff`]): retrying
+/// at once would spin, and a fixed long pause would keep clients waiting once the cause has
+/// passed. One warning per run of failures, not one per retry.
 pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    let mut backoff = AcceptBackoff::default();
     loop {
         match listener.accept().await {
-            Ok(accepted) => return accepted,
+            Ok(accepted) => {
+                if backoff.failures > 0 {
+                    debug!(failures = backoff.failures, "accepting connections again");
+                }
+                return accepted;
+            }
             Err(e) => {
-                warn!(error = %e, local = ?listener.local_addr().ok(), "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                if backoff.failures == 0 {
+                    warn!(error = %e, local = ?listener.local_addr().ok(),
+                        "accept failed; retrying after pauses growing to 1 s until it succeeds");
+                }
+                tokio::time::sleep(backoff.next_pause()).await;
             }
         }
+    }
+}
+
+/// The pauses between accepts that keep failing: 10 ms, doubling up to 1 s. A successful
+/// accept starts afresh (each [`accept`] call has its own).
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    /// Failures in a row so far.
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    /// The pause after one more failure.
+    fn next_pause(&mut self) -> Duration {
+        // 2^7 × 10 ms is past the cap already; the shift stays small however long it fails.
+        let pause = Self::FIRST
+            .saturating_mul(1 << self.failures.min(7))
+            .min(Self::MAX);
+        self.failures = self.failures.saturating_add(1);
+        pause
     }
 }
 
@@ -374,6 +408,16 @@ async fn refuse(mut stream: TcpStream, peer: SocketAddr, limit: Limit, setup: Se
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_accepts_pause_10_ms_doubling_to_1_s() {
+        let mut backoff = AcceptBackoff::default();
+        let pauses: Vec<u128> = (0..10).map(|_| backoff.next_pause().as_millis()).collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        backoff.failures = u32::MAX;
+        assert_eq!(backoff.next_pause(), AcceptBackoff::MAX);
+        assert_eq!(AcceptBackoff::default().next_pause(), AcceptBackoff::FIRST);
+    }
 
     #[test]
     fn ipv6_clients_are_counted_by_their_slash_64() {
