@@ -166,24 +166,33 @@ fn metrics_count_each_request_by_route_method_and_status() {
     let get = format!("{route},httpMethodType=\"GET\",backendType=\"STOCK_RESPONSE_BACKEND\"");
     let ok = format!("{get},httpStatusCode=\"200\",httpStatusCategory=\"2xx\"");
     let d = |series: String| delta(&before, &after, &series);
-    assert_eq!(d(format!("oci_apigateway_HttpRequests{{{get}}}")), 3.0);
-    assert_eq!(d(format!("oci_apigateway_HttpResponses{{{ok}}}")), 3.0);
-    assert_eq!(d(format!("oci_apigateway_BytesSent{{{ok}}}")), 33.0);
+    assert_eq!(
+        d(format!("oci_apigateway_HttpRequests_total{{{get}}}")),
+        3.0
+    );
+    assert_eq!(
+        d(format!("oci_apigateway_HttpResponses_total{{{ok}}}")),
+        3.0
+    );
+    assert_eq!(d(format!("oci_apigateway_BytesSent_total{{{ok}}}")), 33.0);
     assert_eq!(d(format!("oci_apigateway_Latency_count{{{ok}}}")), 3.0);
     assert_eq!(
-        d(format!("oci_apigateway_Latency_bucket{{{ok},le=\"+Inf\"}}")),
+        d(format!("oci_apigateway_Latency_bucket{{le=\"+Inf\",{ok}}}")),
         3.0
     );
     let post = format!(
         "{route},httpMethodType=\"POST\",backendType=\"STOCK_RESPONSE_BACKEND\",httpStatusCode=\"200\",httpStatusCategory=\"2xx\""
     );
-    assert_eq!(d(format!("oci_apigateway_HttpResponses{{{post}}}")), 1.0);
     assert_eq!(
-        d("oci_apigateway_HttpResponses{deploymentName=\"\",route=\"\",httpMethodType=\"GET\",backendType=\"\",httpStatusCode=\"404\",httpStatusCategory=\"4xx\"}".into()),
+        d(format!("oci_apigateway_HttpResponses_total{{{post}}}")),
         1.0
     );
     assert_eq!(
-        d("oci_apigateway_HttpResponses{deploymentName=\"ops\",route=\"/loud\",httpMethodType=\"GET\",backendType=\"HTTP_BACKEND\",httpStatusCode=\"502\",httpStatusCategory=\"5xx\"}".into()),
+        d("oci_apigateway_HttpResponses_total{deploymentName=\"\",route=\"\",httpMethodType=\"GET\",backendType=\"\",httpStatusCode=\"404\",httpStatusCategory=\"4xx\"}".into()),
+        1.0
+    );
+    assert_eq!(
+        d("oci_apigateway_HttpResponses_total{deploymentName=\"ops\",route=\"/loud\",httpMethodType=\"GET\",backendType=\"HTTP_BACKEND\",httpStatusCode=\"502\",httpStatusCategory=\"5xx\"}".into()),
         1.0
     );
     // Every label comes from the configuration or a bounded set.
@@ -228,7 +237,7 @@ fn oversized_heads_and_bodies_are_refused_with_431_and_413() {
     assert!(counted, "{:?}", gw.scrape().get(refused));
     let after = gw.scrape();
     let series = |status: &str, method: &str| {
-        format!("oci_apigateway_HttpResponses{{deploymentName=\"ops\",route=\"/hello\",httpMethodType=\"{method}\",backendType=\"STOCK_RESPONSE_BACKEND\",httpStatusCode=\"{status}\",httpStatusCategory=\"4xx\"}}")
+        format!("oci_apigateway_HttpResponses_total{{deploymentName=\"ops\",route=\"/hello\",httpMethodType=\"{method}\",backendType=\"STOCK_RESPONSE_BACKEND\",httpStatusCode=\"{status}\",httpStatusCategory=\"4xx\"}}")
     };
     assert_eq!(delta(&before, &after, &series("431", "GET")), 1.0);
     assert_eq!(delta(&before, &after, &series("413", "POST")), 1.0);
