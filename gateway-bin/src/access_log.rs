@@ -9,9 +9,8 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -36,7 +35,8 @@ enum Style {
 #[derive(Debug)]
 pub(crate) struct AccessLogWriter {
     lines: mpsc::Sender<String>,
-    dropped: Arc<AtomicU64>,
+    /// A relaxed atomic shared with the admin listener's registry.
+    dropped: Counter,
     identity: GatewayIdentity,
     style: Style,
 }
@@ -73,7 +73,7 @@ impl AccessLogWriter {
         tokio::spawn(write_lines(queue, out));
         Ok(Some(Self {
             lines,
-            dropped: Arc::default(),
+            dropped: Counter::default(),
             identity,
             style,
         }))
@@ -81,13 +81,13 @@ impl AccessLogWriter {
 
     fn send(&self, line: String) {
         if self.lines.try_send(line).is_err() {
-            self.dropped.fetch_add(1, Relaxed);
+            self.dropped.inc();
         }
     }
 
-    /// Lines dropped because the writer could not keep up.
-    pub(crate) fn dropped(&self) -> u64 {
-        self.dropped.load(Relaxed)
+    /// Lines dropped because the writer could not keep up (a handle on the same count).
+    pub(crate) fn dropped(&self) -> Counter {
+        self.dropped.clone()
     }
 }
 

@@ -1,5 +1,8 @@
-//! The admin listener: `/metrics` (Prometheus text), `/health`, `/ready`, and the web console
+//! The admin listener: `/metrics` (OpenMetrics text), `/health`, `/ready`, and the web console
 //! at `/` (see [`crate::console`]).
+//!
+//! `/metrics` is one prometheus-client [`Registry`], built when the listener starts, of
+//! collectors that read the gateway's own atomics when scraped: requests never touch it.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,12 +14,15 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 
 use gateway_core::server::{accept, ListenerStats};
 use tokio::net::TcpListener;
-use tracing::debug;
+use tracing::{debug, error};
 
-use gateway_core::observe::{render_function_metrics, render_identity};
+use gateway_core::observe::FunctionMetrics;
 use gateway_core::GatewayService;
 
 use crate::access_log::AccessLogWriter;
@@ -35,16 +41,21 @@ pub(crate) struct Admin {
     pub(crate) console: Console,
 }
 
-/// Serves the admin endpoints on `listener` until the process ends.
+/// Serves the admin endpoints on `listener` until the process ends. A failing accept (out of
+/// file descriptors, say) neither spins nor ends the listener: [`accept`] pauses 10 ms, doubling
+/// to 1 s, until it succeeds.
 pub(crate) fn spawn(listener: TcpListener, admin: Admin) {
+    let metrics = Arc::new(Metrics::new(&admin));
     tokio::spawn(async move {
         loop {
             let (stream, _) = accept(&listener).await;
             let admin = admin.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let admin = admin.clone();
-                    async move { Ok::<_, Infallible>(admin.answer(req.uri()).await) }
+                    let metrics = metrics.clone();
+                    async move { Ok::<_, Infallible>(admin.answer(req.uri(), &metrics).await) }
                 });
                 if let Err(e) = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), service)
@@ -57,8 +68,47 @@ pub(crate) fn spawn(listener: TcpListener, admin: Admin) {
     });
 }
 
+/// What `/metrics` encodes.
+#[derive(Debug)]
+struct Metrics {
+    registry: Registry,
+    /// Told which functions run before each scrape.
+    functions: Arc<FunctionMetrics>,
+}
+
+impl Metrics {
+    fn new(admin: &Admin) -> Self {
+        let mut registry = Registry::default();
+        let identity = &admin.console.identity;
+        // `gateway_info{gateway_id, node} 1`, to join other series on.
+        registry.register(
+            "gateway",
+            "the gateway (gatewayId) and this replica of it (node)",
+            Info::new([
+                ("gateway_id", identity.id.to_string()),
+                ("node", identity.node.to_string()),
+            ]),
+        );
+        registry.register_collector(Box::new(admin.gateway.clone()));
+        let functions = Arc::new(FunctionMetrics::default());
+        registry.register_collector(Box::new(functions.clone()));
+        registry.register_collector(Box::new(admin.listener.clone()));
+        if let Some(log) = &admin.access_log {
+            registry.register(
+                "gateway_access_log_dropped",
+                "access-log lines dropped because the destination could not keep up",
+                log.dropped(),
+            );
+        }
+        Self {
+            registry,
+            functions,
+        }
+    }
+}
+
 impl Admin {
-    async fn answer(&self, uri: &http::Uri) -> Response<Full<Bytes>> {
+    async fn answer(&self, uri: &http::Uri, metrics: &Metrics) -> Response<Full<Bytes>> {
         if let Some((content_type, bytes)) = console::asset(uri.path()) {
             return respond(StatusCode::OK, content_type, Bytes::from_static(bytes));
         }
@@ -75,8 +125,8 @@ impl Admin {
             ),
             "/metrics" => (
                 StatusCode::OK,
-                "text/plain; version=0.0.4",
-                self.metrics().await,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                self.metrics(metrics).await,
             ),
             // The process answers: it is alive. It serves a compiled configuration: it is ready,
             // until it is told to stop.
@@ -96,20 +146,15 @@ impl Admin {
         respond(status, content_type, Bytes::from(body))
     }
 
-    async fn metrics(&self) -> String {
+    async fn metrics(&self, metrics: &Metrics) -> String {
+        metrics
+            .functions
+            .set(self.functions.lock().await.functions());
         let mut text = String::new();
-        render_identity(&self.console.identity, &mut text);
-        self.gateway.observer().metrics.render(&mut text);
-        self.gateway.current().render_metrics(&mut text);
-        render_function_metrics(self.functions.lock().await.functions(), &mut text);
-        self.listener.render(&mut text);
-        if let Some(log) = &self.access_log {
-            text.push_str(&format!(
-                "# HELP gateway_access_log_dropped_total access-log lines dropped because the destination could not keep up\n\
-                 # TYPE gateway_access_log_dropped_total counter\n\
-                 gateway_access_log_dropped_total {}\n",
-                log.dropped()
-            ));
+        // Writing to a String fails only if a collector does; say so rather than serve a
+        // truncated page silently.
+        if let Err(e) = encode(&mut text, &metrics.registry) {
+            error!(error = %e, "encoding /metrics failed");
         }
         text
     }

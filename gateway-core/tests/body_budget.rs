@@ -131,9 +131,12 @@ where
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// The value of `name` in the gateway's metrics, scraped as an admin endpoint would.
 fn metric(service: &GatewayService, name: &str) -> f64 {
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(service.clone()));
     let mut text = String::new();
-    service.current().render_metrics(&mut text);
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.parse().ok())

@@ -10,7 +10,10 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use openmetrics::Exposition;
+
 pub mod oidc;
+pub mod openmetrics;
 pub mod pki;
 pub mod redis;
 /// How long a gateway may take to start listening.
@@ -138,6 +141,23 @@ impl Gateway {
                 (series.to_owned(), value.parse().expect("a number"))
             })
             .collect()
+    }
+
+    /// The admin listener's `/metrics`, checked to be OpenMetrics and parsed.
+    pub fn metrics(&self) -> Exposition {
+        let res = request(
+            self.admin.expect("admin listener"),
+            "GET",
+            "/metrics",
+            &[],
+            b"",
+        );
+        assert_eq!(res.status, 200);
+        assert_eq!(
+            res.header("content-type"),
+            Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        );
+        Exposition::parse(&res.text())
     }
 
     /// The gateway's process id.

@@ -263,6 +263,26 @@ fn a_full_pool_refuses_an_upload_before_its_body_is_sent() {
         })
     });
     assert!(busy, "the only process is serving the sleeping call");
+    // What a scraper sees of the function: one busy process, started once, nothing queued.
+    let m = gw.metrics();
+    let echo = [
+        ("functionId", "ocid1.fnfunc.oc1..echo"),
+        ("functionName", "test-app/echo"),
+    ];
+    let state = |state| [&echo[..], &[("state", state)]].concat();
+    assert_eq!(
+        m.value("gateway_function_processes", &state("busy")),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.value("gateway_function_processes", &state("idle")),
+        Some(0.0)
+    );
+    assert_eq!(m.value("gateway_function_queue_length", &echo), Some(0.0));
+    let started = m.value("gateway_function_cold_start_seconds_count", &echo);
+    assert_eq!(started, Some(1.0));
+    let seconds = m.value("gateway_function_cold_start_seconds_sum", &echo);
+    assert!(seconds.is_some_and(|s| s > 0.0), "{seconds:?}");
 
     // Only the head: 5 MB declared, not a byte of it sent.
     let res = gw.request("POST", "/t/echo", &[("Content-Length", "5000000")], b"");

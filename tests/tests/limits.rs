@@ -127,7 +127,7 @@ fn fail_closed_refuses_with_503_when_redis_is_down() {
     let admin = gw.admin.expect("admin listener");
     let metrics = request(admin, "GET", "/metrics", &[], b"").text();
     let value = |outcome: &str| -> u64 {
-        let series = format!("oci_apigateway_RateLimitingRequests{{deploymentName=\"shared\",outcome=\"{outcome}\"}} ");
+        let series = format!("oci_apigateway_RateLimitingRequests_total{{deploymentName=\"shared\",outcome=\"{outcome}\"}} ");
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(series.as_str()))

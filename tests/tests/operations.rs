@@ -166,24 +166,33 @@ fn metrics_count_each_request_by_route_method_and_status() {
     let get = format!("{route},httpMethodType=\"GET\",backendType=\"STOCK_RESPONSE_BACKEND\"");
     let ok = format!("{get},httpStatusCode=\"200\",httpStatusCategory=\"2xx\"");
     let d = |series: String| delta(&before, &after, &series);
-    assert_eq!(d(format!("oci_apigateway_HttpRequests{{{get}}}")), 3.0);
-    assert_eq!(d(format!("oci_apigateway_HttpResponses{{{ok}}}")), 3.0);
-    assert_eq!(d(format!("oci_apigateway_BytesSent{{{ok}}}")), 33.0);
+    assert_eq!(
+        d(format!("oci_apigateway_HttpRequests_total{{{get}}}")),
+        3.0
+    );
+    assert_eq!(
+        d(format!("oci_apigateway_HttpResponses_total{{{ok}}}")),
+        3.0
+    );
+    assert_eq!(d(format!("oci_apigateway_BytesSent_total{{{ok}}}")), 33.0);
     assert_eq!(d(format!("oci_apigateway_Latency_count{{{ok}}}")), 3.0);
     assert_eq!(
-        d(format!("oci_apigateway_Latency_bucket{{{ok},le=\"+Inf\"}}")),
+        d(format!("oci_apigateway_Latency_bucket{{le=\"+Inf\",{ok}}}")),
         3.0
     );
     let post = format!(
         "{route},httpMethodType=\"POST\",backendType=\"STOCK_RESPONSE_BACKEND\",httpStatusCode=\"200\",httpStatusCategory=\"2xx\""
     );
-    assert_eq!(d(format!("oci_apigateway_HttpResponses{{{post}}}")), 1.0);
     assert_eq!(
-        d("oci_apigateway_HttpResponses{deploymentName=\"\",route=\"\",httpMethodType=\"GET\",backendType=\"\",httpStatusCode=\"404\",httpStatusCategory=\"4xx\"}".into()),
+        d(format!("oci_apigateway_HttpResponses_total{{{post}}}")),
         1.0
     );
     assert_eq!(
-        d("oci_apigateway_HttpResponses{deploymentName=\"ops\",route=\"/loud\",httpMethodType=\"GET\",backendType=\"HTTP_BACKEND\",httpStatusCode=\"502\",httpStatusCategory=\"5xx\"}".into()),
+        d("oci_apigateway_HttpResponses_total{deploymentName=\"\",route=\"\",httpMethodType=\"GET\",backendType=\"\",httpStatusCode=\"404\",httpStatusCategory=\"4xx\"}".into()),
+        1.0
+    );
+    assert_eq!(
+        d("oci_apigateway_HttpResponses_total{deploymentName=\"ops\",route=\"/loud\",httpMethodType=\"GET\",backendType=\"HTTP_BACKEND\",httpStatusCode=\"502\",httpStatusCategory=\"5xx\"}".into()),
         1.0
     );
     // Every label comes from the configuration or a bounded set.
@@ -194,6 +203,133 @@ fn metrics_count_each_request_by_route_method_and_status() {
         !text.contains("coffee-pot-42") && !text.contains("BREW"),
         "{text}"
     );
+}
+
+#[test]
+fn metrics_are_openmetrics_with_ocis_names_labels_and_values() {
+    let (gw, dir) = gateway("ops-openmetrics", "[gateway.log]\naccess = \"access.log\"");
+    for _ in 0..2 {
+        assert_eq!(gw.get("/ops/hello").status, 200);
+    }
+    assert_eq!(gw.request("POST", "/ops/hello", &[], b"abcd").status, 200);
+    assert_eq!(gw.get("/nowhere").status, 404);
+    // Parsing checks the format: every sample typed, counters' samples named `_total`, `# EOF`.
+    let m = gw.metrics();
+
+    let types = [
+        ("oci_apigateway_HttpRequests", "counter"),
+        ("oci_apigateway_HttpResponses", "counter"),
+        ("oci_apigateway_BackendHttpResponses", "counter"),
+        ("oci_apigateway_BytesSent", "counter"),
+        ("oci_apigateway_BytesReceived", "counter"),
+        ("oci_apigateway_ResponseCacheAction", "counter"),
+        ("oci_apigateway_Latency", "histogram"),
+        ("oci_apigateway_IntegrationLatency", "histogram"),
+        ("oci_apigateway_InternalLatency", "histogram"),
+        ("oci_apigateway_RateLimitingRequests", "counter"),
+        ("oci_apigateway_UsagePlansRequests", "counter"),
+        ("gateway", "info"),
+        ("gateway_function_processes", "gauge"),
+        ("gateway_function_queue_length", "gauge"),
+        ("gateway_function_cold_start_seconds", "histogram"),
+        ("gateway_connections_active", "gauge"),
+        ("gateway_connections_rejected", "counter"),
+        ("gateway_request_heads_refused", "counter"),
+        ("gateway_idle_connections_closed", "counter"),
+        ("gateway_buffered_body_bytes", "gauge"),
+        ("gateway_buffered_body_refused", "counter"),
+        ("gateway_access_log_dropped", "counter"),
+    ];
+    for (family, kind) in types {
+        assert_eq!(
+            m.types.get(family).map(String::as_str),
+            Some(kind),
+            "{family}"
+        );
+    }
+    assert_eq!(m.types.len(), types.len(), "{:?}", m.types);
+
+    let route = [
+        ("deploymentName", "ops"),
+        ("route", "/hello"),
+        ("backendType", "STOCK_RESPONSE_BACKEND"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| [&route[..], extra].concat();
+    let get = with(&[("httpMethodType", "GET")]);
+    let ok = |method| {
+        with(&[
+            ("httpMethodType", method),
+            ("httpStatusCode", "200"),
+            ("httpStatusCategory", "2xx"),
+        ])
+    };
+    let get_200 = ok("GET");
+    for (name, labels, value) in [
+        ("oci_apigateway_HttpRequests_total", &get, 2.0),
+        ("oci_apigateway_HttpResponses_total", &get_200, 2.0),
+        ("oci_apigateway_BytesSent_total", &get_200, 22.0),
+        // Body bytes a backend read: a stock response reads none.
+        ("oci_apigateway_BytesReceived_total", &ok("POST"), 0.0),
+        ("oci_apigateway_Latency_count", &get_200, 2.0),
+    ] {
+        assert_eq!(m.value(name, labels), Some(value), "{name} {labels:?}");
+    }
+    let inf = [&get_200[..], &[("le", "+Inf")]].concat();
+    assert_eq!(m.value("oci_apigateway_Latency_bucket", &inf), Some(2.0));
+    let buckets: Vec<f64> = m
+        .named("oci_apigateway_Latency_bucket")
+        .filter(|s| s.labels.get("httpMethodType").map(String::as_str) == Some("GET"))
+        .filter(|s| s.labels.get("route").map(String::as_str) == Some("/hello"))
+        .map(|s| s.value)
+        .collect();
+    assert_eq!(buckets.len(), 15, "14 bounds and +Inf");
+    assert!(
+        buckets.windows(2).all(|w| w[0] <= w[1]),
+        "cumulative: {buckets:?}"
+    );
+    let unrouted = [
+        ("deploymentName", ""),
+        ("route", ""),
+        ("backendType", ""),
+        ("httpMethodType", "GET"),
+        ("httpStatusCode", "404"),
+        ("httpStatusCategory", "4xx"),
+    ];
+    assert_eq!(
+        m.value("oci_apigateway_HttpResponses_total", &unrouted),
+        Some(1.0)
+    );
+
+    let info = [
+        ("gateway_id", "ocid1.apigateway.oc1..ops"),
+        ("node", "ops-1"),
+    ];
+    assert_eq!(m.value("gateway_info", &info), Some(1.0));
+    let active = m.value("gateway_connections_active", &[]);
+    assert!(active.is_some_and(|n| n >= 0.0), "{active:?}");
+    for limit in ["max_connections", "max_connections_per_client"] {
+        let labels = [("limit", limit)];
+        assert_eq!(
+            m.value("gateway_connections_rejected_total", &labels),
+            Some(0.0)
+        );
+    }
+    for status in ["408", "431"] {
+        let labels = [("httpStatusCode", status)];
+        assert_eq!(
+            m.value("gateway_request_heads_refused_total", &labels),
+            Some(0.0)
+        );
+    }
+    for (name, value) in [
+        ("gateway_idle_connections_closed_total", 0.0),
+        ("gateway_buffered_body_bytes", 0.0),
+        ("gateway_buffered_body_refused_total", 0.0),
+        ("gateway_access_log_dropped_total", 0.0),
+    ] {
+        assert_eq!(m.value(name, &[]), Some(value), "{name}");
+    }
+    drop(dir);
 }
 
 #[test]
@@ -228,7 +364,7 @@ fn oversized_heads_and_bodies_are_refused_with_431_and_413() {
     assert!(counted, "{:?}", gw.scrape().get(refused));
     let after = gw.scrape();
     let series = |status: &str, method: &str| {
-        format!("oci_apigateway_HttpResponses{{deploymentName=\"ops\",route=\"/hello\",httpMethodType=\"{method}\",backendType=\"STOCK_RESPONSE_BACKEND\",httpStatusCode=\"{status}\",httpStatusCategory=\"4xx\"}}")
+        format!("oci_apigateway_HttpResponses_total{{deploymentName=\"ops\",route=\"/hello\",httpMethodType=\"{method}\",backendType=\"STOCK_RESPONSE_BACKEND\",httpStatusCode=\"{status}\",httpStatusCategory=\"4xx\"}}")
     };
     assert_eq!(delta(&before, &after, &series("431", "GET")), 1.0);
     assert_eq!(delta(&before, &after, &series("413", "POST")), 1.0);

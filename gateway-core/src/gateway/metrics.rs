@@ -1,64 +1,92 @@
-//! The gateway's counters in the Prometheus text format.
+//! The gateway's metrics, collected at scrape time for prometheus-client.
 
-use std::fmt::Write;
+use std::fmt;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
 
 use crate::limit::LimitCounters;
-use crate::observe::escape;
+use crate::observe::encode::counters;
 
-use super::compile::CompiledGateway;
+use super::compile::{CompiledDeployment, CompiledGateway};
+use super::GatewayService;
 
-impl CompiledGateway {
-    /// Appends the gateway's metrics to `out` in the Prometheus text exposition format:
-    /// requests each deployment's rate limit and usage plans permitted and denied, and how
-    /// often their shared store could not be reached (these counters start afresh when a reload
-    /// replaces the gateway, as Prometheus counters may); the request bodies held whole and the
-    /// requests refused for want of room for theirs (these survive reloads).
-    pub fn render_metrics(&self, out: &mut String) {
-        self.body_budget.render_metrics(out);
-        let families = [
-            (
-                "RateLimiting",
-                "requests decided by the deployment's rateLimiting policy",
-            ),
-            (
-                "UsagePlans",
-                "requests decided by the deployment's usage plans",
-            ),
-        ];
-        for (family, help) in families {
-            let name = format!("oci_apigateway_{family}Requests");
-            let _ = writeln!(out, "# HELP {name} {help}, by outcome");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            for (_, deployment) in self.deployments.iter() {
-                let limiter = match family {
-                    "RateLimiting" => deployment.limiters.rate.as_ref().map(|l| l.counters()),
-                    _ => deployment.limiters.usage.as_ref().map(|l| l.counters()),
-                };
-                if let Some(counters) = limiter {
-                    write_outcomes(out, &name, &deployment.name, counters);
-                }
-            }
-        }
+/// Everything the gateway counts, read when scraped: the request metrics (which survive
+/// reloads), and the counters of the configuration served at that moment.
+///
+/// ```
+/// # fn scrape(gateway: gateway_core::GatewayService) -> Result<String, std::fmt::Error> {
+/// let mut registry = prometheus_client::registry::Registry::default();
+/// registry.register_collector(Box::new(gateway));
+/// let mut text = String::new();
+/// prometheus_client::encoding::text::encode(&mut text, &registry)?;
+/// # Ok(text)
+/// # }
+/// ```
+impl Collector for GatewayService {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        self.observer().metrics.encode(&mut encoder)?;
+        self.current().encode_metrics(&mut encoder)
     }
 }
 
-fn write_outcomes(out: &mut String, name: &str, deployment: &str, counters: &LimitCounters) {
-    let deployment = escape(deployment);
-    for (outcome, value) in [
-        ("permitted", counters.permitted()),
-        ("denied", counters.denied()),
-        ("storeUnavailable", counters.store_unavailable()),
-    ] {
-        let _ = writeln!(
-            out,
-            "{name}{{deploymentName=\"{deployment}\",outcome=\"{outcome}\"}} {value}"
-        );
+impl CompiledGateway {
+    /// Writes the requests each deployment's rate limit and usage plans permitted and denied,
+    /// and how often their shared store could not be reached (these counters start afresh
+    /// when a reload replaces the gateway, as Prometheus counters may); the request bodies held
+    /// whole and the requests refused for want of room for theirs (these survive reloads).
+    fn encode_metrics(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        self.body_budget.encode_metrics(encoder)?;
+        let families: [(&str, &str, LimiterOf); 2] = [
+            (
+                "oci_apigateway_RateLimitingRequests",
+                "requests decided by the deployment's rateLimiting policy, by outcome",
+                |d| Some(d.limiters.rate.as_ref()?.counters()),
+            ),
+            (
+                "oci_apigateway_UsagePlansRequests",
+                "requests decided by the deployment's usage plans, by outcome",
+                |d| Some(d.limiters.usage.as_ref()?.counters()),
+            ),
+        ];
+        for (name, help, limiter_of) in families {
+            let limiters = self
+                .deployments
+                .iter()
+                .filter_map(|(_, d)| Some((&*d.name, limiter_of(d)?)));
+            limiter_outcomes(encoder, name, help, limiters)?;
+        }
+        Ok(())
     }
+}
+
+/// One of a deployment's limiters' counters, if it has that limiter.
+type LimiterOf = fn(&CompiledDeployment) -> Option<&LimitCounters>;
+
+fn limiter_outcomes<'a>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    limiters: impl Iterator<Item = (&'a str, &'a LimitCounters)>,
+) -> fmt::Result {
+    let series = limiters.flat_map(|(deployment, counters)| {
+        [
+            ("permitted", counters.permitted()),
+            ("denied", counters.denied()),
+            ("storeUnavailable", counters.store_unavailable()),
+        ]
+        .map(|(outcome, value)| {
+            let labels = [("deploymentName", deployment), ("outcome", outcome)];
+            (labels, value)
+        })
+    });
+    counters(encoder, name, help, series)
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::gateway::Gateway;
+    use crate::gateway::{Gateway, GatewayService};
+    use crate::observe::encode::testing::{samples, scrape};
 
     #[test]
     fn limiters_are_reported_per_deployment() {
@@ -69,20 +97,18 @@ mod tests {
             .deployment("with \"quotes\"", "/a", spec)
             .compile()
             .expect("valid");
-        let mut text = String::new();
-        gateway.render_metrics(&mut text);
+        let text = scrape(GatewayService::new(gateway));
         assert!(
-            text.contains("# TYPE oci_apigateway_RateLimitingRequests counter"),
+            text.contains("# TYPE oci_apigateway_RateLimitingRequests counter\n"),
             "{text}"
         );
+        let samples = samples(&text);
+        for outcome in ["permitted", "denied", "storeUnavailable"] {
+            let series = format!("oci_apigateway_RateLimitingRequests_total{{deploymentName=\"with \\\"quotes\\\"\",outcome=\"{outcome}\"}}");
+            assert_eq!(samples.get(&series), Some(&0.0), "{series} in\n{text}");
+        }
         assert!(
-            text.contains(
-                "oci_apigateway_RateLimitingRequests{deploymentName=\"with \\\"quotes\\\"\",outcome=\"storeUnavailable\"} 0"
-            ),
-            "{text}"
-        );
-        assert!(
-            !text.contains("oci_apigateway_UsagePlansRequests{"),
+            !text.contains("oci_apigateway_UsagePlansRequests_total{"),
             "{text}"
         );
     }

@@ -9,16 +9,22 @@
 //!
 //! Series outlive reloads: a [`MetricsRegistry`] hands the same [`RouteMetrics`] to a route
 //! that is still in the new configuration, so counters only ever grow while the route exists.
+//!
+//! A scrape reads the atomics and writes them through prometheus-client's encoder
+//! ([`MetricsRegistry::encode`]); counters get its `_total` suffix
+//! (`oci_apigateway_HttpRequests_total`).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use http::Method;
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 
-use super::access::GatewayIdentity;
+use super::encode::{counters, family};
 use crate::routes::RouteInfo;
 
 /// Upper bounds of the latency histograms' buckets, in seconds.
@@ -73,37 +79,38 @@ impl CacheResult {
     }
 }
 
-/// A Prometheus histogram of durations: per-bucket counts (made cumulative when rendered),
-/// the count and the sum in microseconds.
+/// A Prometheus histogram of durations: per-bucket counts, the last one past every bound
+/// (`+Inf`), and the sum in microseconds. The count is the buckets' sum, so a scrape never sees
+/// a count that disagrees with them.
 #[derive(Debug, Default)]
 struct Histogram {
-    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    count: AtomicU64,
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     sum_micros: AtomicU64,
 }
 
 impl Histogram {
     fn observe(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|&le| seconds <= le) {
-            self.buckets[i].fetch_add(1, Relaxed);
-        }
-        self.count.fetch_add(1, Relaxed);
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|&le| seconds <= le)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Relaxed);
         self.sum_micros
             .fetch_add(elapsed.as_micros().min(u64::MAX as u128) as u64, Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0;
-        for (le, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+    /// Writes the histogram's sample (the encoder makes the bucket counts cumulative).
+    fn encode(&self, metric: &mut MetricEncoder<'_>) -> fmt::Result {
+        let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
+            .iter()
+            .chain([&f64::INFINITY])
+            .zip(&self.buckets)
+            .map(|(&le, bucket)| (le, bucket.load(Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
         let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
-        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+        metric.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 }
 
@@ -170,11 +177,31 @@ fn split_key(key: u32) -> (&'static str, u16) {
     (METHODS[(key >> 16) as usize % METHODS.len()], key as u16)
 }
 
+/// The names of a status code's labels and of its category's.
+type StatusNames = [&'static str; 2];
+const RESPONSE_STATUS: StatusNames = ["httpStatusCode", "httpStatusCategory"];
+const BACKEND_STATUS: StatusNames = ["backendHttpStatusCode", "backendHttpStatusCategory"];
+
+/// A status code and its category (`404`, `4xx`); `0` for the series of a full table (`other`).
+fn status_labels(names: StatusNames, status: u16) -> [(&'static str, String); 2] {
+    let (code, category) = match status {
+        0 => ("other".to_owned(), "other".to_owned()),
+        s => (s.to_string(), format!("{}xx", s / 100)),
+    };
+    [(names[0], code), (names[1], category)]
+}
+
+/// The labels of a (route, method) series.
+type RouteLabels<'a> = [(&'static str, &'a str); 4];
+
+/// The labels of a (route, method, status) series.
+type StatusLabels<'a> = (RouteLabels<'a>, [(&'static str, String); 2]);
+
 /// One route's counters (or those of requests that matched no route).
 #[derive(Debug)]
 pub struct RouteMetrics {
-    /// `deploymentName="…",route="…"`, escaped once.
-    labels: String,
+    deployment: String,
+    route: String,
     backend_type: &'static str,
     requests: [AtomicU64; METHODS.len()],
     responses: SlotTable<ResponseSeries>,
@@ -188,11 +215,8 @@ pub struct RouteMetrics {
 impl RouteMetrics {
     fn new(deployment: &str, route: &str, backend_type: &'static str) -> Self {
         Self {
-            labels: format!(
-                "deploymentName=\"{}\",route=\"{}\"",
-                escape(deployment),
-                escape(route)
-            ),
+            deployment: deployment.to_owned(),
+            route: route.to_owned(),
             backend_type,
             requests: Default::default(),
             responses: SlotTable::new(SERIES_PER_ROUTE),
@@ -234,6 +258,20 @@ impl RouteMetrics {
         if let Some(cache) = outcome.cache {
             self.cache[cache as usize].fetch_add(1, Relaxed);
         }
+    }
+
+    fn labels(&self, method: &'static str) -> RouteLabels<'_> {
+        [
+            ("deploymentName", &self.deployment),
+            ("route", &self.route),
+            ("httpMethodType", method),
+            ("backendType", self.backend_type),
+        ]
+    }
+
+    fn status_labels(&self, names: StatusNames, key: u32) -> StatusLabels<'_> {
+        let (method, status) = split_key(key);
+        (self.labels(method), status_labels(names, status))
     }
 }
 
@@ -316,8 +354,8 @@ impl MetricsRegistry {
         &self.unrouted
     }
 
-    /// Appends every request metric to `out` in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
+    /// Writes every request metric through `encoder`, reading the counters as they are now.
+    pub(crate) fn encode(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
         let routes: Vec<Arc<RouteMetrics>> = {
             let map = self
                 .routes
@@ -327,173 +365,160 @@ impl MetricsRegistry {
                 .chain(map.values().cloned())
                 .collect()
         };
-        render_requests(out, &routes);
-        render_responses(out, &routes);
-        render_backend_responses(out, &routes);
-        render_cache(out, &routes);
+        encode_routes(encoder, &routes)
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+fn encode_routes(encoder: &mut DescriptorEncoder<'_>, routes: &[Arc<RouteMetrics>]) -> fmt::Result {
+    encode_requests(encoder, routes)?;
+    encode_responses(encoder, routes)?;
+    encode_backend_responses(encoder, routes)?;
+    encode_cache(encoder, routes)
 }
 
-fn render_requests(out: &mut String, routes: &[Arc<RouteMetrics>]) {
-    let name = "oci_apigateway_HttpRequests";
-    header(out, name, "counter", "requests received");
-    for route in routes {
-        for (method, count) in METHODS.iter().zip(&route.requests) {
-            let count = count.load(Relaxed);
-            if count > 0 {
-                let _ = writeln!(
-                    out,
-                    "{name}{{{},httpMethodType=\"{method}\",backendType=\"{}\"}} {count}",
-                    route.labels, route.backend_type
-                );
-            }
-        }
-    }
+fn encode_requests(
+    encoder: &mut DescriptorEncoder<'_>,
+    routes: &[Arc<RouteMetrics>],
+) -> fmt::Result {
+    let series = routes.iter().flat_map(|route| {
+        METHODS
+            .iter()
+            .zip(&route.requests)
+            .map(|(method, count)| (route.labels(method), count.load(Relaxed)))
+            .filter(|(_, count)| *count > 0)
+    });
+    counters(
+        encoder,
+        "oci_apigateway_HttpRequests",
+        "requests received",
+        series,
+    )
 }
 
 /// Every (route, method, status) series with its labels, overflow included.
 fn response_series(
     routes: &[Arc<RouteMetrics>],
-) -> impl Iterator<Item = (String, &ResponseSeries)> {
+) -> impl Iterator<Item = (StatusLabels<'_>, &ResponseSeries)> {
     routes.iter().flat_map(|route| {
-        let labels = move |method: &str, status: &str, category: &str| {
-            format!(
-                "{},httpMethodType=\"{method}\",backendType=\"{}\",httpStatusCode=\"{status}\",httpStatusCategory=\"{category}\"",
-                route.labels, route.backend_type
-            )
-        };
-        let table = route.responses.iter().map(move |(key, series)| {
-            let (method, status) = split_key(key);
-            let category = format!("{}xx", status / 100);
-            (labels(method, &status.to_string(), &category), series)
-        });
+        let table = route
+            .responses
+            .iter()
+            .map(|(key, series)| (route.status_labels(RESPONSE_STATUS, key), series));
         let overflow = (route.overflow.responses.load(Relaxed) > 0)
-            .then(|| (labels("OTHER", "other", "other"), &route.overflow));
+            .then(|| (route.status_labels(RESPONSE_STATUS, 0), &route.overflow));
         table.chain(overflow)
     })
 }
 
-/// A metric family rendered from every response series: name, help, and the series' field.
+/// A metric family written from every response series: name, help, and the series' field.
 type Family<T> = (&'static str, &'static str, fn(&ResponseSeries) -> &T);
 
-fn render_responses(out: &mut String, routes: &[Arc<RouteMetrics>]) {
-    let counters: [Family<AtomicU64>; 3] = [
-        ("HttpResponses", "responses sent", |s| &s.responses),
-        ("BytesSent", "response body bytes sent to clients", |s| {
-            &s.bytes_sent
+fn encode_responses(
+    encoder: &mut DescriptorEncoder<'_>,
+    routes: &[Arc<RouteMetrics>],
+) -> fmt::Result {
+    let totals: [Family<AtomicU64>; 3] = [
+        ("oci_apigateway_HttpResponses", "responses sent", |s| {
+            &s.responses
         }),
         (
-            "BytesReceived",
+            "oci_apigateway_BytesSent",
+            "response body bytes sent to clients",
+            |s| &s.bytes_sent,
+        ),
+        (
+            "oci_apigateway_BytesReceived",
             "request body bytes received from clients",
             |s| &s.bytes_received,
         ),
     ];
-    for (metric, help, counter) in counters {
-        let name = format!("oci_apigateway_{metric}");
-        header(out, &name, "counter", help);
-        for (labels, series) in response_series(routes) {
-            let _ = writeln!(out, "{name}{{{labels}}} {}", counter(series).load(Relaxed));
-        }
+    for (name, help, counter) in totals {
+        let series = response_series(routes).map(|(labels, s)| (labels, counter(s).load(Relaxed)));
+        counters(encoder, name, help, series)?;
     }
     let histograms: [Family<Histogram>; 3] = [
         (
-            "Latency",
+            "oci_apigateway_Latency",
             "seconds from the request's arrival to the response fully sent",
             |s| &s.latency,
         ),
         (
-            "IntegrationLatency",
+            "oci_apigateway_IntegrationLatency",
             "seconds spent waiting for backends, functions and authorizers",
             |s| &s.integration,
         ),
         (
-            "InternalLatency",
+            "oci_apigateway_InternalLatency",
             "seconds of the gateway's own processing (Latency - IntegrationLatency)",
             |s| &s.internal,
         ),
     ];
-    for (metric, help, histogram) in histograms {
-        let name = format!("oci_apigateway_{metric}");
-        header(out, &name, "histogram", help);
-        for (labels, series) in response_series(routes) {
-            histogram(series).render(out, &name, &labels);
-        }
+    for (name, help, histogram) in histograms {
+        let series = response_series(routes).map(|(labels, s)| (labels, histogram(s)));
+        family(
+            encoder,
+            name,
+            help,
+            MetricType::Histogram,
+            series,
+            |metric, h| h.encode(metric),
+        )?;
     }
+    Ok(())
 }
 
-fn render_backend_responses(out: &mut String, routes: &[Arc<RouteMetrics>]) {
-    let name = "oci_apigateway_BackendHttpResponses";
-    header(out, name, "counter", "responses received from backends");
-    for route in routes {
+fn encode_backend_responses(
+    encoder: &mut DescriptorEncoder<'_>,
+    routes: &[Arc<RouteMetrics>],
+) -> fmt::Result {
+    let series = routes.iter().flat_map(|route| {
         let table = route
             .backend_responses
             .iter()
-            .map(|(key, count)| (split_key(key), count.load(Relaxed)));
-        let overflow = (("OTHER", 0), route.backend_overflow.load(Relaxed));
-        for ((method, status), count) in table.chain(std::iter::once(overflow)) {
-            if count == 0 {
-                continue;
-            }
-            let (status, category) = match status {
-                0 => ("other".to_owned(), "other".to_owned()),
-                s => (s.to_string(), format!("{}xx", s / 100)),
-            };
-            let _ = writeln!(
-                out,
-                "{name}{{{},httpMethodType=\"{method}\",backendType=\"{}\",backendHttpStatusCode=\"{status}\",backendHttpStatusCategory=\"{category}\"}} {count}",
-                route.labels, route.backend_type
-            );
-        }
-    }
+            .map(|(key, count)| (key, count.load(Relaxed)));
+        // Key 0: method OTHER, status 0, `other`.
+        let overflow = (0, route.backend_overflow.load(Relaxed));
+        table
+            .chain([overflow])
+            .filter(|(_, count)| *count > 0)
+            .map(|(key, count)| (route.status_labels(BACKEND_STATUS, key), count))
+    });
+    counters(
+        encoder,
+        "oci_apigateway_BackendHttpResponses",
+        "responses received from backends",
+        series,
+    )
 }
 
-fn render_cache(out: &mut String, routes: &[Arc<RouteMetrics>]) {
-    let name = "oci_apigateway_ResponseCacheAction";
-    header(out, name, "counter", "response cache outcomes");
-    for route in routes {
-        for result in CacheResult::ALL {
-            let count = route.cache[result as usize].load(Relaxed);
-            if count > 0 {
-                let _ = writeln!(
-                    out,
-                    "{name}{{{},responseCacheResult=\"{}\"}} {count}",
-                    route.labels,
-                    result.label()
-                );
-            }
-        }
-    }
-}
-
-/// `gateway_info{gateway_id, node} 1`: which gateway and which replica of it these metrics
-/// come from, to join other series on (Prometheus' info-metric pattern).
-pub fn render_identity(identity: &GatewayIdentity, out: &mut String) {
-    let _ = write!(
-        out,
-        "# HELP gateway_info the gateway (gatewayId) and this replica of it (node)\n\
-         # TYPE gateway_info gauge\n\
-         gateway_info{{gateway_id=\"{}\",node=\"{}\"}} 1\n",
-        escape(&identity.id),
-        escape(&identity.node),
-    );
-}
-
-/// A label value as the text format wants it.
-pub(crate) fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+fn encode_cache(encoder: &mut DescriptorEncoder<'_>, routes: &[Arc<RouteMetrics>]) -> fmt::Result {
+    let series = routes.iter().flat_map(|route| {
+        CacheResult::ALL
+            .into_iter()
+            .map(|result| {
+                let labels = [
+                    ("deploymentName", route.deployment.as_str()),
+                    ("route", &route.route),
+                    ("responseCacheResult", result.label()),
+                ];
+                (labels, route.cache[result as usize].load(Relaxed))
+            })
+            .filter(|(_, count)| *count > 0)
+    });
+    counters(
+        encoder,
+        "oci_apigateway_ResponseCacheAction",
+        "response cache outcomes",
+        series,
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    use prometheus_client::collector::Collector;
+
     use super::*;
+    use crate::observe::encode::testing::{samples, scrape};
 
     fn outcome(status: u16) -> Outcome {
         Outcome {
@@ -504,6 +529,16 @@ mod tests {
             integration: Duration::from_millis(2),
             backend_status: Some(status),
             cache: Some(CacheResult::Miss),
+        }
+    }
+
+    /// Routes scraped on their own.
+    #[derive(Debug)]
+    struct Routes(Vec<Arc<RouteMetrics>>);
+
+    impl Collector for Routes {
+        fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+            encode_routes(&mut encoder, &self.0)
         }
     }
 
@@ -519,38 +554,60 @@ mod tests {
     }
 
     #[test]
-    fn responses_render_with_ocis_dimensions_and_cumulative_buckets() {
+    fn responses_are_scraped_with_ocis_dimensions_and_cumulative_buckets() {
         let route = Arc::new(RouteMetrics::new("pets", "/cats/{id}", "HTTP_BACKEND"));
         route.request(&Method::GET);
         route.response(&Method::GET, &outcome(200));
         route.response(&Method::GET, &outcome(200));
         route.response(&Method::from_bytes(b"BREW").expect("method"), &outcome(418));
-        let mut text = String::new();
-        render_responses(&mut text, std::slice::from_ref(&route));
-        render_backend_responses(&mut text, std::slice::from_ref(&route));
-        render_cache(&mut text, std::slice::from_ref(&route));
-        let labels = "deploymentName=\"pets\",route=\"/cats/{id}\",httpMethodType=\"GET\",backendType=\"HTTP_BACKEND\",httpStatusCode=\"200\",httpStatusCategory=\"2xx\"";
-        for line in [
-            format!("oci_apigateway_HttpResponses{{{labels}}} 2"),
-            format!("oci_apigateway_BytesSent{{{labels}}} 20"),
-            format!("oci_apigateway_BytesReceived{{{labels}}} 6"),
-            format!("oci_apigateway_Latency_bucket{{{labels},le=\"0.0025\"}} 0"),
-            format!("oci_apigateway_Latency_bucket{{{labels},le=\"0.005\"}} 2"),
-            format!("oci_apigateway_Latency_bucket{{{labels},le=\"+Inf\"}} 2"),
-            format!("oci_apigateway_InternalLatency_bucket{{{labels},le=\"0.001\"}} 2"),
-            format!("oci_apigateway_Latency_count{{{labels}}} 2"),
-            "oci_apigateway_ResponseCacheAction{deploymentName=\"pets\",route=\"/cats/{id}\",responseCacheResult=\"MISS\"} 3".to_owned(),
+        route.response(
+            &Method::GET,
+            &Outcome {
+                latency: Duration::from_secs(11),
+                ..outcome(200)
+            },
+        );
+        let text = scrape(Routes(vec![route]));
+        let samples = samples(&text);
+        let route = "deploymentName=\"pets\",route=\"/cats/{id}\"";
+        let labels = format!("{route},httpMethodType=\"GET\",backendType=\"HTTP_BACKEND\",httpStatusCode=\"200\",httpStatusCategory=\"2xx\"");
+        let brew = format!("{route},httpMethodType=\"OTHER\",backendType=\"HTTP_BACKEND\"");
+        for (series, value) in [
+            (format!("oci_apigateway_HttpRequests_total{{{route},httpMethodType=\"GET\",backendType=\"HTTP_BACKEND\"}}"), 1.0),
+            (format!("oci_apigateway_HttpResponses_total{{{labels}}}"), 3.0),
+            (format!("oci_apigateway_BytesSent_total{{{labels}}}"), 30.0),
+            (format!("oci_apigateway_BytesReceived_total{{{labels}}}"), 9.0),
+            (format!("oci_apigateway_Latency_bucket{{le=\"0.0025\",{labels}}}"), 0.0),
+            (format!("oci_apigateway_Latency_bucket{{le=\"0.005\",{labels}}}"), 2.0),
+            (format!("oci_apigateway_Latency_bucket{{le=\"10.0\",{labels}}}"), 2.0),
+            (format!("oci_apigateway_Latency_bucket{{le=\"+Inf\",{labels}}}"), 3.0),
+            (format!("oci_apigateway_Latency_count{{{labels}}}"), 3.0),
+            (format!("oci_apigateway_Latency_sum{{{labels}}}"), 11.006),
+            (format!("oci_apigateway_InternalLatency_bucket{{le=\"0.001\",{labels}}}"), 2.0),
+            (format!("oci_apigateway_HttpResponses_total{{{brew},httpStatusCode=\"418\",httpStatusCategory=\"4xx\"}}"), 1.0),
+            (format!("oci_apigateway_BackendHttpResponses_total{{{brew},backendHttpStatusCode=\"418\",backendHttpStatusCategory=\"4xx\"}}"), 1.0),
+            (format!("oci_apigateway_ResponseCacheAction_total{{{route},responseCacheResult=\"MISS\"}}"), 4.0),
         ] {
-            assert!(text.contains(&line), "missing {line} in\n{text}");
+            assert_eq!(samples.get(&series), Some(&value), "{series} in\n{text}");
         }
         assert!(
-            text.contains(
-                "httpMethodType=\"OTHER\",backendType=\"HTTP_BACKEND\",httpStatusCode=\"418\""
-            ),
+            text.contains("# TYPE oci_apigateway_Latency histogram\n"),
             "{text}"
         );
         assert!(
-            text.contains("backendHttpStatusCode=\"418\",backendHttpStatusCategory=\"4xx\"} 1"),
+            text.contains("# TYPE oci_apigateway_HttpRequests counter\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let route = Arc::new(RouteMetrics::new("say \"hi\"\\", "/a\nb", "HTTP_BACKEND"));
+        route.request(&Method::GET);
+        let text = scrape(Routes(vec![route]));
+        assert!(
+            text.contains("oci_apigateway_HttpRequests_total{deploymentName=\"say \\\"hi\\\"\\\\\",route=\"/a\\nb\","),
             "{text}"
         );
     }
@@ -561,16 +618,14 @@ mod tests {
         for status in 200..(200 + SERIES_PER_ROUTE as u16 + 5) {
             route.response(&Method::GET, &outcome(status));
         }
-        let mut text = String::new();
-        render_responses(&mut text, &[Arc::new(route)]);
-        let responses: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("oci_apigateway_HttpResponses{"))
+        let text = scrape(Routes(vec![Arc::new(route)]));
+        let samples = samples(&text);
+        let responses: Vec<&String> = samples
+            .keys()
+            .filter(|series| series.starts_with("oci_apigateway_HttpResponses_total{"))
             .collect();
         assert_eq!(responses.len(), SERIES_PER_ROUTE + 1, "{text}");
-        assert!(
-            text.contains("httpStatusCode=\"other\",httpStatusCategory=\"other\"} 5"),
-            "{text}"
-        );
+        let other = "oci_apigateway_HttpResponses_total{deploymentName=\"d\",route=\"/r\",httpMethodType=\"OTHER\",backendType=\"STOCK_RESPONSE_BACKEND\",httpStatusCode=\"other\",httpStatusCategory=\"other\"}";
+        assert_eq!(samples.get(other), Some(&5.0), "{text}");
     }
 }

@@ -7,12 +7,17 @@
 //! away, the exchange is closed once: its route's [`RouteMetrics`] are updated and, when an
 //! [`AccessLog`] is configured, one [`AccessEntry`] is handed to it.
 //!
+//! Metrics are exposed through prometheus-client: [`crate::GatewayService`],
+//! [`crate::server::ListenerStats`] and [`FunctionMetrics`] are its `Collector`s, reading the
+//! atomics above only when scraped, so recording stays a few relaxed additions.
+//!
 //! The execution log is `tracing`: every request runs inside a `request` span carrying
 //! `opcRequestId`, `deploymentName`, `route` and the route's `executionLogLevel` (from
 //! `loggingPolicies`), and the gateway's events carry OCI's execution-log `code`s. A subscriber
 //! decides where they go and may drop events below a route's level.
 
 mod access;
+pub(crate) mod encode;
 mod metrics;
 mod runtime;
 
@@ -31,9 +36,9 @@ use crate::error::ClientLeft;
 
 pub(crate) use access::AccessFields;
 pub use access::{AccessEntry, AccessLog, GatewayIdentity, MatchedRoute};
-pub(crate) use metrics::{escape, Outcome};
-pub use metrics::{render_identity, CacheResult, MetricsRegistry, RouteMetrics};
-pub use runtime::render_function_metrics;
+pub(crate) use metrics::Outcome;
+pub use metrics::{CacheResult, MetricsRegistry, RouteMetrics};
+pub use runtime::FunctionMetrics;
 
 /// Where a gateway's observations go: its metrics (kept across reloads) and, optionally, an
 /// access log.

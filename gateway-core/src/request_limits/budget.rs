@@ -8,7 +8,7 @@
 //! declared length up front, then each chunk as it arrives — and gives them back when the bytes
 //! are dropped; a body that does not fit is refused with 503 rather than grow the process.
 
-use std::fmt::Write as _;
+use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -17,9 +17,11 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
+use prometheus_client::encoding::DescriptorEncoder;
 
 use super::RequestBodyError;
 use crate::body::{Body, BoxError};
+use crate::observe::encode::{counters, gauges, NO_LABELS};
 
 /// The default of `max_buffered_body_bytes`: 128 MiB, room for 21 whole 6 MB function bodies
 /// at once, or thousands of small ones.
@@ -97,19 +99,20 @@ impl BodyBudget {
             .is_ok()
     }
 
-    /// Appends the budget's metrics to `out` in the Prometheus text format.
-    pub fn render_metrics(&self, out: &mut String) {
-        let _ = write!(
-            out,
-            "# HELP gateway_buffered_body_bytes bytes of request bodies held whole in memory (signed invokes, in-process functions, authorizers reading the body)\n\
-             # TYPE gateway_buffered_body_bytes gauge\n\
-             gateway_buffered_body_bytes {}\n\
-             # HELP gateway_buffered_body_refused_total requests answered 503 because their body did not fit in max_buffered_body_bytes\n\
-             # TYPE gateway_buffered_body_refused_total counter\n\
-             gateway_buffered_body_refused_total {}\n",
-            self.held(),
-            self.refused()
-        );
+    /// Writes the budget's metrics: the bytes held now and the requests refused so far.
+    pub(crate) fn encode_metrics(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        gauges(
+            encoder,
+            "gateway_buffered_body_bytes",
+            "bytes of request bodies held whole in memory (signed invokes, in-process functions, authorizers reading the body)",
+            [(NO_LABELS, self.held())],
+        )?;
+        counters(
+            encoder,
+            "gateway_buffered_body_refused",
+            "requests answered 503 because their body did not fit in max_buffered_body_bytes",
+            [(NO_LABELS, self.refused())],
+        )
     }
 }
 
@@ -217,6 +220,7 @@ impl http_body::Body for HeldBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::encode::testing::{samples, scrape};
 
     fn chunked(chunks: &'static [&'static [u8]]) -> Body {
         Body::new(crate::testing::chunked_body(chunks))
@@ -279,19 +283,43 @@ mod tests {
         assert_eq!(budget.held(), 0);
     }
 
-    #[test]
-    fn metrics_show_what_is_held_and_refused() {
+    /// The budget scraped on its own.
+    #[derive(Debug)]
+    struct Scraped(BodyBudget);
+
+    impl prometheus_client::collector::Collector for Scraped {
+        fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+            self.0.encode_metrics(&mut encoder)
+        }
+    }
+
+    #[tokio::test]
+    async fn metrics_show_what_is_held_and_refused() {
         let budget = BodyBudget::new(10);
-        let mut text = String::new();
-        budget.render_metrics(&mut text);
-        assert!(text.contains("\ngateway_buffered_body_bytes 0\n"), "{text}");
-        assert!(
-            text.contains("\ngateway_buffered_body_refused_total 0\n"),
+        let held = buffer(chunked(&[b"abc"]), 100, &budget)
+            .await
+            .expect("fits");
+        buffer(chunked(&[b"0123456789"]), 100, &budget)
+            .await
+            .expect_err("over the budget");
+        let text = scrape(Scraped(budget.clone()));
+        let before = samples(&text);
+        assert_eq!(
+            before.get("gateway_buffered_body_bytes"),
+            Some(&3.0),
+            "{text}"
+        );
+        assert_eq!(
+            before.get("gateway_buffered_body_refused_total"),
+            Some(&1.0),
             "{text}"
         );
         assert!(
-            text.contains("# TYPE gateway_buffered_body_bytes gauge"),
+            text.contains("# TYPE gateway_buffered_body_bytes gauge\n"),
             "{text}"
         );
+        drop(held);
+        let after = samples(&scrape(Scraped(budget)));
+        assert_eq!(after.get("gateway_buffered_body_bytes"), Some(&0.0));
     }
 }

@@ -2,6 +2,7 @@
 //! connection's deadlines, graceful shutdown.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +21,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::Service;
@@ -31,6 +34,7 @@ use super::{ConnectionLimits, ServerBuilder};
 use crate::body::BoxError;
 use crate::context::ClientCertificate;
 use crate::error::GatewayError;
+use crate::observe::encode::{counters, gauges, NO_LABELS};
 use crate::request_limits::MAX_HEADER_COUNT;
 
 /// What a client over the connection limits is told before the connection closes.
@@ -48,56 +52,87 @@ pub struct ListenerStats {
     idle_closed: AtomicU64,
 }
 
-impl ListenerStats {
-    /// Appends the listener's metrics in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = writeln!(
-            out,
-            "# HELP gateway_connections_active client connections being served\n\
-             # TYPE gateway_connections_active gauge\n\
-             gateway_connections_active {}",
-            self.active.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP gateway_connections_rejected_total connections answered 503 because a connection limit was reached\n\
-             # TYPE gateway_connections_rejected_total counter\n\
-             gateway_connections_rejected_total{{limit=\"max_connections\"}} {}\n\
-             gateway_connections_rejected_total{{limit=\"max_connections_per_client\"}} {}",
-            self.over_capacity.load(Relaxed),
-            self.over_client_capacity.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP gateway_request_heads_refused_total request heads refused before routing: 408 too slow, 431 too large\n\
-             # TYPE gateway_request_heads_refused_total counter\n\
-             gateway_request_heads_refused_total{{httpStatusCode=\"408\"}} {}\n\
-             gateway_request_heads_refused_total{{httpStatusCode=\"431\"}} {}",
-            self.head_timeouts.load(Relaxed),
-            self.heads_too_large.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP gateway_idle_connections_closed_total keep-alive connections closed after the idle timeout\n\
-             # TYPE gateway_idle_connections_closed_total counter\n\
-             gateway_idle_connections_closed_total {}",
-            self.idle_closed.load(Relaxed)
-        );
+/// Read when `/metrics` is scraped.
+impl Collector for ListenerStats {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let encoder = &mut encoder;
+        gauges(
+            encoder,
+            "gateway_connections_active",
+            "client connections being served",
+            [(NO_LABELS, self.active.load(Relaxed))],
+        )?;
+        counters(
+            encoder,
+            "gateway_connections_rejected",
+            "connections answered 503 because a connection limit was reached",
+            [
+                ("max_connections", &self.over_capacity),
+                ("max_connections_per_client", &self.over_client_capacity),
+            ]
+            .map(|(limit, count)| ([("limit", limit)], count.load(Relaxed))),
+        )?;
+        counters(
+            encoder,
+            "gateway_request_heads_refused",
+            "request heads refused before routing: 408 too slow, 431 too large",
+            [("408", &self.head_timeouts), ("431", &self.heads_too_large)]
+                .map(|(status, count)| ([("httpStatusCode", status)], count.load(Relaxed))),
+        )?;
+        counters(
+            encoder,
+            "gateway_idle_connections_closed",
+            "keep-alive connections closed after the idle timeout",
+            [(NO_LABELS, self.idle_closed.load(Relaxed))],
+        )
     }
 }
 
 /// The next connection of `listener`. An accept that fails (out of file descriptors, say)
-/// is logged and retried after a pause: retrying at once would spin while the cause lasts.
+/// is retried after a pause that grows while the failures last (10 ms, doubling to 1 s):
+/// retrying at once would spin, and a fixed long pause would keep clients waiting once the cause
+/// has passed. One warning per run of failures, not one per retry.
 pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    let mut backoff = AcceptBackoff::default();
     loop {
         match listener.accept().await {
-            Ok(accepted) => return accepted,
+            Ok(accepted) => {
+                if backoff.failures > 0 {
+                    debug!(failures = backoff.failures, "accepting connections again");
+                }
+                return accepted;
+            }
             Err(e) => {
-                warn!(error = %e, local = ?listener.local_addr().ok(), "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                if backoff.failures == 0 {
+                    warn!(error = %e, local = ?listener.local_addr().ok(),
+                        "accept failed; retrying after pauses growing to 1 s until it succeeds");
+                }
+                tokio::time::sleep(backoff.next_pause()).await;
             }
         }
+    }
+}
+
+/// The pauses between accepts that keep failing: 10 ms, doubling up to 1 s. A successful
+/// accept starts afresh (each [`accept`] call has its own).
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    /// Failures in a row so far.
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    /// The pause after one more failure.
+    fn next_pause(&mut self) -> Duration {
+        // 2^7 × 10 ms is past the cap already; the shift stays small however long it fails.
+        let pause = Self::FIRST
+            .saturating_mul(1 << self.failures.min(7))
+            .min(Self::MAX);
+        self.failures = self.failures.saturating_add(1);
+        pause
     }
 }
 
@@ -374,6 +409,16 @@ async fn refuse(mut stream: TcpStream, peer: SocketAddr, limit: Limit, setup: Se
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_accepts_pause_10_ms_doubling_to_1_s() {
+        let mut backoff = AcceptBackoff::default();
+        let pauses: Vec<u128> = (0..10).map(|_| backoff.next_pause().as_millis()).collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        backoff.failures = u32::MAX;
+        assert_eq!(backoff.next_pause(), AcceptBackoff::MAX);
+        assert_eq!(AcceptBackoff::default().next_pause(), AcceptBackoff::FIRST);
+    }
 
     #[test]
     fn ipv6_clients_are_counted_by_their_slash_64() {
