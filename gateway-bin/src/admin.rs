@@ -22,12 +22,12 @@ use gateway_core::server::{accept, ListenerStats};
 use tokio::net::TcpListener;
 use tracing::{debug, error};
 
-use gateway_core::observe::FunctionMetrics;
+use gateway_core::function::FunctionMetrics;
 use gateway_core::GatewayService;
 
 use crate::access_log::AccessLogWriter;
 use crate::console::{self, Console};
-use crate::reload::CurrentFunctions;
+use crate::running::CurrentFunctions;
 
 /// What `/metrics` reports on.
 #[derive(Debug, Clone)]

@@ -10,9 +10,7 @@
 //! Every trigger goes through one task, so reloads never overlap: a trigger that arrives
 //! while a reload runs is served by one more reload after it.
 
-use std::fmt;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,37 +27,9 @@ use crate::config::GatewaySection;
 use crate::console::Board;
 use crate::functions::{self, Readiness};
 use crate::load::{load, Lasting, Loaded};
+use crate::running::CurrentFunctions;
 use crate::running::FunctionSet;
-use crate::watch::{self as watcher, Roots};
-
-/// The functions currently served, shared with `serve` so that shutdown can stop them.
-pub(crate) type CurrentFunctions = Arc<Mutex<FunctionSet>>;
-
-/// Why a reload runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Trigger {
-    Signal,
-    /// The watcher saw these files change.
-    Files(Vec<PathBuf>),
-}
-
-impl fmt::Display for Trigger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Trigger::Signal => f.write_str("SIGHUP"),
-            Trigger::Files(files) => {
-                f.write_str("changed: ")?;
-                for (i, file) in files.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{}", file.display())?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
+use crate::watch::{self as watcher, Roots, Trigger};
 
 /// Everything a reload needs, and what the running configuration is.
 #[derive(Debug)]

@@ -33,6 +33,10 @@ pub(crate) struct Member {
     pub(crate) explanation: Option<String>,
 }
 
+/// The functions currently served, shared by reloads, the console, the admin listener and
+/// shutdown.
+pub(crate) type CurrentFunctions = Arc<tokio::sync::Mutex<FunctionSet>>;
+
 /// The functions of one configuration, by id.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FunctionSet {

@@ -19,6 +19,7 @@
 //! editor writes several files, or one file in steps) reloads once, [`SETTLE`] after the last.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -28,7 +29,6 @@ use tracing::warn;
 use crate::cli::Source;
 use crate::config::Config;
 use crate::identity::{file_digest, source_files};
-use crate::reload::Trigger;
 
 /// How often the files are looked at while nothing changes.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -229,6 +229,32 @@ pub(crate) fn spawn(
             }
         }
     });
+}
+
+/// Why a reload runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    Signal,
+    /// The watcher saw these files change.
+    Files(Vec<PathBuf>),
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trigger::Signal => f.write_str("SIGHUP"),
+            Trigger::Files(files) => {
+                f.write_str("changed: ")?;
+                for (i, file) in files.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", file.display())?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use gateway_core::observe::GatewayIdentity;
 use gateway_core::GatewayService;
 
-use crate::reload::CurrentFunctions;
+use crate::running::CurrentFunctions;
 
 pub(crate) use function_logs::FunctionLogs;
 pub(crate) use traffic::{Tee, Traffic};

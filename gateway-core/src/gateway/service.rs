@@ -24,7 +24,7 @@ use crate::body::{Body, BoxError};
 use crate::context::{ClientAddr, RequestContext};
 use crate::error::GatewayError;
 use crate::headers::remove_hop_by_hop;
-use crate::observe::{AccessFields, Closing, Exchange, Observer};
+use crate::observe::{AccessFields, Closing, Exchange, Observer, RouteKey};
 use crate::policy::cors::preflight_method;
 use crate::request_id::{RequestId, RequestIdLayer, SetRequestId};
 use crate::request_limits::{
@@ -87,7 +87,14 @@ impl GatewayService {
 }
 
 fn bind_metrics(observer: &Observer, gateway: &CompiledGateway) {
-    let bound = observer.metrics.bind(gateway.routes());
+    let bound = observer
+        .metrics
+        .bind(gateway.routes().map(|route| RouteKey {
+            deployment: route.deployment.clone(),
+            path: route.template.as_str().to_owned(),
+            methods: route.methods.to_string(),
+            backend: route.backend,
+        }));
     for (route, metrics) in gateway.routes().zip(bound) {
         // A gateway served by two services reports to the first one's registry.
         let _ = route.metrics.set(metrics);

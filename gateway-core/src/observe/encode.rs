@@ -3,7 +3,7 @@
 //!
 //! The gateway counts with plain relaxed atomics of its own, so that a request never takes a
 //! lock or looks anything up in a registry; the collectors ([`crate::GatewayService`],
-//! [`crate::server::ListenerStats`], [`super::FunctionMetrics`]) read them when `/metrics` is
+//! [`crate::server::ListenerStats`], [`crate::function::FunctionMetrics`]) read them when `/metrics` is
 //! scraped and hand the values to these helpers, which leave the text to prometheus-client.
 
 use std::fmt;

@@ -25,7 +25,6 @@ use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use super::encode::{counters, family};
-use crate::routes::RouteInfo;
 
 /// Upper bounds of the latency histograms' buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -291,11 +290,15 @@ pub(crate) struct Outcome {
 
 /// Identifies a route across reloads: the same deployment, template and methods.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct RouteKey {
-    deployment: Arc<str>,
-    path: String,
-    methods: String,
-    backend: &'static str,
+pub(crate) struct RouteKey {
+    /// The deployment's name.
+    pub(crate) deployment: Arc<str>,
+    /// The route's path template, relative to the deployment's prefix.
+    pub(crate) path: String,
+    /// The methods the route answers, as listed in `Allow`.
+    pub(crate) methods: String,
+    /// The backend `type`.
+    pub(crate) backend: &'static str,
 }
 
 /// Every route's metrics, kept across reloads for the routes that remain.
@@ -317,29 +320,16 @@ impl Default for MetricsRegistry {
 impl MetricsRegistry {
     /// The metrics of each of `routes`, the same ones as before for a route that was already
     /// served. Routes no longer in the configuration are forgotten.
-    pub(crate) fn bind<'a>(
-        &self,
-        routes: impl Iterator<Item = &'a RouteInfo>,
-    ) -> Vec<Arc<RouteMetrics>> {
+    pub(crate) fn bind(&self, routes: impl Iterator<Item = RouteKey>) -> Vec<Arc<RouteMetrics>> {
         let mut map = self
             .routes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut kept = BTreeMap::new();
         let bound = routes
-            .map(|route| {
-                let key = RouteKey {
-                    deployment: route.deployment.clone(),
-                    path: route.template.as_str().to_owned(),
-                    methods: route.methods.to_string(),
-                    backend: route.backend,
-                };
+            .map(|key| {
                 let metrics = map.remove(&key).unwrap_or_else(|| {
-                    Arc::new(RouteMetrics::new(
-                        &route.deployment,
-                        route.template.as_str(),
-                        route.backend,
-                    ))
+                    Arc::new(RouteMetrics::new(&key.deployment, &key.path, key.backend))
                 });
                 kept.insert(key, metrics.clone());
                 metrics

@@ -8,7 +8,7 @@
 //! [`AccessLog`] is configured, one [`AccessEntry`] is handed to it.
 //!
 //! Metrics are exposed through prometheus-client: [`crate::GatewayService`],
-//! [`crate::server::ListenerStats`] and [`FunctionMetrics`] are its `Collector`s, reading the
+//! [`crate::server::ListenerStats`] and [`crate::function::FunctionMetrics`] are its `Collector`s, reading the
 //! atomics above only when scraped, so recording stays a few relaxed additions.
 //!
 //! The execution log is `tracing`: every request runs inside a `request` span carrying
@@ -19,7 +19,6 @@
 mod access;
 pub(crate) mod encode;
 mod metrics;
-mod runtime;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering::Relaxed};
@@ -36,9 +35,8 @@ use crate::error::ClientLeft;
 
 pub(crate) use access::AccessFields;
 pub use access::{AccessEntry, AccessLog, GatewayIdentity, MatchedRoute};
-pub(crate) use metrics::Outcome;
 pub use metrics::{CacheResult, MetricsRegistry, RouteMetrics};
-pub use runtime::FunctionMetrics;
+pub(crate) use metrics::{Outcome, RouteKey};
 
 /// Where a gateway's observations go: its metrics (kept across reloads) and, optionally, an
 /// access log.

@@ -41,7 +41,6 @@ pub(crate) mod decode;
 mod duplicates;
 mod features;
 mod model;
-mod validate;
 mod vars_check;
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod backend;
 mod enums;
 mod policies;
 mod route;
+mod route_checks;
 mod selection;
 mod transform;
 
@@ -30,7 +31,6 @@ use serde_json::Value;
 
 use crate::diagnostics::{Diagnostics, Kind};
 use crate::spec::decode::{decode_items, has_errors_under, limit_count, FromJson, Obj};
-use crate::spec::validate;
 
 /// An OCI API Gateway deployment specification (reference 1.2): what a deployment's
 /// `specification` holds, and what a spec file contains.
@@ -90,7 +90,7 @@ impl FromJson for ApiSpecification {
         .iter()
         .any(|p| has_errors_under(d, p))
             && !d.errors().any(|e| e.path == "requestPolicies");
-        validate::check_routes(d, request_policies.as_ref(), auth_known, &routes);
+        route_checks::check_routes(d, request_policies.as_ref(), auth_known, &routes);
         Some(ApiSpecification {
             request_policies,
             logging_policies,

@@ -7,6 +7,10 @@
 //! the client's method, URL and headers ride along with the body, and the function answers
 //! with the status, headers and body the client should see.
 
+mod metrics;
+
+pub use metrics::FunctionMetrics;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;

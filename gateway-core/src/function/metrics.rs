@@ -7,8 +7,8 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
-use super::encode::{family, gauges};
-use crate::function::{RegisteredFunction, RuntimeStats};
+use super::{RegisteredFunction, RuntimeStats};
+use crate::observe::encode::{family, gauges};
 
 /// A collector of the runtime metrics of every function that runs processes, labelled with the
 /// function's `functionId` and `functionName`, read from the processes' pools when scraped.
