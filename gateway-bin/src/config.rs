@@ -282,12 +282,12 @@ impl Default for LimitsSection {
 impl LimitsSection {
     /// The limits the gateway enforces on each request.
     pub fn request(&self) -> RequestLimits {
-        RequestLimits {
-            max_body_bytes: self.max_body_bytes,
-            max_function_body_bytes: self.max_function_body_bytes,
-            max_header_bytes: self.max_header_bytes,
-            body_read_timeout: Duration::from_secs(self.body_read_timeout_seconds),
-        }
+        let mut limits = RequestLimits::default();
+        limits.max_body_bytes = self.max_body_bytes;
+        limits.max_function_body_bytes = self.max_function_body_bytes;
+        limits.max_header_bytes = self.max_header_bytes;
+        limits.body_read_timeout = Duration::from_secs(self.body_read_timeout_seconds);
+        limits
     }
 }
 

@@ -43,6 +43,7 @@ pub const MAX_HEADER_COUNT: usize = 100;
 
 /// What a client may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RequestLimits {
     /// Largest request body for HTTP, stock and dynamic-routing routes (OCI: 20 MB).
     pub max_body_bytes: u64,
@@ -69,6 +70,7 @@ impl Default for RequestLimits {
 /// is the client's doing, so a backend that fails because of one answers for the client (4xx),
 /// never as a backend failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RequestBodyError {
     /// The body is longer than the route accepts: 413.
     TooLarge {

@@ -53,6 +53,7 @@ impl<T> Future for StoreCall<T> {
 
 /// Why a store could not decide.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The server did not answer, or recently failed and is being left alone for a moment.
     #[error("the store is unavailable: {0}")]

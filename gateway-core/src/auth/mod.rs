@@ -51,6 +51,7 @@ use crate::spec::Authentication as AuthenticationSpec;
 
 /// What an authenticator decided about one request.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum AuthOutcome {
     /// Valid credentials: the caller, its scopes and its `request.auth` values.
     Authenticated(Arc<AuthContext>),

@@ -21,6 +21,7 @@ use crate::vars::{Selector, Table, TableSet};
 
 /// How a deployment authenticates, as the route stacks need to know it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum DeploymentAuth {
     /// No `authentication` and no `dynamicAuthentication`: routes are open (reference 4.2).
     Open,

@@ -18,6 +18,7 @@
 //! into BYPASS (logged `responseCache.unavailable`, counted), and a failed store is only logged.
 //! Every response carries `X-Cache-Status`.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -406,21 +407,23 @@ where
         if !eligible {
             policy.counters.bypasses.fetch_add(1, Ordering::Relaxed);
             report(&req, CacheResult::Bypass);
-            return ResponseFuture::Inner {
-                future: self.inner.call(req),
-                status: BYPASS,
-                store: None,
+            return ResponseFuture {
+                state: State::Inner {
+                    future: self.inner.call(req),
+                    status: BYPASS,
+                    store: None,
+                },
             };
         }
         let key = policy.key(&req);
-        match policy.store.get(&key) {
+        let state = match policy.store.get(&key) {
             StoreCall::Ready(Some(result)) => {
-                ResponseFuture::after_lookup(&mut self.inner, policy, key, req, result)
+                State::after_lookup(&mut self.inner, policy, key, req, result)
             }
             call => {
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::Lookup {
+                State::Lookup {
                     call,
                     request: Some(req),
                     inner: Some(inner),
@@ -428,7 +431,8 @@ where
                     policy: policy.clone(),
                 }
             }
-        }
+        };
+        ResponseFuture { state }
     }
 }
 
@@ -443,11 +447,24 @@ type Lookup = StoreCall<Result<Option<Arc<CachedResponse>>, StoreError>>;
 
 pin_project! {
     /// Response future of [`ResponseCache`].
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+impl<S: Service<Request<B>>, B> fmt::Debug for ResponseFuture<S, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+pin_project! {
     #[project = Proj]
-    #[allow(missing_debug_implementations)]
-    // pin_project! accepts no doc comments on variant fields.
-    #[allow(missing_docs)]
-    pub enum ResponseFuture<S, B>
+    enum State<S, B>
     where
         S: Service<Request<B>>,
     {
@@ -473,7 +490,7 @@ pin_project! {
     }
 }
 
-impl<S, B> ResponseFuture<S, B>
+impl<S, B> State<S, B>
 where
     S: Service<Request<B>, Response = Response<Body>>,
 {
@@ -495,13 +512,13 @@ where
         match result {
             Ok(Some(entry)) => {
                 policy.counters.hits.fetch_add(1, Ordering::Relaxed);
-                ResponseFuture::Hit {
+                State::Hit {
                     response: Some(entry.to_response()),
                 }
             }
             Ok(None) => {
                 policy.counters.misses.fetch_add(1, Ordering::Relaxed);
-                ResponseFuture::Inner {
+                State::Inner {
                     future: inner.call(req),
                     status: MISS,
                     store: Some((key, policy.clone())),
@@ -509,7 +526,7 @@ where
             }
             Err(error) => {
                 policy.lookup_failed(&error);
-                ResponseFuture::Inner {
+                State::Inner {
                     future: inner.call(req),
                     status: BYPASS,
                     store: None,
@@ -520,6 +537,17 @@ where
 }
 
 impl<S, B> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<Body>>,
+{
+    type Output = Result<Response<Body>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().state.poll(cx)
+    }
+}
+
+impl<S, B> Future for State<S, B>
 where
     S: Service<Request<B>, Response = Response<Body>>,
 {

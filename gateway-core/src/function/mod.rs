@@ -179,6 +179,7 @@ pub struct FunctionResponse {
 /// Why a call did not produce a response. Messages are for logs; clients only ever see the
 /// status.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum InvokeError {
     /// The deadline passed before the function answered.
     #[error("function {function} did not answer within {timeout:?}")]

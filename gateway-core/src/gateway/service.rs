@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::convert::Infallible;
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -198,7 +199,7 @@ where
             }
             other => other,
         };
-        match refusal {
+        let state = match refusal {
             Ok((context, route)) => {
                 let span = info_span!(
                     "request",
@@ -216,7 +217,7 @@ where
                     gateway.limits.body_read_timeout,
                 );
                 let req = Request::from_parts(parts, Body::new(body));
-                DispatchFuture::Route {
+                DispatchState::Route {
                     future: route.service.clone().oneshot(req).instrument(span),
                     closing: Some(closing),
                 }
@@ -227,12 +228,13 @@ where
                     "request",
                     opcRequestId = request_id.map_or("", RequestId::as_str)
                 );
-                DispatchFuture::Ready {
+                DispatchState::Ready {
                     response: Some(span.in_scope(|| error_response(error))),
                     closing: Some(closing),
                 }
             }
-        }
+        };
+        DispatchFuture { state }
     }
 }
 
@@ -324,14 +326,24 @@ fn with_path(uri: &Uri, path: &str) -> Result<Uri, GatewayError> {
 pin_project! {
     /// Response future of [`Dispatch`]: a gateway-made answer, or the route's stack at work.
     /// Either way the response body is wrapped so that the exchange is reported when it ends.
+    pub struct DispatchFuture {
+        #[pin]
+        state: DispatchState,
+    }
+}
+
+impl fmt::Debug for DispatchFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatchFuture").finish_non_exhaustive()
+    }
+}
+
+pin_project! {
     #[project = DispatchProj]
-    #[allow(missing_debug_implementations)]
-    // pin_project! accepts no doc comments on variant fields.
-    #[allow(missing_docs)]
-    pub enum DispatchFuture {
-        /// A gateway-made answer (no route, a bad path), taken when the future is first polled.
+    enum DispatchState {
+        // A gateway-made answer (no route, a bad path), taken when the future is first polled.
         Ready { response: Option<Response<Body>>, closing: Option<Closing> },
-        /// The matched route's stack at work.
+        // The matched route's stack at work.
         Route {
             #[pin]
             future: Instrumented<Oneshot<RouteService, Request<Body>>>,
@@ -344,7 +356,7 @@ impl Future for DispatchFuture {
     type Output = Result<Response<Body>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (response, closing) = match self.project() {
+        let (response, closing) = match self.project().state.project() {
             DispatchProj::Ready { response, closing } => match response.take() {
                 Some(res) => (res, closing),
                 None => return Poll::Pending,

@@ -14,6 +14,7 @@ use crate::request_limits::RequestBodyError;
 
 /// A failed exchange with an HTTP backend.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HttpBackendError {
     /// The rendered URL is not a URL the client can call (a placeholder host left in the spec,
     /// or a context variable whose value cannot be part of a host).
