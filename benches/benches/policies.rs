@@ -23,9 +23,7 @@
 
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,12 +45,12 @@ use gateway_core::gateway::{LoadReport, Resources};
 use gateway_core::limit::{OnUnavailable, RateLimitConfig, StoreKind};
 use gateway_core::ClientAddr;
 use gateway_fn_backend::ServiceFunction;
+use gateway_test_support::jwt::{self, Signer, AUDIENCE, ISSUER};
+use gateway_test_support::redis::Redis;
 
 const PREFIX: &str = "/bench";
 const AUTHORIZER_ID: &str = "ocid1.fnfunc.oc1..authorizer";
 const ECHO_ID: &str = "ocid1.fnfunc.oc1..echo";
-const ISSUER: &str = "https://issuer.example/";
-const AUDIENCE: &str = "https://api.example/";
 const ORIGIN: &str = "https://app.example";
 /// Far above anything one core can send: the limiter decides every request, never refuses.
 const RATE: u32 = 1_000_000_000;
@@ -243,44 +241,24 @@ fn authorizer(calls: Arc<AtomicUsize>) -> RegisteredFunction {
     }
 }
 
-/// A key generated for this run: its public PEM for the spec, and a signed token.
-struct Signer {
+/// A key generated for this run (`gateway_test_support::jwt`): its public PEM for the spec,
+/// and a token it signed.
+struct Key {
     kid: &'static str,
     public_pem: String,
     token: String,
 }
 
-impl Signer {
-    fn new(kid: &'static str, alg: jsonwebtoken::Algorithm) -> Self {
-        let rcgen_alg = match alg {
-            jsonwebtoken::Algorithm::RS256 => &rcgen::PKCS_RSA_SHA256,
-            jsonwebtoken::Algorithm::ES256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-            other => panic!("no key for {other:?}"),
-        };
-        let key = rcgen::KeyPair::generate_for(rcgen_alg).expect("a key pair");
-        // PKCS#8 PEM for both; jsonwebtoken takes the inner RSA key out of it.
-        let private = key.serialize_pem();
-        let encoding = match alg {
-            jsonwebtoken::Algorithm::RS256 => {
-                jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes())
-            }
-            _ => jsonwebtoken::EncodingKey::from_ec_pem(private.as_bytes()),
-        }
-        .expect("a signing key");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs();
+impl Key {
+    fn new(kid: &'static str, signer: &Signer) -> Self {
+        let now = jwt::now();
         let claims = json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": "jdoe", "iat": now,
                              "exp": now + 24 * 3600, "scope": "read:hello write:hello",
                              "email": "jdoe@example.com", "tenant": "acme" });
-        let mut header = jsonwebtoken::Header::new(alg);
-        header.kid = Some(kid.to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, &encoding).expect("a signed token");
         Self {
             kid,
-            public_pem: key.public_key_pem(),
-            token,
+            public_pem: signer.pem(),
+            token: signer.token(kid, &claims),
         }
     }
 }
@@ -291,8 +269,8 @@ fn auth(c: &mut Criterion) {
     let mut functions = FunctionRegistry::new();
     functions.register(authorizer(calls.clone()));
 
-    let rsa = Signer::new("rs", jsonwebtoken::Algorithm::RS256);
-    let ec = Signer::new("es", jsonwebtoken::Algorithm::ES256);
+    let rsa = Key::new("rs", &Signer::rsa());
+    let ec = Key::new("es", &Signer::ec());
     let keys: Vec<Value> = [&rsa, &ec]
         .iter()
         .map(|s| json!({ "format": "PEM", "kid": s.kid, "key": s.public_pem }))
@@ -572,75 +550,6 @@ fn policies(c: &mut Criterion) {
 // ---------------------------------------------------------------------------------------------
 // ratelimit_redis
 
-/// A `redis-server` of this bench's own, on a free loopback port; stopped on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    /// `None` when `redis-server` is not installed.
-    fn start() -> Option<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => panic!("redis-server: {e}"),
-        };
-        let mut server = Self { child, port };
-        server.wait_ready();
-        Some(server)
-    }
-
-    fn wait_ready(&mut self) {
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("redis-server exited: {status}");
-            }
-            if self.ping() {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not answer PING on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn ping(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let mut answer = [0u8; 7];
-        stream.write_all(b"PING\r\n").is_ok()
-            && stream.read_exact(&mut answer).is_ok()
-            && &answer == b"+PONG\r\n"
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn ratelimit_redis(c: &mut Criterion) {
     let rt = runtime();
     let route = stock_route(REGION_PATH);
@@ -650,7 +559,7 @@ fn ratelimit_redis(c: &mut Criterion) {
     else {
         return;
     };
-    let Some(redis) = RedisServer::start() else {
+    let Some(redis) = Redis::try_start() else {
         println!("note: redis-server is not installed; the ratelimit_redis group is left out");
         return;
     };

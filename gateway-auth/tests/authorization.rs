@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use gateway_core::function::FunctionRegistry;
+use gateway_test_support::jwt::*;
 use serde_json::{json, Value};
 
 const COMPAT_01: &str = include_str!("../../../shared/compat/specs/01-oidc-custom-auth.json");

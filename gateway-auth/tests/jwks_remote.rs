@@ -8,6 +8,8 @@ use std::time::Duration;
 use common::*;
 use gateway_auth::AuthOptions;
 use gateway_core::function::FunctionRegistry;
+use gateway_test_support::jwt::*;
+use gateway_test_support::net::closed_addr;
 use serde_json::{json, Value};
 
 const COMPAT_04: &str =
@@ -28,13 +30,9 @@ fn factory(options: AuthOptions) -> Factory {
     Factory::new(FunctionRegistry::new()).with_options(options)
 }
 
-fn jwks(keys: &[Value]) -> Value {
-    json!({ "keys": keys })
-}
-
 #[tokio::test]
 async fn compat_spec_04_validates_tokens_with_fetched_keys_and_caches_them() {
-    let server = JwksServer::start(jwks(&[rsa().jwk("k1")])).await;
+    let server = JwksServer::start(key_set(&[rsa().jwk("k1")]));
     let gate = gate(&compat_04(&server.jwks_url()), &factory(fast_options()));
     let token = rsa().token("k1", &claims());
     for _ in 0..3 {
@@ -51,12 +49,12 @@ async fn compat_spec_04_validates_tokens_with_fetched_keys_and_caches_them() {
 
 #[tokio::test]
 async fn a_new_kid_triggers_a_refetch_for_rotated_keys() {
-    let server = JwksServer::start(jwks(&[rsa().jwk("k1")])).await;
+    let server = JwksServer::start(key_set(&[rsa().jwk("k1")]));
     let gate = gate(&compat_04(&server.jwks_url()), &factory(fast_options()));
     assert_eq!(gate.bearer(&rsa().token("k1", &claims())).await.status, 200);
     assert_eq!(server.hits(), 1);
 
-    server.set_jwks(jwks(&[rsa().jwk("k1"), rsa2().jwk("k2")]));
+    server.set_jwks(key_set(&[rsa().jwk("k1"), rsa2().jwk("k2")]));
     let reply = gate.bearer(&rsa2().token("k2", &claims())).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(server.hits(), 2);
@@ -67,7 +65,7 @@ async fn a_new_kid_triggers_a_refetch_for_rotated_keys() {
 
 #[tokio::test]
 async fn unknown_kids_refetch_at_a_bounded_rate() {
-    let server = JwksServer::start(jwks(&[rsa().jwk("k1")])).await;
+    let server = JwksServer::start(key_set(&[rsa().jwk("k1")]));
     let mut options = fast_options();
     options.jwks.min_refresh_interval = Duration::from_secs(3600);
     let gate = gate(&compat_04(&server.jwks_url()), &factory(options));
@@ -83,7 +81,7 @@ async fn unknown_kids_refetch_at_a_bounded_rate() {
 
 #[tokio::test]
 async fn an_unreachable_jwks_is_500_for_requests_and_recovers() {
-    let addr = closed_port().await;
+    let addr = closed_addr();
     let gate = gate(
         &compat_04(&format!("http://{addr}/jwks.json")),
         &factory(fast_options()),
@@ -100,7 +98,7 @@ async fn an_unreachable_jwks_is_500_for_requests_and_recovers() {
 
 #[tokio::test]
 async fn a_jwks_server_error_is_500_until_it_answers_again() {
-    let server = JwksServer::start(jwks(&[rsa().jwk("k1")])).await;
+    let server = JwksServer::start(key_set(&[rsa().jwk("k1")]));
     server.set_status(503);
     let gate = gate(&compat_04(&server.jwks_url()), &factory(fast_options()));
     let token = rsa().token("k1", &claims());
@@ -111,7 +109,7 @@ async fn a_jwks_server_error_is_500_until_it_answers_again() {
 
 #[tokio::test]
 async fn failures_back_off_instead_of_hammering_the_server() {
-    let server = JwksServer::start(jwks(&[rsa().jwk("k1")])).await;
+    let server = JwksServer::start(key_set(&[rsa().jwk("k1")]));
     server.set_status(500);
     let mut options = fast_options();
     options.jwks.failure_backoff = Duration::from_secs(3600);
@@ -125,14 +123,14 @@ async fn failures_back_off_instead_of_hammering_the_server() {
 
 #[tokio::test]
 async fn junk_instead_of_a_jwks_is_500() {
-    let server = JwksServer::start(json!(["not", "a", "jwks"])).await;
+    let server = JwksServer::start(json!(["not", "a", "jwks"]));
     let gate = gate(&compat_04(&server.jwks_url()), &factory(fast_options()));
     assert_eq!(gate.bearer(&rsa().token("k1", &claims())).await.status, 500);
 }
 
 #[tokio::test]
 async fn concurrent_first_requests_share_one_fetch() {
-    let server = JwksServer::start(jwks(&[rsa().jwk("k1")])).await;
+    let server = JwksServer::start(key_set(&[rsa().jwk("k1")]));
     let gate = gate(&compat_04(&server.jwks_url()), &factory(fast_options()));
     let token = rsa().token("k1", &claims());
     let mut tasks = Vec::new();
@@ -153,7 +151,7 @@ async fn a_symmetric_key_in_the_jwks_never_verifies_anything() {
     let secret = b"shared-secret-known-to-the-attacker";
     let oct = json!({ "kty": "oct", "kid": "h1", "alg": "HS256",
                       "k": base64_url(secret) });
-    let server = JwksServer::start(jwks(&[oct, rsa().jwk("k1")])).await;
+    let server = JwksServer::start(key_set(&[oct, rsa().jwk("k1")]));
     let gate = gate(&compat_04(&server.jwks_url()), &factory(fast_options()));
     let token = hs256_token("h1", &claims(), secret);
     assert_eq!(gate.bearer(&token).await.status, 401);
@@ -169,7 +167,7 @@ fn base64_url(bytes: &[u8]) -> String {
 async fn remote_discovery_finds_the_jwks_and_accepts_ec_and_ed25519_keys() {
     let ec = Signer::ec();
     let ed = Signer::ed();
-    let server = JwksServer::start(jwks(&[ec.jwk("ec1"), ed.jwk("ed1"), rsa().jwk("k1")])).await;
+    let server = JwksServer::start(key_set(&[ec.jwk("ec1"), ed.jwk("ed1"), rsa().jwk("k1")]));
     let spec = format!(
         r#"{{ "requestPolicies": {{ "authentication": {{ "type": "TOKEN_AUTHENTICATION",
               "tokenHeader": "Authorization", "tokenAuthScheme": "Bearer",

@@ -20,10 +20,16 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     UPGRADE,
 ];
 
+/// Whether `name` is one of the hop-by-hop headers every message has (RFC 9110 §7.6.1 and
+/// the legacy ones), whatever its `Connection` names besides.
+pub fn is_hop_by_hop_name(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name)
+}
+
 /// Whether `name` is hop-by-hop in a message with `headers`: in the fixed list, or named by
 /// the message's `Connection`.
 pub fn is_hop_by_hop(name: &HeaderName, headers: &HeaderMap) -> bool {
-    HOP_BY_HOP.contains(name)
+    is_hop_by_hop_name(name)
         || connection_names(headers).any(|named| named.eq_ignore_ascii_case(name.as_str()))
 }
 

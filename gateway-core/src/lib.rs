@@ -22,6 +22,7 @@ pub mod headers;
 pub mod import;
 pub mod limit;
 pub mod observe;
+mod percent;
 pub mod policy;
 pub mod redis;
 pub mod request_id;

@@ -13,8 +13,9 @@ use gateway_core::spec::{
     FixedTtlStorePolicy, ResponseCacheLookupPolicy, ResponseCacheStorePolicy, SimpleLookupPolicy,
 };
 use gateway_core::Body;
+use gateway_test_support::redis::Redis;
 use http::{Request, Response};
-use limit_support::{body_text, counting, eventually, RedisServer};
+use limit_support::{body_text, client, counting, eventually};
 use tower::{Layer, Service, ServiceExt};
 
 /// One replica's cache layer, with its own connection built from `[response_cache]`.
@@ -69,7 +70,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_stores_and_another_serves_the_hit() {
-    let server = RedisServer::start();
+    let server = Redis::start();
     let calls = Arc::new(AtomicUsize::new(0));
     let mut a = replica(&server.url()).layer(counting(calls.clone(), "from the backend"));
     let mut b = replica(&server.url()).layer(counting(calls.clone(), "other backend"));
@@ -78,7 +79,7 @@ async fn one_replica_stores_and_another_serves_the_hit() {
         ("MISS".into(), "from the backend".into())
     );
     // The store is written in the background once the body has been sent.
-    let mut redis = server.client().await;
+    let mut redis = client(&server).await;
     let stored = eventually(Duration::from_secs(5), || {
         let mut redis = redis.clone();
         async move {

@@ -20,11 +20,10 @@ use gateway_core::router::PathTemplate;
 use gateway_core::spec::{load_spec, Backend};
 use gateway_core::Body;
 use gateway_core::BoxFuture;
+use gateway_test_support::upstream::{ok, raw_upstream};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
@@ -303,44 +302,16 @@ async fn function_branches_are_called() {
 }
 
 /// An upstream that answers every request with its request line and `Host` header.
-async fn request_line_upstream() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let line = head.lines().next().unwrap_or_default().to_owned();
-                let host = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("host: "))
-                    .unwrap_or_default();
-                let body = format!("{line} @ {host}");
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    addr
+fn request_line_upstream() -> SocketAddr {
+    raw_upstream(|req| {
+        let host = req.header("host").unwrap_or_default();
+        ok(None, format!("{} @ {host}", req.request_line()).as_bytes())
+    })
 }
 
 #[tokio::test]
 async fn http_branches_may_put_the_selector_in_the_host() {
-    let up = request_line_upstream().await;
+    let up = request_line_upstream();
     let port = up.port();
     let routing = compile(spec(
         "request.headers[x-target]",

@@ -6,6 +6,7 @@
 //! is provably still holding the rest back).
 
 use std::convert::Infallible;
+use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +21,9 @@ use gateway_core::respond::error_response;
 use gateway_core::router::PathTemplate;
 use gateway_core::spec::HttpBackend;
 use gateway_core::{Body, BoxError, ClientAddr};
+use gateway_test_support::client;
+use gateway_test_support::net::closed_addr;
+use gateway_test_support::upstream::accept_one;
 use http::{Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
@@ -29,7 +33,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::timeout;
@@ -411,31 +415,6 @@ async fn front(svc: HttpBackendService) -> SocketAddr {
     addr
 }
 
-/// A raw TCP upstream: accepts one connection, reads the request head, then runs `then`.
-async fn raw_upstream<F, Fut>(then: F) -> SocketAddr
-where
-    F: FnOnce(TcpStream) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            return;
-        };
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
-        }
-        then(stream).await;
-    });
-    addr
-}
-
 // ---------------------------------------------------------------------------------------------
 // URL and headers.
 
@@ -647,9 +626,7 @@ async fn json_error(res: Response<Body>) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn a_refused_connection_is_502() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
+    let addr = closed_addr();
     let client = HttpClient::new();
     let svc = compile(&client, &spec(&format!("http://{addr}/x")));
     let (status, body) =
@@ -745,11 +722,10 @@ async fn a_stall_between_body_chunks_ends_the_body_with_an_error() {
 async fn an_upstream_that_does_not_take_the_request_is_504() {
     // The upstream reads the head and then nothing: the body fills the socket buffers and
     // the gateway can write no further.
-    let addr = raw_upstream(|stream| async move {
-        tokio::time::sleep(Duration::from_secs(60)).await;
+    let addr = accept_one(|stream| {
+        std::thread::sleep(Duration::from_secs(60));
         drop(stream);
-    })
-    .await;
+    });
     let client = HttpClient::new();
     let mut spec = spec(&format!("http://{addr}/upload"));
     spec.send_timeout_in_seconds = Some(0.5);
@@ -765,11 +741,10 @@ async fn an_upstream_that_vanishes_mid_body_ends_the_response_with_an_error() {
         "HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\npartial",
         "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\npartial\r\n",
     ] {
-        let addr = raw_upstream(move |mut stream| async move {
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        })
-        .await;
+        let addr = accept_one(move |mut stream| {
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+        });
         let client = HttpClient::new();
         let svc = compile(&client, &spec(&format!("http://{addr}/")));
         let res = call(&svc, request("GET", "/items/1", Body::empty())).await;
@@ -785,18 +760,17 @@ async fn an_upstream_that_vanishes_mid_body_ends_the_response_with_an_error() {
 /// connection.
 async fn watching_upstream() -> (SocketAddr, mpsc::UnboundedReceiver<&'static str>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let addr = raw_upstream(move |mut stream| async move {
+    let addr = accept_one(move |mut stream| {
         let _ = tx.send("request");
         let mut buf = [0u8; 64];
         loop {
-            match stream.read(&mut buf).await {
+            match stream.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
         }
         let _ = tx.send("closed");
-    })
-    .await;
+    });
     (addr, rx)
 }
 
@@ -848,16 +822,15 @@ async fn through_a_real_server_the_client_address_is_forwarded() {
     let up = upstream().await;
     let client = HttpClient::new();
     let gateway = front(compile(&client, &spec(&up.url("/echo")))).await;
-    let mut stream = TcpStream::connect(gateway).await.expect("connect");
-    stream
-        .write_all(b"GET /items/1?x=1 HTTP/1.1\r\nhost: gw.example\r\nconnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut raw = Vec::new();
-    timeout(PATIENCE, stream.read_to_end(&mut raw))
-        .await
-        .expect("in time")
-        .expect("read");
+    let raw = b"GET /items/1?x=1 HTTP/1.1\r\nhost: gw.example\r\nconnection: close\r\n\r\n";
+    // The blocking client in a thread of its own, while this runtime serves the gateway.
+    let raw = timeout(
+        PATIENCE,
+        tokio::task::spawn_blocking(move || client::exchange(gateway, raw)),
+    )
+    .await
+    .expect("in time")
+    .expect("read");
     let raw = String::from_utf8_lossy(&raw);
     let body = raw.split("\r\n\r\n").nth(1).unwrap_or_default();
     let echo: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {raw}"));

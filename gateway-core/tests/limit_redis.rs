@@ -14,8 +14,9 @@ use gateway_core::redis::{RedisConnection, RedisOptions};
 use gateway_core::respond::error_response;
 use gateway_core::spec::{RateKey, RateLimitingPolicy};
 use gateway_core::{Body, ClientAddr, GatewayError};
+use gateway_test_support::redis::Redis;
 use http::{Request, Response};
-use limit_support::{body_text, counting, eventually, RedisServer};
+use limit_support::{body_text, client, counting, eventually};
 use tower::{Layer, Service, ServiceExt};
 
 fn options() -> RedisOptions {
@@ -60,7 +61,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_sharing_redis_admit_no_more_than_the_limit() {
-    let server = RedisServer::start();
+    let server = Redis::start();
     let calls = Arc::new(AtomicUsize::new(0));
     let (rate, burst) = (10u32, 10u32);
     let a = RateLimitLayer::new(replica(
@@ -128,7 +129,7 @@ async fn two_replicas_sharing_redis_admit_no_more_than_the_limit() {
 
 #[tokio::test]
 async fn client_keys_are_node_independent_and_expire() {
-    let server = RedisServer::start();
+    let server = Redis::start();
     let calls = Arc::new(AtomicUsize::new(0));
     let mut a = RateLimitLayer::new(replica(
         &server.url(),
@@ -148,7 +149,7 @@ async fn client_keys_are_node_independent_and_expire() {
     // The same /64 through the other replica: same bucket.
     assert_eq!(send(&mut b, "[2001:db8:5:6::2]:1").await.status(), 429);
     assert_eq!(send(&mut b, "203.0.113.7:9").await.status(), 200);
-    let mut redis = server.client().await;
+    let mut redis = client(&server).await;
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg("gw:*")
         .query_async(&mut redis)
@@ -175,7 +176,7 @@ async fn client_keys_are_node_independent_and_expire() {
 
 #[tokio::test]
 async fn a_flushed_script_cache_falls_back_to_eval() {
-    let server = RedisServer::start();
+    let server = Redis::start();
     let calls = Arc::new(AtomicUsize::new(0));
     let mut svc = RateLimitLayer::new(replica(
         &server.url(),
@@ -185,7 +186,7 @@ async fn a_flushed_script_cache_falls_back_to_eval() {
     ))
     .layer(counting(calls, "ok"));
     assert_eq!(send(&mut svc, "192.0.2.1:1").await.status(), 200);
-    let mut redis = server.client().await;
+    let mut redis = client(&server).await;
     let _: () = redis::cmd("SCRIPT")
         .arg("FLUSH")
         .query_async(&mut redis)
@@ -199,7 +200,7 @@ async fn a_flushed_script_cache_falls_back_to_eval() {
 /// answered once, the connect timeout counts too.
 #[tokio::test]
 async fn a_starting_connection_does_not_refuse_the_first_requests() {
-    let server = RedisServer::start();
+    let server = Redis::start();
     server.signal("STOP");
     let conn = RedisConnection::open(
         &server.url(),
@@ -229,8 +230,8 @@ async fn a_starting_connection_does_not_refuse_the_first_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopping_fails_open_or_closed_and_recovers() {
-    let mut server = RedisServer::start();
-    let port = server.port();
+    let mut server = Redis::start();
+    let port = server.port;
     let calls = Arc::new(AtomicUsize::new(0));
     let open_limiter = replica(&server.url(), 100, RateKey::ClientIp, OnUnavailable::Open);
     let closed_limiter = replica(&server.url(), 100, RateKey::ClientIp, OnUnavailable::Closed);
@@ -266,7 +267,7 @@ async fn redis_stopping_fails_open_or_closed_and_recovers() {
     assert!(open_limiter.counters().store_unavailable() >= 1);
     assert!(closed_limiter.counters().store_unavailable() >= 21);
 
-    let _server = RedisServer::start_on(port);
+    let _server = Redis::start_with(port, &[]);
     let recovered = eventually(Duration::from_secs(10), || {
         let mut svc = closed.clone();
         async move { send(&mut svc, "192.0.2.1:1").await.status() == 200 }

@@ -298,10 +298,7 @@ mod oci {
     async fn unreachable_or_untrusted_endpoints_are_502() -> TestResult {
         let (_dir, credentials) = api_key_credentials()?;
         // A port nothing listens on: bound, then released.
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-            listener.local_addr()?.port()
-        };
+        let port = gateway_test_support::net::free_port();
         let id = "ocid1.fnfunc.oc1.iad.ok";
         let config = OciFunctionConfig::new(
             id,

@@ -1,10 +1,11 @@
 //! Shared support for the end-to-end tests: start the real `gateway` binary on a free loopback
 //! port, talk raw HTTP/1.1 to it (so that odd request targets arrive byte for byte), and stop
-//! it again.
+//! it again. The helpers every test crate of the workspace uses (Redis deployments, keys and
+//! JWTs, upstreams, the raw client) come from `gateway-test-support` and are re-exported here.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -12,10 +13,12 @@ use std::time::{Duration, Instant};
 
 use openmetrics::Exposition;
 
+pub use gateway_test_support::client::{chunked, parse_response, request, try_request, Response};
+pub use gateway_test_support::upstream::raw_echo_upstream;
+pub use gateway_test_support::{client, eventually, jwt, net, pki, redis, upstream, TempDir};
+
 pub mod oidc;
 pub mod openmetrics;
-pub mod pki;
-pub mod redis;
 /// How long a gateway may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -245,215 +248,6 @@ fn collect(pipe: impl Read, into: &Mutex<String>) {
     }
 }
 
-/// A parsed HTTP/1.1 response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    /// Header names lower-cased, in the order received.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// The first value of a header.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of a header, in order.
-    pub fn header_all(&self, name: &str) -> Vec<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
-    }
-}
-
-/// `body` in the chunked transfer coding, `size` bytes a chunk, for a request that sends
-/// `Transfer-Encoding: chunked` (an upload of unknown length).
-pub fn chunked(body: &[u8], size: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + body.len() / size.max(1) * 12 + 5);
-    for chunk in body.chunks(size.max(1)) {
-        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        out.extend_from_slice(chunk);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"0\r\n\r\n");
-    out
-}
-
-/// Sends one raw HTTP/1.1 request to `addr` and reads the response until the server closes.
-/// `Content-Length` is added for a non-empty body unless `headers` frame it themselves.
-pub fn request(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Response {
-    try_request(addr, method, target, headers, body).expect("request")
-}
-
-/// Like [`request`], but a connection that fails or breaks is an error rather than a panic,
-/// for tests that count failures.
-pub fn try_request(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (n, v) in headers {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    let framed = headers.iter().any(|(n, _)| {
-        n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding")
-    });
-    if !body.is_empty() && !framed {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    // A server may answer (413, 400) and close before reading the whole body, as it should;
-    // the response is what the test looks at.
-    let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    if !raw.windows(4).any(|w| w == b"\r\n\r\n") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("incomplete response: {:?}", String::from_utf8_lossy(&raw)),
-        ));
-    }
-    Ok(parse_response(&raw, method == "HEAD"))
-}
-
-/// Parses a complete HTTP/1.1 response (Content-Length or chunked framing).
-pub fn parse_response(raw: &[u8], head_only: bool) -> Response {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no end of head in {:?}", String::from_utf8_lossy(raw)));
-    let head = std::str::from_utf8(&raw[..split]).expect("ASCII head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().expect("status line");
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let rest = &raw[split + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if head_only {
-        Vec::new()
-    } else if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
-    Response {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size_text = std::str::from_utf8(&data[..eol]).unwrap_or("0");
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
-            .unwrap_or(0);
-        if size == 0 {
-            return out;
-        }
-        let start = eol + 2;
-        out.extend_from_slice(&data[start..(start + size).min(data.len())]);
-        data = data.get(start + size + 2..).unwrap_or(&[]);
-    }
-}
-
-/// An HTTP/1.1 upstream on loopback that answers each request with its request line and header
-/// lines exactly as they arrived (`text/plain`), once it has read the body (`Content-Length` or
-/// chunked). One request per connection; it runs as long as the test process.
-pub fn raw_echo_upstream() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind upstream");
-    let addr = listener.local_addr().expect("upstream address");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || echo_head(stream));
-        }
-    });
-    addr
-}
-
-fn echo_head(mut stream: TcpStream) {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 8192];
-    let head_end = loop {
-        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at;
-        }
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => data.extend_from_slice(&buf[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
-    let lower = head.to_ascii_lowercase();
-    let length = lower
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    let chunked = lower.contains("transfer-encoding: chunked");
-    let body_done = |data: &[u8]| {
-        let body = &data[head_end + 4..];
-        match length {
-            Some(n) => body.len() >= n,
-            None if chunked => body.ends_with(b"0\r\n\r\n"),
-            None => true,
-        }
-    };
-    while !body_done(&data) {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => data.extend_from_slice(&buf[..n]),
-        }
-    }
-    let answer = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
-        head.len()
-    );
-    let _ = stream.write_all(answer.as_bytes());
-}
-
 /// Installs the npm `package` (`name@version`) into `dir` unless a marker says an earlier run
 /// did, and returns `dir` (its `node_modules` is inside). Installs are one at a time in a test
 /// process, so tests running in parallel threads never install into one directory at once.
@@ -486,52 +280,4 @@ pub fn run_gateway(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Polls `check` every 100 ms until it holds or `timeout` passes; returns whether it held.
-pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A scratch directory for config and spec files, removed when dropped.
-#[derive(Debug)]
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("gateway-test-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    /// Writes `contents` to `name` inside the directory and returns its path as a string.
-    pub fn write(&self, name: &str, contents: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).expect("write file");
-        path.to_string_lossy().into_owned()
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
+use crate::net::free_port;
 use crate::pki::ServerPki;
-use crate::redis::free_port;
 use crate::{npm_install, repo_root, TempDir};
 
 /// oidc-provider, installed from npm once per target directory (beside the test binaries),

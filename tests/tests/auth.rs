@@ -15,24 +15,20 @@
 //! the headers a real upstream received (set from `request.auth[...]` by header
 //! transformations).
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once, OnceLock};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Once;
+use std::time::{Duration, Instant};
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 
+use gateway_tests::jwt::{
+    b64, ec, hs256_token, key_set, merged, now, rsa, rsa2, unsigned_token, JwksServer, AUDIENCE,
+    ISSUER,
+};
+use gateway_tests::net::closed_addr;
+use gateway_tests::upstream::TestServer;
 use gateway_tests::{repo_root, run_gateway, Gateway, Response, TempDir};
 
 const COMPAT_01: &str = include_str!("../../../shared/compat/specs/01-oidc-custom-auth.json");
@@ -40,326 +36,16 @@ const COMPAT_04: &str =
     include_str!("../../../shared/compat/specs/04-jwt-auth-cors-ratelimit.json");
 
 const AUTHORIZER_ID: &str = "ocid1.fnfunc.oc1..authorizer";
-const ISSUER: &str = "https://issuer.example/";
-const AUDIENCE: &str = "https://api.example/";
 const ORIGIN: &str = "https://app.example.com";
 /// What the gateway answers for a token it refuses.
 const INVALID_TOKEN: &str = "Bearer error=\"invalid_token\"";
 
 // ---------------------------------------------------------------------------------------------
-// Real HTTP servers on 127.0.0.1
-
-type Handler = dyn Fn(&http::request::Parts, &[u8]) -> (u16, String) + Send + Sync;
-
-/// An HTTP server on 127.0.0.1 in a thread of its own, answering with `handler`; counts the
-/// requests it serves and can be stopped (listener and every connection closed).
-struct TestServer {
-    addr: SocketAddr,
-    hits: Arc<AtomicUsize>,
-    stop: Arc<tokio::sync::Notify>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl TestServer {
-    fn start(
-        handler: impl Fn(&http::request::Parts, &[u8]) -> (u16, String) + Send + Sync + 'static,
-    ) -> Self {
-        let handler: Arc<Handler> = Arc::new(handler);
-        let hits = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(tokio::sync::Notify::new());
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (counter, stopped) = (hits.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind 127.0.0.1:0");
-                tx.send(listener.local_addr().expect("address"))
-                    .expect("send the address");
-                loop {
-                    let stream = tokio::select! {
-                        accepted = listener.accept() => match accepted {
-                            Ok((stream, _)) => stream,
-                            Err(_) => continue,
-                        },
-                        () = stopped.notified() => return,
-                    };
-                    let (handler, counter) = (handler.clone(), counter.clone());
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(
-                            move |req: hyper::Request<hyper::body::Incoming>| {
-                                let (handler, counter) = (handler.clone(), counter.clone());
-                                async move {
-                                    let (parts, body) = req.into_parts();
-                                    let body = body
-                                        .collect()
-                                        .await
-                                        .map(|b| b.to_bytes())
-                                        .unwrap_or_default();
-                                    counter.fetch_add(1, Ordering::SeqCst);
-                                    let (status, text) = handler(&parts, &body);
-                                    let res = hyper::Response::builder()
-                                        .status(status)
-                                        .header("content-type", "application/json")
-                                        .body(Full::new(Bytes::from(text)))
-                                        .expect("response");
-                                    Ok::<_, Infallible>(res)
-                                }
-                            },
-                        );
-                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-            // Dropping the runtime here closes every connection still open.
-        });
-        let addr = rx.recv().expect("server address");
-        TestServer {
-            addr,
-            hits,
-            stop,
-            thread: Mutex::new(Some(thread)),
-        }
-    }
-
-    /// Requests served so far.
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-
-    /// Stops listening and closes every connection; returns once the server is gone.
-    fn stop(&self) {
-        self.stop.notify_one();
-        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(thread) = thread {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+// Real HTTP servers on 127.0.0.1, keys and tokens (gateway-test-support)
 
 /// An upstream that answers 200 with what it received, as JSON.
 fn upstream() -> TestServer {
-    TestServer::start(|parts, body| {
-        let headers: serde_json::Map<String, Value> = parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::from(v.to_str().unwrap_or(""))))
-            .collect();
-        let echo = json!({
-            "method": parts.method.as_str(),
-            "uri": parts.uri.to_string(),
-            "headers": headers,
-            "body": String::from_utf8_lossy(body),
-        });
-        (200, echo.to_string())
-    })
-}
-
-/// A JWKS endpoint whose document and status the test changes.
-struct JwksServer {
-    server: TestServer,
-    document: Arc<Mutex<Value>>,
-    status: Arc<AtomicU16>,
-}
-
-impl JwksServer {
-    fn start(document: Value) -> Self {
-        let document = Arc::new(Mutex::new(document));
-        let status = Arc::new(AtomicU16::new(200));
-        let (d, s) = (document.clone(), status.clone());
-        let server = TestServer::start(move |_, _| {
-            let body = d.lock().map(|v| v.to_string()).unwrap_or_default();
-            (s.load(Ordering::SeqCst), body)
-        });
-        JwksServer {
-            server,
-            document,
-            status,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/jwks.json", self.server.addr)
-    }
-
-    fn set(&self, document: Value) {
-        *self.document.lock().expect("lock") = document;
-    }
-
-    fn set_status(&self, status: u16) {
-        self.status.store(status, Ordering::SeqCst);
-    }
-
-    fn hits(&self) -> usize {
-        self.server.hits()
-    }
-}
-
-fn key_set(keys: &[Value]) -> Value {
-    json!({ "keys": keys })
-}
-
-/// An address where nothing listens.
-fn closed_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address")
-}
-
-// ---------------------------------------------------------------------------------------------
-// Keys and tokens, made here so that attack tokens can be built exactly
-
-enum Signer {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-impl Signer {
-    fn rsa() -> Self {
-        Signer::Rsa(RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key"))
-    }
-
-    fn ec() -> Self {
-        let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &SystemRandom::new()).expect("EC key");
-        Signer::Ec(EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref()).expect("EC key"))
-    }
-
-    fn alg(&self) -> &'static str {
-        match self {
-            Signer::Rsa(_) => "RS256",
-            Signer::Ec(_) => "ES256",
-        }
-    }
-
-    /// The public key as a JWKS entry.
-    fn jwk(&self, kid: &str) -> Value {
-        match self {
-            Signer::Rsa(k) => {
-                let public = k.public_key();
-                json!({ "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
-                        "n": b64(public.modulus().big_endian_without_leading_zero()),
-                        "e": b64(public.exponent().big_endian_without_leading_zero()) })
-            }
-            Signer::Ec(k) => {
-                let point = k.public_key().as_ref();
-                json!({ "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
-                        "x": b64(&point[1..33]), "y": b64(&point[33..65]) })
-            }
-        }
-    }
-
-    /// The public key as a `STATIC_KEYS` entry of format `JSON_WEB_KEY` (RSA only).
-    fn static_jwk(&self, kid: &str) -> Value {
-        let mut key = self.jwk(kid);
-        key["format"] = json!("JSON_WEB_KEY");
-        key["key_ops"] = json!(["verify"]);
-        key
-    }
-
-    /// The RSA modulus (empty for other keys).
-    fn modulus(&self) -> Vec<u8> {
-        match self {
-            Signer::Rsa(k) => k
-                .public_key()
-                .modulus()
-                .big_endian_without_leading_zero()
-                .to_vec(),
-            Signer::Ec(_) => Vec::new(),
-        }
-    }
-
-    /// The public key's DER (SubjectPublicKeyInfo).
-    fn public_der(&self) -> Vec<u8> {
-        match self {
-            Signer::Rsa(k) => k.public_key().as_der().expect("der").as_ref().to_vec(),
-            Signer::Ec(k) => k.public_key().as_der().expect("der").as_ref().to_vec(),
-        }
-    }
-
-    /// The public key as PEM.
-    fn pem(&self) -> String {
-        let body = STANDARD.encode(self.public_der());
-        let lines: Vec<&str> = body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-            .collect();
-        format!(
-            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-            lines.join("\n")
-        )
-    }
-
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
-        match self {
-            Signer::Rsa(k) => {
-                let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
-                    .expect("sign");
-                sig
-            }
-            Signer::Ec(k) => k.sign(&rng, message).expect("sign").as_ref().to_vec(),
-        }
-    }
-
-    /// A token signed with this key, with its algorithm and `kid`.
-    fn token(&self, kid: &str, claims: &Value) -> String {
-        self.token_with_header(
-            &json!({ "alg": self.alg(), "typ": "JWT", "kid": kid }),
-            claims,
-        )
-    }
-
-    fn token_with_header(&self, header: &Value, claims: &Value) -> String {
-        let message = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
-        let sig = self.sign(message.as_bytes());
-        format!("{message}.{}", b64(&sig))
-    }
-}
-
-/// One RSA key for the whole run (and the kid the static keys give it).
-fn rsa() -> &'static Signer {
-    static KEY: OnceLock<Signer> = OnceLock::new();
-    KEY.get_or_init(Signer::rsa)
-}
-
-/// A second RSA key: rotation, and tokens signed by a key the gateway does not know.
-fn rsa2() -> &'static Signer {
-    static KEY: OnceLock<Signer> = OnceLock::new();
-    KEY.get_or_init(Signer::rsa)
-}
-
-fn ec() -> &'static Signer {
-    static KEY: OnceLock<Signer> = OnceLock::new();
-    KEY.get_or_init(Signer::ec)
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+    TestServer::echo()
 }
 
 /// Valid claims, expiring in an hour.
@@ -370,37 +56,7 @@ fn claims() -> Value {
 
 /// `claims()` with `changes` merged in (`null` removes a claim).
 fn claims_with(changes: Value) -> Value {
-    let mut c = claims();
-    if let (Some(c), Some(changes)) = (c.as_object_mut(), changes.as_object()) {
-        for (k, v) in changes {
-            if v.is_null() {
-                c.remove(k);
-            } else {
-                c.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    c
-}
-
-fn unsigned_token(header: &Value, claims: &Value, signature: &str) -> String {
-    format!(
-        "{}.{}.{signature}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    )
-}
-
-fn hs256_token(kid: &str, claims: &Value, secret: &[u8]) -> String {
-    let header = json!({ "alg": "HS256", "typ": "JWT", "kid": kid });
-    let message = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
-    let tag = aws_lc_rs::hmac::sign(&key, message.as_bytes());
-    format!("{message}.{}", b64(tag.as_ref()))
+    merged(claims(), changes)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1400,7 +1056,7 @@ fn attack_oversized_token_is_refused() {
 fn compat_04(jwks: &JwksServer, upstream: &TestServer) -> String {
     let mut spec: Value = serde_json::from_str(COMPAT_04).expect("compat spec 04 is JSON");
     let auth = &mut spec["requestPolicies"]["authentication"];
-    auth["publicKeys"]["uri"] = json!(jwks.url());
+    auth["publicKeys"]["uri"] = json!(jwks.jwks_url());
     auth["issuers"] = json!([ISSUER]);
     auth["audiences"] = json!([AUDIENCE]);
     spec["routes"][0]["backend"]["url"] = json!(format!("http://{}/weather", upstream.addr));
@@ -1470,7 +1126,7 @@ fn remote_jwks_key_rotation_is_picked_up() {
     let jwks = JwksServer::start(key_set(&[rsa().jwk("2024-a")]));
     let upstream = upstream();
     let dir = TempDir::new("jwks-rotation");
-    let gw = serve_spec(&dir, &token_jwks_spec(&jwks.url(), &upstream));
+    let gw = serve_spec(&dir, &token_jwks_spec(&jwks.jwks_url(), &upstream));
     let old = rsa().token("2024-a", &claims());
     let new = rsa2().token("2024-b", &claims());
 
@@ -1481,7 +1137,7 @@ fn remote_jwks_key_rotation_is_picked_up() {
 
     // The issuer rotates. Right after a fetch, unknown kids do not refetch (at most one
     // refetch per 30 s, so forged kids cannot make the gateway hammer the issuer).
-    jwks.set(key_set(&[rsa2().jwk("2024-b")]));
+    jwks.set_jwks(key_set(&[rsa2().jwk("2024-b")]));
     for _ in 0..3 {
         assert_unauthorized(&with_token(&gw, "/p/hello", &new), INVALID_TOKEN);
     }
@@ -1503,7 +1159,7 @@ fn remote_jwks_key_rotation_is_picked_up() {
 fn an_unreachable_jwks_is_500() {
     let upstream = upstream();
     let dir = TempDir::new("jwks-down");
-    let uri = format!("http://{}/jwks.json", closed_port());
+    let uri = format!("http://{}/jwks.json", closed_addr());
     let gw = serve_spec(&dir, &token_jwks_spec(&uri, &upstream));
     for _ in 0..2 {
         let res = with_token(&gw, "/p/hello", &rsa().token("k1", &claims()));
@@ -1522,7 +1178,7 @@ fn a_failing_jwks_is_500_until_it_recovers() {
     jwks.set_status(503);
     let upstream = upstream();
     let dir = TempDir::new("jwks-recover");
-    let gw = serve_spec(&dir, &token_jwks_spec(&jwks.url(), &upstream));
+    let gw = serve_spec(&dir, &token_jwks_spec(&jwks.jwks_url(), &upstream));
     let token = rsa().token("k1", &claims());
 
     assert_oci_error(
@@ -1549,11 +1205,11 @@ fn cached_keys_outlive_a_jwks_outage() {
     let jwks = JwksServer::start(key_set(&[rsa().jwk("k1")]));
     let upstream = upstream();
     let dir = TempDir::new("jwks-outage");
-    let gw = serve_spec(&dir, &token_jwks_spec(&jwks.url(), &upstream));
+    let gw = serve_spec(&dir, &token_jwks_spec(&jwks.jwks_url(), &upstream));
     let token = rsa().token("k1", &claims());
     assert_eq!(with_token(&gw, "/p/hello", &token).status, 200);
 
-    jwks.server.stop();
+    jwks.stop();
     for _ in 0..3 {
         let res = with_token(&gw, "/p/hello", &token);
         assert_eq!(res.status, 200, "{}", res.text());

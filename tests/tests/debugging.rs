@@ -3,10 +3,11 @@
 //! serving its route.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use gateway_tests::net::free_port;
 use gateway_tests::{repo_root, request, Gateway, TempDir};
 
 const SPEC: &str = r#"{ "routes": [
@@ -32,11 +33,6 @@ fn echo_dir() -> String {
         .join("tests/functions/echo")
         .to_string_lossy()
         .into_owned()
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address").port()
 }
 
 /// Connects to the debugger's port, retrying while the process starts.

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gateway_tests::redis::{free_port, redis_cli, RedisCluster};
+use gateway_tests::net::free_port;
+use gateway_tests::redis::{redis_cli, RedisCluster};
 use gateway_tests::{eventually, repo_root, request, run_gateway, try_request, Gateway, TempDir};
 
 const AUTHORIZER_ID: &str = "ocid1.fnfunc.oc1..authorizer";

@@ -8,12 +8,11 @@
 //! segments, a `Connection` header naming what the gateway adds, a forged `X-Real-IP`, two
 //! `Host` headers, broken and abandoned bodies.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use gateway_tests::{
-    eventually, parse_response, raw_echo_upstream, run_gateway, Gateway, Response, TempDir,
+    client, eventually, parse_response, raw_echo_upstream, run_gateway, Gateway, Response, TempDir,
 };
 
 /// Long enough for a reload on a loaded two-core machine.
@@ -286,17 +285,11 @@ fn two_host_headers_are_refused_and_an_absolute_target_names_the_host() {
 /// Sends `raw` on a new connection; with `hang_up`, closes without reading, else returns what
 /// the gateway answered.
 fn send_raw(gw: &Gateway, raw: &[u8], hang_up: bool) -> Option<Response> {
-    let mut stream = TcpStream::connect(gw.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    stream.write_all(raw).expect("send");
     if hang_up {
+        drop(client::send(gw.addr, raw));
         return None;
     }
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    Some(parse_response(&answer, false))
+    Some(parse_response(&client::exchange(gw.addr, raw), false))
 }
 
 #[test]

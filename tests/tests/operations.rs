@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use gateway_tests::upstream::{ok, raw_upstream};
 use gateway_tests::{eventually, request, Gateway, TempDir};
 
 const SPEC: &str = r#"{
@@ -467,22 +468,10 @@ fn connections_over_the_per_client_limit_get_503() {
 
 /// An upstream that answers each request after `delay`.
 fn slow_upstream(delay: Duration) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf);
-                std::thread::sleep(delay);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow",
-                );
-            });
-        }
-    });
-    addr
+    raw_upstream(move |_| {
+        std::thread::sleep(delay);
+        ok(None, b"slow")
+    })
 }
 
 #[test]

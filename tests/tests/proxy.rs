@@ -1,74 +1,28 @@
 //! HTTP backends, dynamic routing, CORS, validation and transformations behind the real binary,
 //! against a real upstream server started by the test on loopback.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http::Response;
 
+use gateway_tests::upstream::{echo_json, TestServer};
 use gateway_tests::{Gateway, TempDir};
 
 /// An upstream that answers with what it received, as JSON, and names itself.
 fn start_upstream(name: &'static str) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr"))
-                .expect("send addr");
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: Request<hyper::body::Incoming>| async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let headers: serde_json::Map<String, serde_json::Value> = parts
-                                .headers
-                                .iter()
-                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").into()))
-                                .collect();
-                            let echo = serde_json::json!({
-                                "upstream": name,
-                                "method": parts.method.as_str(),
-                                "uri": parts.uri.to_string(),
-                                "headers": headers,
-                                "body": String::from_utf8_lossy(&body),
-                            });
-                            Ok::<_, Infallible>(
-                                Response::builder()
-                                    .header("content-type", "application/json")
-                                    .header("x-upstream", name)
-                                    .header("connection", "keep-alive, x-hop")
-                                    .header("x-hop", "must not pass")
-                                    .body(Full::new(Bytes::from(echo.to_string())))
-                                    .expect("response"),
-                            )
-                        },
-                    );
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-    });
-    rx.recv().expect("upstream address")
+    TestServer::start(move |parts, body| {
+        let mut echo = echo_json(parts, body);
+        echo["upstream"] = name.into();
+        Response::builder()
+            .header("content-type", "application/json")
+            .header("x-upstream", name)
+            .header("connection", "keep-alive, x-hop")
+            .header("x-hop", "must not pass")
+            .body(Bytes::from(echo.to_string()))
+            .expect("response")
+    })
+    .detach()
 }
 
 fn spec(a: SocketAddr, b: SocketAddr) -> String {
@@ -271,10 +225,7 @@ fn nginx_as_the_upstream() {
     let dir = TempDir::new("proxy-nginx");
     let body: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     std::fs::write(dir.path().join("big.bin"), &body).expect("write file");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = gateway_tests::net::free_port();
     let root = dir.path().display().to_string();
     let conf = dir.write(
         "nginx.conf",

@@ -8,14 +8,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use gateway_tests::pki::{ca, ServerPki};
 use gateway_tests::{run_gateway, Gateway, TempDir};
 use http::{Request, StatusCode, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType,
-};
+use rcgen::{date_time_ymd, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, KeyPair};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
@@ -24,13 +22,6 @@ use tokio_rustls::TlsConnector;
 struct ClientCert {
     der: CertificateDer<'static>,
     key: KeyPair,
-}
-
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA")
 }
 
 /// A client certificate for `dns` signed by `issuer`, shaped by `tweak`.
@@ -63,15 +54,8 @@ impl Pki {
     /// Generates everything and writes `ca.pem`, `server.pem` and `server.key` into `dir`.
     fn new(dir: &TempDir) -> Pki {
         let ca = ca("gateway test CA");
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress([127, 0, 0, 1].into()));
-        let key = KeyPair::generate().expect("key");
-        let server = params.signed_by(&key, &ca).expect("server certificate");
+        ServerPki::signed_by(&ca, dir, "server");
         dir.write("ca.pem", &ca.pem());
-        dir.write("server.pem", &server.pem());
-        dir.write("server.key", &key.serialize_pem());
         let good = client_cert(&ca, "app.clients.example.com", |_| {});
         let expired = client_cert(&ca, "old.clients.example.com", |p| {
             p.not_before = date_time_ymd(2020, 1, 1);

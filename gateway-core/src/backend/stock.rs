@@ -7,25 +7,22 @@ use std::future::{ready, Ready};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use tower::Service;
 
 use crate::body::Body;
 use crate::diagnostics::{Diagnostics, Kind};
 use crate::error::GatewayError;
+use crate::headers::is_hop_by_hop_name;
 use crate::spec::StockResponseBackend;
 
-/// Headers that describe the connection or the framing, which the server computes itself; a
-/// stock response that set them could desynchronise the client's view of the stream.
-const FRAMING_HEADERS: [HeaderName; 6] = [
-    CONNECTION,
-    CONTENT_LENGTH,
-    TE,
-    TRAILER,
-    TRANSFER_ENCODING,
-    UPGRADE,
-];
+/// Headers that describe the connection or the framing (`Content-Length` and the hop-by-hop
+/// ones), which the server computes itself; a stock response that set them could
+/// desynchronise the client's view of the stream.
+fn is_framing(name: &HeaderName) -> bool {
+    name == CONTENT_LENGTH || is_hop_by_hop_name(name)
+}
 
 /// The compiled stock response.
 #[derive(Debug, Clone)]
@@ -57,7 +54,7 @@ impl StockResponse {
                 diags.error(at, format!("header {:?} cannot be sent in HTTP", h.name));
                 continue;
             };
-            if FRAMING_HEADERS.contains(&name) {
+            if is_framing(&name) {
                 diags
                     .warning(
                         Kind::Invalid,
@@ -109,5 +106,40 @@ impl<B> Service<Request<B>> for StockResponse {
 
     fn call(&mut self, _req: Request<B>) -> Self::Future {
         ready(Ok(self.response()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::HeaderFieldSpecification;
+
+    #[test]
+    fn framing_and_hop_by_hop_headers_are_left_out_with_a_warning() {
+        let header = |name: &str| HeaderFieldSpecification {
+            name: name.to_owned(),
+            value: "x".to_owned(),
+        };
+        let spec = StockResponseBackend {
+            status: 200,
+            body: None,
+            headers: Some(
+                [
+                    "Content-Length",
+                    "Connection",
+                    "Keep-Alive",
+                    "Upgrade",
+                    "X-Kept",
+                ]
+                .map(header)
+                .to_vec(),
+            ),
+        };
+        let mut diags = Diagnostics::new();
+        let stock = StockResponse::compile(&spec, "backend", &mut diags);
+        let res = stock.response();
+        let names: Vec<&str> = res.headers().keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept"]);
+        assert_eq!(diags.warnings().count(), 4, "{diags:?}");
     }
 }

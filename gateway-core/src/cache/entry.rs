@@ -6,7 +6,7 @@
 //! length, so a corrupt or foreign value is a miss, never a panic.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::header::{self, HeaderName};
+use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::body::Body;
@@ -132,14 +132,7 @@ impl CachedResponse {
 
 /// Headers that belong to one connection or one exchange, never replayed from the cache.
 fn is_per_exchange(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TRANSFER_ENCODING
-        || name == header::TE
-        || name == header::TRAILER
-        || name == header::UPGRADE
-        || name == header::PROXY_AUTHENTICATE
-        || name == "keep-alive"
-        || name == "proxy-connection"
+    crate::headers::is_hop_by_hop_name(name)
         || name == X_CACHE_STATUS
         || name == crate::request_id::OPC_REQUEST_ID
 }

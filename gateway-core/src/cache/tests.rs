@@ -16,7 +16,9 @@ use tower::{Layer, Service, ServiceExt};
 use super::*;
 use crate::body::{Body, BoxError};
 use crate::limit::clock::ManualClock;
-use crate::limit::testing::{body_text, context, request, RedisServer};
+use gateway_test_support::redis::Redis;
+
+use crate::limit::testing::{body_text, context, request};
 use crate::redis::{RedisConnection, RedisOptions};
 use crate::spec::{
     FixedTtlStorePolicy, ResponseCacheLookupPolicy, ResponseCacheStorePolicy, SimpleLookupPolicy,
@@ -351,8 +353,8 @@ async fn the_routed_path_is_the_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_never_fails_a_request() {
-    let mut server = RedisServer::start();
-    let port = server.port();
+    let mut server = Redis::start();
+    let port = server.port;
     let conn = RedisConnection::open(
         &server.url(),
         RedisOptions {
@@ -375,7 +377,7 @@ async fn a_redis_outage_never_fails_a_request() {
     assert!(conn.failures() >= 1);
     assert!(svc.policy().counters().unavailable() >= 5);
 
-    let _server = RedisServer::start_on(port);
+    let _server = Redis::start_with(port, &[]);
     let mut recovered = false;
     for _ in 0..100 {
         let (_, cache, _) = fetch(&mut svc, get("/items", &[])).await;

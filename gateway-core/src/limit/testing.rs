@@ -1,11 +1,8 @@
-//! Test helpers shared by the limit and cache tests: a routed request's context, inner
-//! services, and a real `redis-server` on a free loopback port.
+//! Test helpers shared by the limit and cache tests: a routed request's context and inner
+//! services. (A real `redis-server` comes from `gateway-test-support`.)
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
@@ -50,66 +47,4 @@ pub(crate) async fn body_text(res: Response<Body>) -> String {
         .map(|c| c.to_bytes())
         .unwrap_or_default();
     String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// A `redis-server` of our own on a free loopback port, without persistence; stopped on drop.
-#[derive(Debug)]
-pub(crate) struct RedisServer {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl RedisServer {
-    pub(crate) fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_on(port)
-    }
-
-    /// Starts a server on `port` (to restart one that was stopped).
-    pub(crate) fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (apt-get install redis-server)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self {
-            child: Some(child),
-            port,
-        }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    pub(crate) fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Stops the server (and waits for it).
-    pub(crate) fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }

@@ -367,7 +367,7 @@ async fn tokens_are_read_from_the_first_location_with_a_value() {
 
 #[tokio::test]
 async fn quotas_are_shared_by_replicas_through_redis_and_reset_on_the_calendar() {
-    let server = super::testing::RedisServer::start();
+    let server = gateway_test_support::redis::Redis::start();
     // 2024-03-31T23:59:00Z: the month ends in a minute.
     let clock = Arc::new(ManualClock::at(Duration::from_secs(1_711_929_540)));
     let plans_config: Vec<UsagePlanConfig> = serde_json::from_value(serde_json::json!([

@@ -7,6 +7,10 @@
 
 use std::borrow::Cow;
 
+use percent_encoding::{percent_decode_str, utf8_percent_encode};
+
+use crate::percent::{QUERY_NAME, QUERY_VALUE};
+
 /// One `name=value` (or bare `name`) piece of a query string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pair<'q> {
@@ -38,62 +42,12 @@ pub(crate) fn pairs(query: &str) -> impl Iterator<Item = Pair<'_>> {
 /// query strings use). Malformed escapes stay literal; invalid UTF-8 is replaced, since the
 /// result is only compared with names from the specification.
 pub(crate) fn decode(raw: &str) -> Cow<'_, str> {
-    if !raw.contains(['%', '+']) {
-        return Cow::Borrowed(raw);
+    if !raw.contains('+') {
+        return percent_decode_str(raw).decode_utf8_lossy();
     }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    match String::from_utf8(out) {
-        Ok(s) => Cow::Owned(s),
-        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-    }
-}
-
-fn hex(b: Option<&u8>) -> Option<u8> {
-    let b = *b?;
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
-/// What a query name or value may hold unencoded: RFC 3986 `query` characters minus the ones
-/// that delimit parameters (`&`, and `=` in a name). `+` is kept: in a value that came from a
-/// context variable it already means a space, and a literal one is written as the user wrote it.
-fn keeps(b: u8, in_name: bool) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b','
-                | b';'
-                | b':'
-                | b'@'
-                | b'/'
-                | b'?'
-                | b'+'
-        )
-        || (b == b'=' && !in_name)
+    // `+` becomes a space before `%2B` is decoded to a literal `+`.
+    let spaced = raw.replace('+', " ");
+    Cow::Owned(percent_decode_str(&spaced).decode_utf8_lossy().into_owned())
 }
 
 /// Appends `text` to `out`, percent-encoding only what a query component cannot hold.
@@ -103,19 +57,26 @@ fn keeps(b: u8, in_name: bool) -> bool {
 /// bytes that would break the query's structure (`&`, `#`, spaces, control characters,
 /// non-ASCII) are escaped, whichever table they came from. The result is always valid in a URI.
 pub(crate) fn encode_into(out: &mut String, text: &str, in_name: bool) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape_start =
-            b == b'%' && hex(bytes.get(i + 1)).is_some() && hex(bytes.get(i + 2)).is_some();
-        if escape_start || keeps(b, in_name) {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 0xF)] as char);
-        }
+    let set = if in_name { QUERY_NAME } else { QUERY_VALUE };
+    let mut rest = text;
+    // Each round encodes up to the next `%XX` escape and copies the escape as it is. An
+    // escape is ASCII, so every split is at a character boundary.
+    while let Some(at) = next_escape(rest) {
+        out.extend(utf8_percent_encode(&rest[..at], set));
+        out.push_str(&rest[at..at + 3]);
+        rest = &rest[at + 3..];
     }
+    out.extend(utf8_percent_encode(rest, set));
+}
+
+/// Where the first well-formed `%XX` escape in `text` starts.
+fn next_escape(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    text.match_indices('%').map(|(at, _)| at).find(|&at| {
+        bytes
+            .get(at + 1..at + 3)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
 }
 
 /// [`encode_into`] into a new string.
@@ -164,5 +125,25 @@ mod tests {
         assert_eq!(encode("x\r\ny", false), "x%0D%0Ay");
         let once = encode("a b%2", false);
         assert_eq!(encode(&once, false), once, "idempotent");
+    }
+
+    #[test]
+    fn encoded_values_and_names_round_trip() {
+        for text in [
+            "a b&c=d#e",
+            "café + 100% [x]",
+            "x\r\ny\t\"{|}^`<>\\",
+            "plain-._~!$'()*,;:@/?",
+        ] {
+            for in_name in [false, true] {
+                let encoded = encode(text, in_name);
+                assert!(!encoded.contains(['&', '#', ' ']), "{encoded}");
+                if in_name {
+                    assert!(!encoded.contains('='), "{encoded}");
+                }
+                // `+` means a space to the decoder, so compare with it written as `%2B`.
+                assert_eq!(decode(&encoded.replace('+', "%2B")), text, "{encoded}");
+            }
+        }
     }
 }

@@ -224,20 +224,31 @@ fn is_tls(info: &ConnectionInfo) -> bool {
     matches!(info.addr(), ConnectionAddr::TcpTls { .. })
 }
 
-/// `url` with any password replaced by `***`; the user name is kept (it is not a secret and
-/// tells which ACL user was meant).
+/// `url` as `redis` reads it, with any password shown as `***`: scheme, user (it is not a
+/// secret, and tells which ACL user was meant), host and port, and the database unless it is
+/// 0. A URL `redis` cannot read is not shown at all.
 pub(crate) fn redact(url: &str) -> String {
-    let Some(scheme) = url.find("://") else {
-        return url.to_owned();
+    let Ok(info) = url.into_connection_info() else {
+        return "(not a Redis URL)".to_owned();
     };
-    let rest = &url[scheme + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
+    let settings = info.redis_settings();
+    let user = settings.username().unwrap_or_default();
+    let userinfo = match settings.password() {
+        Some(_) => format!("{user}:***@"),
+        None if user.is_empty() => String::new(),
+        None => format!("{user}@"),
     };
-    let userinfo = &rest[..at];
-    let user = userinfo.split_once(':').map_or("", |(user, _)| user);
-    format!("{}{user}:***{}", &url[..scheme + 3], &rest[at..])
+    let db = match settings.db() {
+        0 => String::new(),
+        db => format!("/{db}"),
+    };
+    let scheme = match info.addr() {
+        ConnectionAddr::TcpTls { .. } => "rediss",
+        ConnectionAddr::Unix(_) => "redis+unix",
+        _ => "redis",
+    };
+    // `host:port`, or the socket's path.
+    format!("{scheme}://{userinfo}{}{db}", info.addr())
 }
 
 #[cfg(test)]
@@ -246,16 +257,27 @@ mod tests {
 
     #[test]
     fn urls_are_shown_without_passwords() {
+        assert_eq!(redact("redis://:pw@host:6379/0"), "redis://:***@host:6379");
         assert_eq!(
-            redact("redis://:pw@host:6379/0"),
-            "redis://:***@host:6379/0"
+            redact("rediss://gw:p%40ss@host:6379/2"),
+            "rediss://gw:***@host:6379/2"
         );
         assert_eq!(
             redact("rediss://gw:p@ss@host:6379"),
             "rediss://gw:***@host:6379"
         );
+        assert_eq!(redact("redis://gw@host"), "redis://gw@host:6379");
         assert_eq!(redact("redis://127.0.0.1:1"), "redis://127.0.0.1:1");
-        assert_eq!(redact("redis://host/0?x=a@b"), "redis://host/0?x=a@b");
+        assert_eq!(redact("redis://host/0?x=a@b"), "redis://host:6379");
+        assert_eq!(redact("http://:secret@x"), "(not a Redis URL)");
+    }
+
+    #[test]
+    fn a_redacted_url_keeps_host_and_user_but_not_the_password() {
+        let shown = redact("rediss://acl-user:s3cr3t@cache.internal:6380/1");
+        assert!(shown.contains("acl-user"), "{shown}");
+        assert!(shown.contains("cache.internal:6380"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 
     #[test]

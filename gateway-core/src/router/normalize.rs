@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use http::StatusCode;
+use percent_encoding::{percent_decode, percent_encode_byte};
 
 use crate::error::Refusal;
 
@@ -140,18 +141,6 @@ static CLASSES: [Class; 256] = {
     table
 };
 
-#[inline]
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
-
 /// How one `%XY` escape is to be written in the canonical form.
 pub(crate) enum Escape {
     /// An unreserved character: written raw.
@@ -163,12 +152,12 @@ pub(crate) enum Escape {
 /// Classifies the escape starting at `bytes[at] == b'%'`. Shared with template parsing so
 /// literal segments are canonicalised exactly like request paths.
 pub(crate) fn classify_escape(bytes: &[u8], at: usize) -> Result<Escape, PathError> {
-    let hi = bytes.get(at + 1).copied().and_then(hex_val);
-    let lo = bytes.get(at + 2).copied().and_then(hex_val);
-    let (Some(hi), Some(lo)) = (hi, lo) else {
-        return Err(PathError::MalformedEscape { offset: at });
+    // A well-formed escape decodes to one byte; a malformed one is left as it is (three).
+    let malformed = PathError::MalformedEscape { offset: at };
+    let mut decoded = percent_decode(bytes.get(at..at + 3).ok_or(malformed.clone())?);
+    let (Some(byte), None) = (decoded.next(), decoded.next()) else {
+        return Err(malformed);
     };
-    let byte = hi << 4 | lo;
     match byte {
         b'/' => Err(PathError::EncodedSlash { offset: at }),
         b'\\' => Err(PathError::EncodedBackslash { offset: at }),
@@ -180,9 +169,7 @@ pub(crate) fn classify_escape(bytes: &[u8], at: usize) -> Result<Escape, PathErr
 
 /// Writes `%XY` with uppercase hex digits.
 pub(crate) fn push_escape(out: &mut String, byte: u8) {
-    out.push('%');
-    out.push(char::from(HEX_UPPER[usize::from(byte >> 4)]));
-    out.push(char::from(HEX_UPPER[usize::from(byte & 0xF)]));
+    out.push_str(percent_encode_byte(byte));
 }
 
 /// The output, allocated only at the first byte that differs from the input. Unchanged runs

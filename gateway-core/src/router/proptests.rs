@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use http::Method;
+use percent_encoding::{percent_decode_str, percent_encode_byte};
 use proptest::prelude::*;
 
 use super::*;
@@ -334,18 +335,19 @@ fn reference_normalize(input: &str) -> Result<String, PathError> {
             seg_start = i + 1;
             i += 1;
         } else if c == b'%' {
-            let hex = input
-                .get(i + 1..i + 3)
-                .filter(|h| h.bytes().all(|h| h.is_ascii_hexdigit()));
-            let v = hex
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            // Three characters decode to one byte only when they are an escape.
+            let v = input
+                .get(i..i + 3)
+                .map(|escape| percent_decode_str(escape).collect::<Vec<u8>>())
+                .and_then(|decoded| <[u8; 1]>::try_from(decoded).ok())
+                .map(|[v]| v)
                 .ok_or(PathError::MalformedEscape { offset: i })?;
             match v {
                 b'/' => return Err(PathError::EncodedSlash { offset: i }),
                 b'\\' => return Err(PathError::EncodedBackslash { offset: i }),
                 0..=0x1F | 0x7F => return Err(PathError::EncodedControl { offset: i, byte: v }),
                 v if unreserved(v) => seg.push(char::from(v)),
-                v => seg.push_str(&format!("%{v:02X}")),
+                v => seg.push_str(percent_encode_byte(v)),
             }
             i += 3;
         } else if c == b';' {
@@ -363,7 +365,7 @@ fn reference_normalize(input: &str) -> Result<String, PathError> {
             seg.push(char::from(c));
             i += 1;
         } else {
-            seg.push_str(&format!("%{c:02X}"));
+            seg.push_str(percent_encode_byte(c));
             i += 1;
         }
     }
@@ -380,8 +382,13 @@ fn respell(plain: &str, mask: &[(bool, bool)]) -> String {
     for (i, c) in plain.chars().enumerate() {
         let (encode, lower) = mask.get(i).copied().unwrap_or_default();
         if encode && c != '/' {
-            let hex = format!("%{:02X}", c as u32);
-            out.push_str(&if lower { hex.to_lowercase() } else { hex });
+            let byte = u8::try_from(c).expect("plain paths are ASCII");
+            let hex = percent_encode_byte(byte);
+            out.push_str(&if lower {
+                hex.to_lowercase()
+            } else {
+                hex.to_owned()
+            });
         } else {
             out.push(c);
         }

@@ -4,10 +4,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use gateway_test_support::upstream::{ok, raw_upstream};
 use http::{Method, Request, Uri};
 use http_body_util::BodyExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 use super::*;
 use crate::diagnostics::Severity;
@@ -63,32 +62,15 @@ fn spec(url: &str) -> spec::HttpBackend {
     }
 }
 
-/// An upstream that answers one request with the request head it received as the body.
-async fn head_echo() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            return;
-        };
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
-        }
-        let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", head.len());
-        let _ = stream.write_all(answer.as_bytes()).await;
-        let _ = stream.write_all(&head).await;
-    });
-    addr
+/// An upstream that answers with the request head it received (blank line included) as the
+/// body.
+fn head_echo() -> SocketAddr {
+    raw_upstream(|req| ok(None, format!("{}\r\n\r\n", req.head).as_bytes()))
 }
 
 #[tokio::test]
 async fn path_parameters_and_the_routed_client_reach_the_upstream() {
-    let addr = head_echo().await;
+    let addr = head_echo();
     let template = PathTemplate::parse("/weather/{region}/{rest*}").expect("template");
     let mut diags = Diagnostics::new();
     let mut svc = HttpBackendService::compile(

@@ -21,9 +21,10 @@ use std::fmt::Write as _;
 
 use http::uri::Scheme;
 use http::{HeaderValue, Uri};
-use percent_encoding::percent_decode_str;
+use percent_encoding::{percent_decode_str, utf8_percent_encode};
 
 use super::error::HttpBackendError;
+use crate::percent::{PATH, PATH_SEGMENT};
 use crate::vars::{Part, Selector, Table, TableSet, Template, VarRef, VarSource};
 
 /// Where an HTTP backend sits, which decides whether its host may hold a variable.
@@ -354,12 +355,6 @@ fn is_host_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_'
 }
 
-/// Bytes a path keeps as they are: unreserved, sub-delims, `:`, `@`, `/` and `%` (so an
-/// encoded value stays exactly as received).
-fn is_path_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b)
-}
-
 /// Appends a substituted value to a path, percent-encoding what a path cannot hold and what
 /// would take the value out of its segment; a value that would climb the path is an error.
 fn push_path_value(out: &mut String, var: &VarRef, value: &str) -> Result<(), HttpBackendError> {
@@ -368,14 +363,13 @@ fn push_path_value(out: &mut String, var: &VarRef, value: &str) -> Result<(), Ht
             "${{{var}}} = {value:?} holds a `.` or `..` path segment"
         )));
     }
-    let spans_segments = var.table == Table::Path;
-    for b in value.bytes() {
-        if is_path_byte(b) && (b != b'/' || spans_segments) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
+    // A path parameter may span segments (`{rest*}`); any other value stays in its own.
+    let set = if var.table == Table::Path {
+        PATH
+    } else {
+        PATH_SEGMENT
+    };
+    out.extend(utf8_percent_encode(value, set));
     Ok(())
 }
 
@@ -475,6 +469,20 @@ mod tests {
             .map(|r| r.0),
             Ok("https://api.example.gov/west%20coast/San+Jos%C3%A9/a%20b%3Fc%23d%2F%C3%A9/?q=1".into())
         );
+    }
+
+    #[test]
+    fn an_encoded_value_decodes_to_what_was_substituted() {
+        let url = "http://up/v/${request.headers[x-v]}/end";
+        for value in ["a b\"<>{|}^`[]\\/?#x", "ü€ tab\t;=:@!$&'()*+,", "plain-._~"] {
+            let (uri, _) = render(url, Vars(vec![("header:x-v", value)]), None).expect(value);
+            let segment = uri
+                .strip_prefix("http://up/v/")
+                .and_then(|rest| rest.strip_suffix("/end"))
+                .expect(&uri);
+            assert!(!segment.contains(['/', '?', '#', ' ']), "{segment}");
+            assert_eq!(percent_decode_str(segment).decode_utf8_lossy(), value);
+        }
     }
 
     #[test]

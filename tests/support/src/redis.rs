@@ -1,27 +1,23 @@
 //! Real Redis deployments for the tests, on free loopback ports, each stopped when dropped:
 //! one server, a Redis Cluster (joined with `redis-cli --cluster create`), and a primary with a
-//! replica watched by a Sentinel; each plain or with a password, TLS, or both.
+//! replica watched by a Sentinel; each plain or with a password, TLS, or both. Every server
+//! runs without persistence in a scratch directory of its own, and is killed by PID.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::net::free_port;
 use crate::{eventually, TempDir};
-
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// How every server of a deployment is reached: a password (`requirepass`, and `masterauth`
 /// for replicas) and TLS only (`--port 0 --tls-port …`), each optional.
 #[derive(Debug, Clone, Default)]
 pub struct Security {
+    /// `requirepass` (and `masterauth`), and the password in URLs and `redis-cli` calls.
     pub password: Option<String>,
+    /// TLS only, with these files.
     pub tls: Option<TlsFiles>,
 }
 
@@ -119,6 +115,7 @@ pub fn redis_cli_with(security: &Security, port: u16, args: &[&str]) -> Option<S
 #[derive(Debug)]
 pub struct Redis {
     child: Option<Child>,
+    /// The port it listens on (its TLS port when secured with TLS).
     pub port: u16,
     security: Security,
     /// Its working directory: a replica writes the data it receives from its primary there.
@@ -131,9 +128,20 @@ impl Redis {
         Self::start_with(free_port(), &[])
     }
 
-    /// A server on `port` with extra `args` (`--name value` pairs, as on the command line).
+    /// A server on `port` with extra `args` (`--name value` pairs, as on the command line);
+    /// also brings back on its old port a server that was stopped.
     pub fn start_with(port: u16, args: &[&str]) -> Redis {
         Self::spawn(port, &Security::default(), args, &[])
+    }
+
+    /// Like [`Redis::start`], but `None` when `redis-server` is not installed (for benches
+    /// that leave a group out rather than fail).
+    pub fn try_start() -> Option<Redis> {
+        match Self::try_spawn(free_port(), &Security::default(), &[], &[]) {
+            Ok(redis) => Some(redis),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => panic!("redis-server: {e}"),
+        }
     }
 
     /// A server secured with `security` on a free port.
@@ -142,6 +150,17 @@ impl Redis {
     }
 
     fn spawn(port: u16, security: &Security, args: &[&str], before: &[&str]) -> Redis {
+        Self::try_spawn(port, security, args, before)
+            .expect("redis-server must be installed (apt-get install redis-server)")
+    }
+
+    /// Starts the process and waits until it accepts connections; the error is the spawn's.
+    fn try_spawn(
+        port: u16,
+        security: &Security,
+        args: &[&str],
+        before: &[&str],
+    ) -> std::io::Result<Redis> {
         let dir = TempDir::new("redis");
         let child = Command::new("redis-server")
             .args(before)
@@ -158,8 +177,7 @@ impl Redis {
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (apt-get install redis-server)");
+            .spawn()?;
         let mut redis = Redis {
             child: Some(child),
             port,
@@ -173,7 +191,7 @@ impl Redis {
             redis.stop();
             panic!("redis-server did not start on {port}");
         }
-        redis
+        Ok(redis)
     }
 
     /// The URL to reach it, credentials included.
@@ -186,7 +204,19 @@ impl Redis {
         redis_cli_with(&self.security, self.port, args)
     }
 
-    /// Kills the server at once (SIGKILL), as a crash would.
+    /// Sends `signal` (`"STOP"`, `"CONT"`) to the server's process: a stopped server accepts
+    /// connections (the kernel does) but answers nothing, like one still starting on a busy
+    /// machine.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), pid.as_str()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would, and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -204,6 +234,7 @@ impl Drop for Redis {
 /// A Redis Cluster of three primaries with one replica each.
 #[derive(Debug)]
 pub struct RedisCluster {
+    /// The six nodes, as started (roles change with failovers).
     pub nodes: Vec<Redis>,
     security: Security,
 }
@@ -357,8 +388,11 @@ impl RedisCluster {
 /// A primary, its replica and one Sentinel watching them as service `mymaster`.
 #[derive(Debug)]
 pub struct RedisSentinel {
+    /// The primary at the start.
     pub primary: Redis,
+    /// Its replica.
     pub replica: Redis,
+    /// The Sentinel.
     pub sentinel: Redis,
     _dir: TempDir,
 }
