@@ -18,14 +18,14 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use gateway_core::auth::{AuthOutcome, Rejection};
-use gateway_core::context::AuthContext;
+use gateway_core::AuthContext;
 
 /// Shortest time an allowed result is reused.
-pub const MIN_TTL: Duration = Duration::from_secs(60);
+pub(crate) const MIN_TTL: Duration = Duration::from_secs(60);
 /// Longest time an allowed result is reused.
-pub const MAX_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(3600);
 /// How long a denial is reused (reference 5.3 proposal).
-pub const NEGATIVE_TTL: Duration = Duration::from_secs(60);
+pub(crate) const NEGATIVE_TTL: Duration = Duration::from_secs(60);
 
 /// What the authorizer decided, as cached.
 #[derive(Debug, Clone)]

@@ -21,21 +21,21 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// A cache key: the SHA-256 of the credential text.
-pub type CacheKey = [u8; 32];
+pub(crate) type CacheKey = [u8; 32];
 
 /// The key for `text`.
-pub fn cache_key(text: &[u8]) -> CacheKey {
+pub(crate) fn cache_key(text: &[u8]) -> CacheKey {
     let mut key = [0u8; 32];
     key.copy_from_slice(digest(&SHA256, text).as_ref());
     key
 }
 
 /// How long a computed value may be reused; `None` means not at all.
-pub type Ttl = Option<Duration>;
+pub(crate) type Ttl = Option<Duration>;
 
 /// A bounded, expiring, single-flight map from credential digests to results.
 #[derive(Debug)]
-pub struct ResultCache<V> {
+pub(crate) struct ResultCache<V> {
     capacity: usize,
     state: Mutex<State<V>>,
 }
@@ -69,7 +69,7 @@ enum Step<V> {
 
 impl<V: Clone> ResultCache<V> {
     /// A cache holding at most `capacity` ready entries (at least 1).
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
             state: Mutex::new(State {
@@ -81,17 +81,19 @@ impl<V: Clone> ResultCache<V> {
     }
 
     /// Ready entries currently held (expired ones included until evicted).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.lock().ready
     }
 
     /// Whether no ready entries are held (values being computed do not count).
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Forgets the ready value for `key`, if any, so that the next lookup computes it again.
-    pub fn remove(&self, key: &CacheKey) {
+    pub(crate) fn remove(&self, key: &CacheKey) {
         let mut state = self.lock();
         if matches!(state.slots.get(key), Some(Slot::Ready { .. })) {
             state.slots.remove(key);
@@ -101,7 +103,7 @@ impl<V: Clone> ResultCache<V> {
 
     /// The cached value for `key`, or the value `compute` produces, computed at most once at
     /// a time per key. `compute` returns the value and how long it may be reused.
-    pub async fn get_or_compute<F, Fut>(&self, key: CacheKey, compute: F) -> V
+    pub(crate) async fn get_or_compute<F, Fut>(&self, key: CacheKey, compute: F) -> V
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = (V, Ttl)>,

@@ -18,10 +18,10 @@ use http::{HeaderMap, HeaderValue, Method};
 use serde_json::{Map, Value};
 
 use gateway_core::auth::{AuthOutcome, Authenticator};
-use gateway_core::context::RequestContext;
 use gateway_core::function::{FunctionCall, Intent, RegisteredFunction};
 use gateway_core::vars::{Selector, Table, TableSet};
 use gateway_core::BoxFuture;
+use gateway_core::RequestContext;
 
 use crate::answer::{self, Verdict};
 use crate::cache::{cache_key, CacheKey, ResultCache};

@@ -22,8 +22,8 @@ use http::HeaderValue;
 use serde_json::{Map, Value};
 
 use gateway_core::auth::{AuthOutcome, Authenticator};
-use gateway_core::context::RequestContext;
 use gateway_core::BoxFuture;
+use gateway_core::RequestContext;
 
 use crate::answer::NEGATIVE_TTL;
 use crate::cache::{cache_key, CacheKey, ResultCache};
@@ -45,7 +45,7 @@ pub struct ClientCredentials {
 /// What the provider said about a token, as cached.
 #[derive(Debug, Clone)]
 enum Introspected {
-    Active(Arc<gateway_core::context::AuthContext>),
+    Active(Arc<gateway_core::AuthContext>),
     Refused(String),
     Failed(String),
 }
@@ -196,7 +196,7 @@ async fn introspect(
     secret: &Secret,
     token: &str,
     checks: &ClaimChecks,
-) -> Result<(gateway_core::context::AuthContext, Option<u64>), Introspected> {
+) -> Result<(gateway_core::AuthContext, Option<u64>), Introspected> {
     let request = provider
         .client()
         .post(endpoint)

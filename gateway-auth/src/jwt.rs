@@ -20,9 +20,9 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation};
 use serde_json::{Map, Value};
 
 use gateway_core::auth::{AuthOutcome, Authenticator, Rejection};
-use gateway_core::context::{AuthContext, RequestContext};
 use gateway_core::spec::JsonWebTokenClaim;
 use gateway_core::BoxFuture;
+use gateway_core::{AuthContext, RequestContext};
 
 use crate::jwks::RemoteKeys;
 use crate::keys::{KeySet, VerifyKey};

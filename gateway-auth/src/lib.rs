@@ -2,22 +2,29 @@
 
 #![warn(missing_docs)]
 
-pub mod answer;
-pub mod cache;
-pub mod custom;
-pub mod discovery;
-pub mod factory;
+mod answer;
+mod cache;
+mod custom;
+mod discovery;
+mod factory;
 mod fetch;
 pub mod iam;
-pub mod introspect;
-pub mod jwks;
-pub mod jwt;
-pub mod keys;
+mod introspect;
+mod jwks;
+mod jwt;
+mod keys;
 mod login;
-pub mod secrets;
-pub mod shared;
-pub mod token;
+mod secrets;
+mod shared;
+mod token;
 
+pub use custom::CustomAuthenticator;
+pub use discovery::{Provider, ProviderMetadata};
 pub use factory::{AuthOptions, Authenticators};
+pub use introspect::{ClientCredentials, IntrospectionAuthenticator};
+pub use jwks::{FetchError, JwksOptions, KeySource, RemoteKeys};
+pub use jwt::{ClaimChecks, JwtAuthenticator, Keys};
+pub use keys::{KeyError, KeySet, VerifyKey, MAX_JWKS_KEYS};
 pub use secrets::{Secret, SecretConfig, SecretError, Secrets};
 pub use shared::{AuthorizerCacheConfig, SharedResults};
+pub use token::MAX_TOKEN_BYTES;

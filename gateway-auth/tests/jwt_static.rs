@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use gateway_auth::token::MAX_TOKEN_BYTES;
+use gateway_auth::MAX_TOKEN_BYTES;
 use gateway_core::function::FunctionRegistry;
 use gateway_test_support::jwt::*;
 use serde_json::{json, Value};

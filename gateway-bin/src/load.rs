@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gateway_auth::jwks::JwksOptions;
+use gateway_auth::JwksOptions;
 use gateway_auth::{AuthOptions, Authenticators, Secrets};
 
 use gateway_core::backend::HttpClient;

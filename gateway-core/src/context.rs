@@ -214,7 +214,7 @@ pub fn decoded_query_value(query: &str, name: &str) -> Option<String> {
 
 /// The first value of query parameter `name` in a raw query string, still encoded; a key
 /// without `=` has the empty value.
-pub fn first_query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+pub(crate) fn first_query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         (key == name).then_some(value)

@@ -313,7 +313,7 @@ impl GatewayError {
 pub struct ClientLeft;
 
 /// OCI's error body: `{"code": N, "message": "…"}`.
-pub fn json_body(status: StatusCode, message: &str) -> String {
+pub(crate) fn json_body(status: StatusCode, message: &str) -> String {
     serde_json::json!({ "code": status.as_u16(), "message": message }).to_string()
 }
 

@@ -9,12 +9,12 @@
 
 pub mod auth;
 pub mod backend;
-pub mod body;
+mod body;
 pub mod cache;
 pub mod causes;
-pub mod context;
+mod context;
 pub mod diagnostics;
-pub mod error;
+mod error;
 pub mod function;
 mod future;
 pub mod gateway;
@@ -27,7 +27,7 @@ pub mod policy;
 pub mod redis;
 pub mod request_id;
 pub mod request_limits;
-pub mod respond;
+mod respond;
 pub mod router;
 pub mod routes;
 pub mod server;
@@ -38,8 +38,12 @@ mod testing;
 pub mod vars;
 
 pub use body::{Body, BoxError};
-pub use context::{AuthContext, ClientAddr, ClientCertificate, RequestContext};
-pub use error::{GatewayError, Refusal};
+pub use context::{
+    decoded_query_value, AuthContext, ClientAddr, ClientCertificate, RequestContext, RequestVars,
+};
+pub use error::{ClientLeft, GatewayError, Refusal};
 pub use future::{BoxFuture, PolicyFuture};
 pub use gateway::{Gateway, GatewayService};
-pub use respond::ErrorResponseLayer;
+pub use respond::{
+    error_response, json_error, ErrorResponse, ErrorResponseFuture, ErrorResponseLayer,
+};

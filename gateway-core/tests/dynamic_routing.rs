@@ -12,10 +12,10 @@ use gateway_core::backend::{
     HttpClient, StockResponse,
 };
 use gateway_core::diagnostics::Diagnostics;
+use gateway_core::error_response;
 use gateway_core::function::{
     FunctionCall, FunctionInvoker, FunctionResponse, InvokeError, RegisteredFunction,
 };
-use gateway_core::respond::error_response;
 use gateway_core::router::PathTemplate;
 use gateway_core::spec::{load_spec, Backend};
 use gateway_core::Body;

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gateway_core::backend::{HttpBackendService, HttpClient};
 use gateway_core::diagnostics::Diagnostics;
-use gateway_core::respond::error_response;
+use gateway_core::error_response;
 use gateway_core::router::PathTemplate;
 use gateway_core::spec::HttpBackend;
 use gateway_core::{Body, BoxError, ClientAddr};

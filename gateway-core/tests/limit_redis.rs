@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gateway_core::error_response;
 use gateway_core::limit::{
     LimitSettings, OnUnavailable, RateLimitLayer, RateLimiter, RedisLimitStore,
 };
 use gateway_core::redis::{RedisConnection, RedisOptions};
-use gateway_core::respond::error_response;
 use gateway_core::spec::{RateKey, RateLimitingPolicy};
 use gateway_core::{Body, ClientAddr, GatewayError};
 use gateway_test_support::redis::Redis;

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use gateway_core::auth::{AuthOutcome, Rejection, SessionResponse, Sessions};
-use gateway_core::body::Body;
-use gateway_core::context::{decoded_query_value, AuthContext, RequestContext};
-use gateway_core::error::GatewayError;
+use gateway_core::Body;
 use gateway_core::BoxFuture;
+use gateway_core::GatewayError;
+use gateway_core::{decoded_query_value, AuthContext, RequestContext};
 
 use super::cookies;
 use super::seal::{pkce_challenge, random_token, Sealer};

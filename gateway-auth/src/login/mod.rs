@@ -43,8 +43,8 @@ use http::request::Parts;
 use http::{HeaderValue, Method};
 
 use gateway_core::auth::{AuthOutcome, Authenticator, Sessions};
-use gateway_core::context::RequestContext;
 use gateway_core::BoxFuture;
+use gateway_core::RequestContext;
 
 use crate::discovery::Provider;
 use crate::introspect::IntrospectionAuthenticator;
