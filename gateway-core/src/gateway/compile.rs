@@ -731,10 +731,16 @@ impl GatewayBuilder {
         self
     }
 
-    /// Compiles the deployments; the error lists every problem.
+    /// Compiles the deployments; the error lists every problem. Warnings of a configuration
+    /// that compiles are logged (`tracing`, at warn level), as `gateway serve` prints them.
     pub fn compile(self) -> Result<CompiledGateway, LoadReport> {
         match compile(&self.sources, &self.options, &self.resources) {
-            (Some(gateway), _) => Ok(gateway),
+            (Some(gateway), report) => {
+                if report.warning_count() > 0 {
+                    tracing::warn!("{report}");
+                }
+                Ok(gateway)
+            }
             (None, report) => Err(report),
         }
     }
@@ -744,5 +750,54 @@ impl GatewayBuilder {
         let observer = self.observer.take().unwrap_or_default();
         self.compile()
             .map(|gateway| GatewayService::with_observer(gateway, observer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::Gateway;
+
+    /// Collects what a `tracing` subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn warnings_of_a_configuration_that_builds_are_logged() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let built = tracing::subscriber::with_default(subscriber, || {
+            // No routes: served, with a warning that every request gets 404.
+            Gateway::builder().deployment("empty", "/e", "{}").build()
+        });
+        assert!(built.is_ok());
+        let logged = String::from_utf8_lossy(
+            &captured
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned();
+        assert!(logged.contains("WARN"), "{logged}");
+        assert!(logged.contains("no routes"), "{logged}");
     }
 }
