@@ -1,11 +1,8 @@
 //! Test helpers shared by the limit and cache tests: a routed request's context, inner
 //! services, and a real `redis-server` on a free loopback port.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
@@ -53,15 +50,17 @@ pub(crate) async fn body_text(res: Response<Body>) -> String {
 }
 
 /// A `redis-server` of our own on a free loopback port, without persistence; stopped on drop.
+#[cfg(feature = "redis")]
 #[derive(Debug)]
 pub(crate) struct RedisServer {
-    child: Option<Child>,
+    child: Option<std::process::Child>,
     port: u16,
 }
 
+#[cfg(feature = "redis")]
 impl RedisServer {
     pub(crate) fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
@@ -70,6 +69,10 @@ impl RedisServer {
 
     /// Starts a server on `port` (to restart one that was stopped).
     pub(crate) fn start_on(port: u16) -> Self {
+        use std::net::TcpStream;
+        use std::process::{Command, Stdio};
+        use std::time::{Duration, Instant};
+
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -108,6 +111,7 @@ impl RedisServer {
     }
 }
 
+#[cfg(feature = "redis")]
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();

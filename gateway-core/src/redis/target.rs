@@ -14,33 +14,8 @@ use std::fmt;
 use std::path::Path;
 
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
-use serde::Deserialize;
 
-/// `url`: one URL, or several (cluster seeds, or sentinels).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum RedisUrls {
-    /// One server (or one seed or sentinel).
-    One(String),
-    /// Several seeds or sentinels.
-    Many(Vec<String>),
-}
-
-impl RedisUrls {
-    /// The URLs in order.
-    pub fn as_slice(&self) -> &[String] {
-        match self {
-            RedisUrls::One(url) => std::slice::from_ref(url),
-            RedisUrls::Many(urls) => urls,
-        }
-    }
-}
-
-impl From<&str> for RedisUrls {
-    fn from(url: &str) -> Self {
-        RedisUrls::One(url.to_owned())
-    }
-}
+use crate::store::{redact, RedisOpenError, RedisUrls};
 
 /// How the servers behind the URLs are deployed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,17 +48,6 @@ pub struct RedisTarget {
     description: String,
 }
 
-/// A Redis configuration that cannot be used: a bad URL, a contradictory mode, or no Tokio
-/// runtime to run the connection on.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot use Redis at {url}: {reason}")]
-pub struct RedisOpenError {
-    /// The URLs, without credentials.
-    pub url: String,
-    /// Why.
-    pub reason: String,
-}
-
 impl RedisTarget {
     /// Checks `urls` against the mode `cluster` and `sentinel` select (at most one of them).
     pub fn new(
@@ -92,7 +56,7 @@ impl RedisTarget {
         sentinel: Option<&str>,
     ) -> Result<Self, RedisOpenError> {
         let raw = urls.as_slice();
-        let shown = raw.iter().map(|u| redact(u)).collect::<Vec<_>>().join(", ");
+        let shown = urls.redacted();
         let refuse = |reason: String| RedisOpenError {
             url: shown.clone(),
             reason,
@@ -224,39 +188,9 @@ fn is_tls(info: &ConnectionInfo) -> bool {
     matches!(info.addr(), ConnectionAddr::TcpTls { .. })
 }
 
-/// `url` with any password replaced by `***`; the user name is kept (it is not a secret and
-/// tells which ACL user was meant).
-pub(crate) fn redact(url: &str) -> String {
-    let Some(scheme) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &rest[..at];
-    let user = userinfo.split_once(':').map_or("", |(user, _)| user);
-    format!("{}{user}:***{}", &url[..scheme + 3], &rest[at..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_shown_without_passwords() {
-        assert_eq!(
-            redact("redis://:pw@host:6379/0"),
-            "redis://:***@host:6379/0"
-        );
-        assert_eq!(
-            redact("rediss://gw:p@ss@host:6379"),
-            "rediss://gw:***@host:6379"
-        );
-        assert_eq!(redact("redis://127.0.0.1:1"), "redis://127.0.0.1:1");
-        assert_eq!(redact("redis://host/0?x=a@b"), "redis://host/0?x=a@b");
-    }
 
     #[test]
     fn modes_are_checked() {
