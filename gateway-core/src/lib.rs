@@ -4,6 +4,19 @@
 //! Start at [`gateway::Gateway::builder`] to compile specifications into a service and at
 //! [`server::Server::builder`] to serve it, or use one piece alone: [`spec::load_spec`] (the model with every problem reported), [`router`] (OCI path
 //! templates), [`vars`] (context variables).
+//!
+//! # Cargo features
+//!
+//! Both are on by default; `--no-default-features` builds the gateway without them.
+//!
+//! * `redis` — rate limits, usage-plan quotas and the response cache shared by replicas
+//!   through Redis: the `redis` module, `limit::RedisLimitStore`, `cache::RedisCacheStore`,
+//!   and `store = "redis"` / `url` in `[rate_limit]` and `[response_cache]`. Without it a
+//!   section that names Redis is refused ("built without the `redis` feature"), never served
+//!   from memory instead.
+//! * `mtls` — the `mutualTls` policy (`policy::MutualTlsLayer`): client certificates verified
+//!   against the `[tls] client_ca` bundles, `allowedSans`, `request.cert[client_base64]`.
+//!   Without it a specification with `requestPolicies.mutualTls` fails to load.
 
 #![warn(missing_docs)]
 
@@ -24,6 +37,7 @@ pub mod limit;
 pub mod observe;
 mod percent;
 pub mod policy;
+#[cfg(feature = "redis")]
 pub mod redis;
 pub mod request_id;
 pub mod request_limits;

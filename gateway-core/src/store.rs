@@ -1,13 +1,26 @@
 //! What the stores of shared state have in common: rate limits and usage plans
 //! ([`crate::limit`]), the response cache ([`crate::cache`]) and the Redis connection
-//! ([`crate::redis`]) behind both.
+//! (`crate::redis`, with the `redis` feature) behind both. The Redis URLs of `gateway.toml` and
+//! their errors are here, so that a configuration naming Redis is read (and refused) in a
+//! gateway built without it.
 
 use std::fmt;
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use serde::Deserialize;
+
 use crate::future::BoxFuture;
+
+/// A Redis deployment a `gateway.toml` section names ([`RedisUrls::target`]): with the `redis`
+/// feature, `crate::redis::RedisTarget`.
+#[cfg(feature = "redis")]
+pub(crate) use crate::redis::RedisTarget;
+/// Without the `redis` feature no Redis deployment can be used, so there is none.
+#[cfg(not(feature = "redis"))]
+pub(crate) type RedisTarget = std::convert::Infallible;
 
 /// A store's answer: already there (in-memory) or on its way (network).
 #[must_use = "a store call does nothing unless awaited or inspected"]
@@ -61,4 +74,77 @@ pub enum StoreError {
     /// The server answered something this code does not understand.
     #[error("unexpected answer from the store: {0}")]
     Protocol(String),
+}
+
+/// `url`: one URL, or several (cluster seeds, or sentinels).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum RedisUrls {
+    /// One server (or one seed or sentinel).
+    One(String),
+    /// Several seeds or sentinels.
+    Many(Vec<String>),
+}
+
+impl RedisUrls {
+    /// The URLs in order.
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            RedisUrls::One(url) => std::slice::from_ref(url),
+            RedisUrls::Many(urls) => urls,
+        }
+    }
+
+    /// The URLs for messages, without passwords.
+    #[cfg(feature = "redis")]
+    pub(crate) fn redacted(&self) -> String {
+        let shown = self.as_slice().iter().map(|u| crate::redis::redact(u));
+        shown.collect::<Vec<_>>().join(", ")
+    }
+
+    /// The deployment these URLs name with a section's `cluster`, `sentinel` and `ca_file`,
+    /// checked but not connected.
+    #[cfg(feature = "redis")]
+    pub(crate) fn target(
+        &self,
+        cluster: bool,
+        sentinel: Option<&str>,
+        ca_file: Option<&Path>,
+    ) -> Result<RedisTarget, RedisOpenError> {
+        RedisTarget::from_section(self, cluster, sentinel, ca_file)
+    }
+
+    /// Without the `redis` feature every section that names Redis is refused, never served
+    /// from memory instead.
+    #[cfg(not(feature = "redis"))]
+    pub(crate) fn target(
+        &self,
+        _cluster: bool,
+        _sentinel: Option<&str>,
+        _ca_file: Option<&Path>,
+    ) -> Result<RedisTarget, RedisOpenError> {
+        // Without `redis` there is nothing to read the URLs with: none is shown, so that no
+        // password can be.
+        Err(RedisOpenError {
+            url: "the configured URL".to_owned(),
+            reason: "this gateway was built without the `redis` feature".to_owned(),
+        })
+    }
+}
+
+impl From<&str> for RedisUrls {
+    fn from(url: &str) -> Self {
+        RedisUrls::One(url.to_owned())
+    }
+}
+
+/// A Redis configuration that cannot be used: a bad URL, a contradictory mode, no Tokio runtime
+/// to run the connection on, or a gateway built without the `redis` feature.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use Redis at {url}: {reason}")]
+pub struct RedisOpenError {
+    /// The URLs, without credentials.
+    pub url: String,
+    /// Why.
+    pub reason: String,
 }

@@ -1,4 +1,5 @@
 //! A response cache shared by replicas through a real `redis-server`.
+#![cfg(feature = "redis")]
 
 mod limit_support;
 

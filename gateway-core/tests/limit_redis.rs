@@ -1,4 +1,5 @@
 //! Rate limits shared by replicas through a real `redis-server`.
+#![cfg(feature = "redis")]
 
 mod limit_support;
 

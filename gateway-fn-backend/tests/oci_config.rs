@@ -1,5 +1,6 @@
 //! The OCI config file and credentials: profiles, `[DEFAULT]` inheritance as the SDKs do it,
 //! missing and malformed keys, relative `key_file`, session tokens, resource principals.
+#![cfg(feature = "oci")]
 
 mod oci_support;
 

@@ -1,6 +1,7 @@
 //! `OciFunction` end to end against a local HTTPS endpoint (127.0.0.1, throw-away CA trusted
 //! through extra roots) that behaves like OCI's invoke endpoint and verifies every signature
 //! independently of the signer under test.
+#![cfg(feature = "oci")]
 
 mod oci_support;
 

@@ -1,6 +1,7 @@
 //! The OCI request signer against every reference vector made with Oracle's Python SDK
 //! (`shared/vectors/oci_sign_vectors.json`): signing string, signature and Authorization
 //! header, byte for byte.
+#![cfg(feature = "oci")]
 
 mod oci_support;
 

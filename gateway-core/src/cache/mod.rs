@@ -5,13 +5,14 @@
 //! * `key` — SHA-256 cache keys;
 //! * `entry` — a stored response and its byte encoding;
 //! * `store` — the [`ResponseCacheStore`] trait; `memory` (bounded, LRU) and `redis`
-//!   (shared by replicas) implement it;
+//!   (shared by replicas; with the `redis` feature) implement it;
 //! * `settings` — the `[response_cache]` section of `gateway.toml`.
 
 pub(crate) mod entry;
 pub(crate) mod key;
 pub(crate) mod layer;
 pub(crate) mod memory;
+#[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub(crate) mod settings;
 pub(crate) mod store;
@@ -27,6 +28,7 @@ pub use layer::{
     MAX_ENTRY_BYTES,
 };
 pub use memory::MemoryCacheStore;
+#[cfg(feature = "redis")]
 pub use redis::RedisCacheStore;
 pub use settings::{CacheConfigError, ResponseCacheConfig};
 pub use store::ResponseCacheStore;

@@ -15,15 +15,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::memory::{MemoryCacheStore, DEFAULT_CAPACITY};
-use super::redis::RedisCacheStore;
 use super::store::ResponseCacheStore;
-use crate::redis::{RedisConnection, RedisOpenError, RedisOptions, RedisTarget, RedisUrls};
 use crate::spec::ExternalRespCache;
+use crate::store::{RedisOpenError, RedisTarget, RedisUrls};
 
 /// `[response_cache]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -53,7 +51,8 @@ pub struct ResponseCacheConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum CacheConfigError {
     /// The Redis settings cannot be used: a bad URL, `cluster` and `sentinel` together, an
-    /// unreadable `ca_file`, or (from [`ResponseCacheConfig::build`]) no Tokio runtime.
+    /// unreadable `ca_file`, or (from [`ResponseCacheConfig::build`]) no Tokio runtime; or a
+    /// gateway built without the `redis` feature.
     #[error("response_cache.url: {0}")]
     Url(#[from] RedisOpenError),
     /// OCI's `responseCacheDetails` asks for something this gateway cannot do: it lists no
@@ -106,8 +105,7 @@ impl ResponseCacheConfig {
             }
             return Ok(None);
         };
-        Ok(Some(RedisTarget::from_section(
-            urls,
+        Ok(Some(urls.target(
             self.cluster,
             self.sentinel.as_deref(),
             self.ca_file.as_deref(),
@@ -122,6 +120,20 @@ impl ResponseCacheConfig {
                 self.max_memory_bytes.unwrap_or(DEFAULT_CAPACITY),
             )));
         };
+        self.redis_store(target)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl ResponseCacheConfig {
+    /// The shared store at `target`.
+    fn redis_store(
+        &self,
+        target: RedisTarget,
+    ) -> Result<Arc<dyn ResponseCacheStore>, CacheConfigError> {
+        use crate::redis::{RedisConnection, RedisOptions};
+        use std::time::Duration;
+
         let ms = |v: Option<u64>| Duration::from_millis(v.unwrap_or(1000));
         let conn = RedisConnection::open_target(
             &target,
@@ -131,11 +143,22 @@ impl ResponseCacheConfig {
                 ..RedisOptions::default()
             },
         )?;
-        let store = RedisCacheStore::new(conn);
+        let store = super::redis::RedisCacheStore::new(conn);
         Ok(Arc::new(match &self.key_prefix {
             Some(prefix) => store.with_prefix(prefix),
             None => store,
         }))
+    }
+}
+
+/// Without the `redis` feature there is no target: `target` refuses every Redis cache.
+#[cfg(not(feature = "redis"))]
+impl ResponseCacheConfig {
+    fn redis_store(
+        &self,
+        target: RedisTarget,
+    ) -> Result<Arc<dyn ResponseCacheStore>, CacheConfigError> {
+        match target {}
     }
 }
 
@@ -174,6 +197,7 @@ mod tests {
             config.url,
             Some(RedisUrls::One("rediss://cache.internal:6380".into()))
         );
+        #[cfg(feature = "redis")]
         assert!(config.validate().is_ok());
     }
 
@@ -196,5 +220,21 @@ mod tests {
             cluster_without_url.validate(),
             Err(CacheConfigError::RedisKeysWithoutUrl)
         ));
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn a_redis_cache_is_refused_without_the_redis_feature() {
+        let redis = ResponseCacheConfig {
+            url: Some("redis://127.0.0.1:6379".into()),
+            ..ResponseCacheConfig::default()
+        };
+        let message = "response_cache.url: cannot use Redis at the configured URL: this gateway was built without the `redis` feature";
+        let err = redis.validate().expect_err("validate");
+        assert_eq!(err.to_string(), message);
+        let Err(err) = redis.build() else {
+            panic!("a memory store in place of Redis");
+        };
+        assert_eq!(err.to_string(), message);
     }
 }

@@ -16,10 +16,7 @@ use tower::{Layer, Service, ServiceExt};
 use super::*;
 use crate::body::{Body, BoxError};
 use crate::limit::clock::ManualClock;
-use gateway_test_support::redis::Redis;
-
 use crate::limit::testing::{body_text, context, request};
-use crate::redis::{RedisConnection, RedisOptions};
 use crate::spec::{
     FixedTtlStorePolicy, ResponseCacheLookupPolicy, ResponseCacheStorePolicy, SimpleLookupPolicy,
 };
@@ -351,8 +348,12 @@ async fn the_routed_path_is_the_key() {
     assert_eq!(fetch(&mut svc, routed("/items/2")).await.1, "MISS");
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_never_fails_a_request() {
+    use crate::redis::{RedisConnection, RedisOptions};
+    use gateway_test_support::redis::Redis;
+
     let mut server = Redis::start();
     let port = server.port;
     let conn = RedisConnection::open(

@@ -12,7 +12,7 @@ use crate::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
 use crate::function::{FunctionRegistry, RegisteredFunction};
 use crate::limit::{LimitSettings, UsagePlans};
 use crate::observe::Observer;
-use crate::policy::mtls::ClientCaBundles;
+use crate::policy::client_ca::ClientCaBundles;
 use crate::request_limits::{BodyBudget, RequestLimits};
 use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, RouterBuilder};
 use crate::routes::RouteInfo;

@@ -6,7 +6,7 @@
 //! * `gcra` — the algorithm (GCRA: one theoretical arrival time per bucket), pure arithmetic;
 //! * `store` — the [`RateLimitStore`] trait: one atomic check of a rate bucket and a quota
 //!   counter; `memory` (the default, lock-free per key, bounded) and `redis` (one Lua script
-//!   per request, shared by replicas) implement it;
+//!   per request, shared by replicas; with the `redis` feature) implement it;
 //! * `rate` — the deployment's [`RateLimiter`] and its [`RateLimitLayer`];
 //! * `usage` — usage plans, subscribers and their [`UsagePlansLayer`];
 //! * `client_ip` — the client address behind trusted proxies, IPv6 grouped by /64;
@@ -32,6 +32,7 @@ pub(crate) mod gcra;
 pub(crate) mod headers;
 pub(crate) mod memory;
 pub(crate) mod rate;
+#[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub(crate) mod settings;
 pub(crate) mod store;
@@ -52,6 +53,7 @@ pub use rate::{
     LimitCounters, RateDecider, RateLimit, RateLimitLayer, RateLimiter,
     ResponseFuture as RateLimitFuture,
 };
+#[cfg(feature = "redis")]
 pub use redis::RedisLimitStore;
 pub use settings::{LimitConfigError, LimitSettings, OnUnavailable, RateLimitConfig, StoreKind};
 pub use store::{

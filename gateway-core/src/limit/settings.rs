@@ -18,16 +18,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::client_ip::{CidrError, TrustedProxies};
 use super::clock::{Clock, SystemClock};
 use super::memory::{MemoryLimitStore, DEFAULT_MAX_KEYS};
-use super::redis::RedisLimitStore;
 use super::store::RateLimitStore;
-use crate::redis::{RedisConnection, RedisOpenError, RedisOptions, RedisTarget, RedisUrls};
+use crate::store::{RedisOpenError, RedisTarget, RedisUrls};
 
 /// What to do with a request when the shared store cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -127,13 +125,11 @@ pub enum LimitConfigError {
     #[error("rate_limit.trusted_proxies: {0}")]
     TrustedProxy(#[from] CidrError),
     /// The Redis settings cannot be used: a bad URL, `cluster` and `sentinel` together, an
-    /// unreadable `ca_file`, or (from [`RateLimitConfig::build`]) no Tokio runtime.
+    /// unreadable `ca_file`, or (from [`RateLimitConfig::build`]) no Tokio runtime; or a
+    /// gateway built without the `redis` feature.
     #[error("rate_limit.url: {0}")]
     Url(#[from] RedisOpenError),
 }
-
-/// Default Redis deadline for limits: short, because every request waits for it.
-pub(crate) const DEFAULT_LIMIT_TIMEOUT: Duration = Duration::from_millis(250);
 
 impl RateLimitConfig {
     /// Checks the section without connecting anywhere (for `gateway validate`).
@@ -150,8 +146,7 @@ impl RateLimitConfig {
         match (self.store, &self.url) {
             (StoreKind::Redis, None) => Err(LimitConfigError::MissingUrl),
             (StoreKind::Memory, _) if redis_keys => Err(LimitConfigError::UrlWithoutRedis),
-            (StoreKind::Redis, Some(urls)) => Ok(Some(RedisTarget::from_section(
-                urls,
+            (StoreKind::Redis, Some(urls)) => Ok(Some(urls.target(
                 self.cluster,
                 self.sentinel.as_deref(),
                 self.ca_file.as_deref(),
@@ -167,18 +162,7 @@ impl RateLimitConfig {
         let target = self.target()?;
         let trusted_proxies = Arc::new(TrustedProxies::parse(&self.trusted_proxies)?);
         let store: Arc<dyn RateLimitStore> = match target {
-            Some(target) => {
-                let timeout = self
-                    .timeout_ms
-                    .map_or(DEFAULT_LIMIT_TIMEOUT, Duration::from_millis);
-                let conn =
-                    RedisConnection::open_target(&target, RedisOptions::with_timeout(timeout))?;
-                let store = RedisLimitStore::new(conn);
-                Arc::new(match &self.key_prefix {
-                    Some(prefix) => store.with_prefix(prefix),
-                    None => store,
-                })
-            }
+            Some(target) => self.redis_store(target)?,
             None => Arc::new(MemoryLimitStore::with_clock(
                 Arc::new(SystemClock::new()),
                 self.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
@@ -190,6 +174,42 @@ impl RateLimitConfig {
             on_unavailable: self.on_unavailable,
             clock: Arc::new(SystemClock::new()),
         })
+    }
+}
+
+#[cfg(feature = "redis")]
+impl RateLimitConfig {
+    /// The shared store at `target`.
+    fn redis_store(
+        &self,
+        target: RedisTarget,
+    ) -> Result<Arc<dyn RateLimitStore>, LimitConfigError> {
+        use crate::redis::{RedisConnection, RedisOptions};
+        use std::time::Duration;
+
+        /// Default Redis deadline for limits: short, because every request waits for it.
+        const DEFAULT_LIMIT_TIMEOUT: Duration = Duration::from_millis(250);
+
+        let timeout = self
+            .timeout_ms
+            .map_or(DEFAULT_LIMIT_TIMEOUT, Duration::from_millis);
+        let conn = RedisConnection::open_target(&target, RedisOptions::with_timeout(timeout))?;
+        let store = super::redis::RedisLimitStore::new(conn);
+        Ok(Arc::new(match &self.key_prefix {
+            Some(prefix) => store.with_prefix(prefix),
+            None => store,
+        }))
+    }
+}
+
+/// Without the `redis` feature there is no target: `target` refuses every Redis store.
+#[cfg(not(feature = "redis"))]
+impl RateLimitConfig {
+    fn redis_store(
+        &self,
+        target: RedisTarget,
+    ) -> Result<Arc<dyn RateLimitStore>, LimitConfigError> {
+        match target {}
     }
 }
 
@@ -240,5 +260,23 @@ mod tests {
         let settings = RateLimitConfig::default().build().expect("builds");
         assert_eq!(settings.store.kind(), "memory");
         assert_eq!(settings.on_unavailable, OnUnavailable::Open);
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn a_redis_store_is_refused_without_the_redis_feature() {
+        let redis = RateLimitConfig {
+            store: StoreKind::Redis,
+            url: Some("redis://:secret@127.0.0.1:6379".into()),
+            ..RateLimitConfig::default()
+        };
+        let refused = |err: LimitConfigError| {
+            assert_eq!(
+                err.to_string(),
+                "rate_limit.url: cannot use Redis at the configured URL: this gateway was built without the `redis` feature"
+            );
+        };
+        refused(redis.validate().expect_err("validate"));
+        refused(redis.build().expect_err("no memory store in its place"));
     }
 }

@@ -365,6 +365,7 @@ async fn tokens_are_read_from_the_first_location_with_a_value() {
 // ---------------------------------------------------------------------------------------------
 // Usage plans over Redis
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn quotas_are_shared_by_replicas_through_redis_and_reset_on_the_calendar() {
     let server = gateway_test_support::redis::Redis::start();

@@ -1,6 +1,7 @@
 //! Route policies compiled once from the specification into tower layers.
 //!
-//! * [`MutualTlsLayer`] — the client certificate a deployment requires (reference 4.6);
+//! * `MutualTlsLayer` — the client certificate a deployment requires (reference 4.6), with
+//!   the `mtls` feature; [`ClientCaBundles`] are the CAs it verifies against;
 //! * [`CorsLayer`] — answers pre-flights and adds the CORS response headers (reference 4.3);
 //! * [`ValidationLayer`] — required headers, query parameters and body, the body's media type
 //!   (4.8);
@@ -13,8 +14,12 @@
 //! do nothing, so the assembly can skip the layer entirely. Where each layer sits in a route's
 //! stack, and why, is documented in `gateway::assemble`.
 
+pub(crate) mod client_ca;
 pub(crate) mod cors;
+#[cfg(feature = "mtls")]
 pub(crate) mod mtls;
+#[cfg(not(feature = "mtls"))]
+mod no_mtls;
 pub(crate) mod transform;
 pub(crate) mod validate;
 
@@ -22,10 +27,12 @@ mod query;
 #[cfg(test)]
 mod testing;
 
+pub use client_ca::{read_pem_certs, CaBundleError, ClientCaBundles, PemCertsError};
 pub use cors::{Cors, CorsLayer};
-pub use mtls::{
-    read_pem_certs, CaBundleError, ClientCaBundles, MutualTls, MutualTlsLayer, PemCertsError,
-};
+#[cfg(feature = "mtls")]
+pub use mtls::{MutualTls, MutualTlsLayer};
+#[cfg(not(feature = "mtls"))]
+pub(crate) use no_mtls::MutualTlsLayer;
 pub use transform::{
     RequestTransform, RequestTransformLayer, ResponseHeaderTransform,
     ResponseHeaderTransformFuture, ResponseHeaderTransformLayer,

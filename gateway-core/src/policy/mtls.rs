@@ -1,5 +1,6 @@
 //! `mutualTls` (reference 4.6): the client certificate a deployment requires, checked per
-//! request against the gateway's custom CA bundles.
+//! request against the gateway's custom CA bundles. Built with the `mtls` feature (a default
+//! one); without it `super::no_mtls` refuses the policy at load.
 //!
 //! The TLS listener asks every client for a certificate without requiring one, checks only
 //! that the client holds the certificate's key, and attaches the presented chain to each
@@ -49,10 +50,9 @@ use crate::context::{ClientCertificate, RequestContext};
 use crate::diagnostics::Diagnostics;
 use crate::error::GatewayError;
 use crate::future::PolicyFuture;
+use crate::policy::client_ca::ClientCaBundles;
 use crate::spec::MutualTlsDetails;
 use san::SanPattern;
-
-pub use trust::{read_pem_certs, CaBundleError, ClientCaBundles, PemCertsError};
 
 /// Largest `request.cert[client_base64]` value, in bytes of Base64 text.
 const MAX_CERT_VARIABLE: usize = 8 * 1024;

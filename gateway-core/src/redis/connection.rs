@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::client::{Client, Conn};
-use super::target::{RedisOpenError, RedisTarget};
-use crate::store::StoreError;
+use super::target::RedisTarget;
+use crate::store::{RedisOpenError, StoreError};
 
 /// How to reach the server and how long to wait for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

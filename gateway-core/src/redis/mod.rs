@@ -1,5 +1,6 @@
 //! Redis for the state replicas share: rate limits and usage plans ([`crate::limit`]), the
-//! response cache ([`crate::cache`]) and authorizer results (`gateway-auth`).
+//! response cache ([`crate::cache`]) and authorizer results (`gateway-auth`). Built with the
+//! `redis` feature (a default one).
 //!
 //! * `target` — where Redis is and how it is deployed ([`RedisTarget`]: one server, a Redis
 //!   Cluster, or a primary watched by Sentinel; `redis://` or `rediss://`, credentials in the
@@ -15,4 +16,7 @@ pub(crate) mod connection;
 pub(crate) mod target;
 
 pub use connection::{RedisConnection, RedisOptions};
-pub use target::{RedisMode, RedisOpenError, RedisTarget, RedisUrls};
+pub(crate) use target::redact;
+pub use target::{RedisMode, RedisTarget};
+// Read from `gateway.toml` in any build, so they live with the stores.
+pub use crate::store::{RedisOpenError, RedisUrls};

@@ -14,33 +14,8 @@ use std::fmt;
 use std::path::Path;
 
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
-use serde::Deserialize;
 
-/// `url`: one URL, or several (cluster seeds, or sentinels).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum RedisUrls {
-    /// One server (or one seed or sentinel).
-    One(String),
-    /// Several seeds or sentinels.
-    Many(Vec<String>),
-}
-
-impl RedisUrls {
-    /// The URLs in order.
-    pub fn as_slice(&self) -> &[String] {
-        match self {
-            RedisUrls::One(url) => std::slice::from_ref(url),
-            RedisUrls::Many(urls) => urls,
-        }
-    }
-}
-
-impl From<&str> for RedisUrls {
-    fn from(url: &str) -> Self {
-        RedisUrls::One(url.to_owned())
-    }
-}
+use crate::store::{RedisOpenError, RedisUrls};
 
 /// How the servers behind the URLs are deployed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,17 +48,6 @@ pub struct RedisTarget {
     description: String,
 }
 
-/// A Redis configuration that cannot be used: a bad URL, a contradictory mode, or no Tokio
-/// runtime to run the connection on.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot use Redis at {url}: {reason}")]
-pub struct RedisOpenError {
-    /// The URLs, without credentials.
-    pub url: String,
-    /// Why.
-    pub reason: String,
-}
-
 impl RedisTarget {
     /// Checks `urls` against the mode `cluster` and `sentinel` select (at most one of them).
     pub fn new(
@@ -92,7 +56,7 @@ impl RedisTarget {
         sentinel: Option<&str>,
     ) -> Result<Self, RedisOpenError> {
         let raw = urls.as_slice();
-        let shown = raw.iter().map(|u| redact(u)).collect::<Vec<_>>().join(", ");
+        let shown = urls.redacted();
         let refuse = |reason: String| RedisOpenError {
             url: shown.clone(),
             reason,

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::context::ClientCertificate;
-use crate::policy::mtls::{read_pem_certs, ClientCaBundles, PemCertsError};
+use crate::policy::client_ca::{read_pem_certs, ClientCaBundles, PemCertsError};
 
 /// How long a client may take to complete the handshake, as long as it may take to send a
 /// request head: a client that stalls is cut off.
