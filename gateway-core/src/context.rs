@@ -260,6 +260,37 @@ impl VarSource for RequestVars<'_> {
     }
 }
 
+/// Headers and query of a request that reached a layer without a [`RequestContext`] (a layer
+/// used on its own): what its context variables can still read.
+pub(crate) struct RawVars<'a> {
+    pub(crate) headers: &'a http::HeaderMap,
+    pub(crate) query: Option<&'a str>,
+}
+
+impl VarSource for RawVars<'_> {
+    fn path_param(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn query_param(&self, name: &str) -> Option<&str> {
+        first_query_value(self.query?, name)
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+    fn auth(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn host(&self) -> Option<&str> {
+        self.header("host")
+    }
+    fn cert(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn usage_plan(&self, _: &str) -> Option<&str> {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

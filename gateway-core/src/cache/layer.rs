@@ -36,7 +36,7 @@ use super::key::CacheKey;
 use super::store::ResponseCacheStore;
 use super::tee::{Tee, TeeBody};
 use crate::body::Body;
-use crate::context::{first_query_value, RequestContext};
+use crate::context::{first_query_value, RawVars, RequestContext};
 use crate::observe::{CacheResult, Exchange};
 use crate::spec::{
     Authentication, DynamicAuthentication, ResponseCacheLookupPolicy, ResponseCacheStorePolicy,
@@ -296,36 +296,6 @@ impl ResponseCachePolicy {
             %error,
             "cache lookup failed; bypassing the cache"
         );
-    }
-}
-
-/// Headers and query of a request that reached the layer without a [`RequestContext`].
-struct RawVars<'a> {
-    headers: &'a http::HeaderMap,
-    query: Option<&'a str>,
-}
-
-impl VarSource for RawVars<'_> {
-    fn path_param(&self, _: &str) -> Option<&str> {
-        None
-    }
-    fn query_param(&self, name: &str) -> Option<&str> {
-        first_query_value(self.query?, name)
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name)?.to_str().ok()
-    }
-    fn auth(&self, _: &str) -> Option<&str> {
-        None
-    }
-    fn host(&self) -> Option<&str> {
-        self.header("host")
-    }
-    fn cert(&self, _: &str) -> Option<&str> {
-        None
-    }
-    fn usage_plan(&self, _: &str) -> Option<&str> {
-        None
     }
 }
 

@@ -30,13 +30,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use tower::{Layer, Service};
 
 use super::calendar::Window;
 use super::config::{Grant, OperationOnBreach, UsagePlanError, UsagePlans};
 use crate::body::Body;
-use crate::context::{first_query_value, RequestContext};
+use crate::context::{RawVars, RequestContext};
 use crate::error::GatewayError;
 use crate::limit::future::{Decide, LimitFuture, Throttled, Verdict};
 use crate::limit::gcra::Gcra;
@@ -225,36 +225,6 @@ impl UsagePlanLimiter {
 /// Why a token was refused: its log code and a reason for the log.
 #[derive(Debug, Clone, Copy)]
 struct Refusal(&'static str, &'static str);
-
-/// Headers and query of a request that reached the layer without a [`RequestContext`].
-struct RawVars<'a> {
-    headers: &'a HeaderMap,
-    query: Option<&'a str>,
-}
-
-impl VarSource for RawVars<'_> {
-    fn path_param(&self, _: &str) -> Option<&str> {
-        None
-    }
-    fn query_param(&self, name: &str) -> Option<&str> {
-        first_query_value(self.query?, name)
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name)?.to_str().ok()
-    }
-    fn auth(&self, _: &str) -> Option<&str> {
-        None
-    }
-    fn host(&self) -> Option<&str> {
-        self.header("host")
-    }
-    fn cert(&self, _: &str) -> Option<&str> {
-        None
-    }
-    fn usage_plan(&self, _: &str) -> Option<&str> {
-        None
-    }
-}
 
 /// Decides one admitted token's request from the store's answer.
 #[derive(Debug)]
