@@ -39,6 +39,10 @@ mod percent;
 pub mod policy;
 #[cfg(feature = "redis")]
 pub mod redis;
+/// Without the `redis` feature: the refusal of every configuration section that names Redis.
+#[cfg(not(feature = "redis"))]
+#[path = "no_redis.rs"]
+mod redis;
 pub mod request_id;
 pub mod request_limits;
 mod respond;

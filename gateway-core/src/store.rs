@@ -6,21 +6,12 @@
 
 use std::fmt;
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use serde::Deserialize;
 
 use crate::future::BoxFuture;
-
-/// A Redis deployment a `gateway.toml` section names ([`RedisUrls::target`]): with the `redis`
-/// feature, `crate::redis::RedisTarget`.
-#[cfg(feature = "redis")]
-pub(crate) use crate::redis::RedisTarget;
-/// Without the `redis` feature no Redis deployment can be used, so there is none.
-#[cfg(not(feature = "redis"))]
-pub(crate) type RedisTarget = std::convert::Infallible;
 
 /// A store's answer: already there (in-memory) or on its way (network).
 #[must_use = "a store call does nothing unless awaited or inspected"]
@@ -93,42 +84,6 @@ impl RedisUrls {
             RedisUrls::One(url) => std::slice::from_ref(url),
             RedisUrls::Many(urls) => urls,
         }
-    }
-
-    /// The URLs for messages, without passwords.
-    #[cfg(feature = "redis")]
-    pub(crate) fn redacted(&self) -> String {
-        let shown = self.as_slice().iter().map(|u| crate::redis::redact(u));
-        shown.collect::<Vec<_>>().join(", ")
-    }
-
-    /// The deployment these URLs name with a section's `cluster`, `sentinel` and `ca_file`,
-    /// checked but not connected.
-    #[cfg(feature = "redis")]
-    pub(crate) fn target(
-        &self,
-        cluster: bool,
-        sentinel: Option<&str>,
-        ca_file: Option<&Path>,
-    ) -> Result<RedisTarget, RedisOpenError> {
-        RedisTarget::from_section(self, cluster, sentinel, ca_file)
-    }
-
-    /// Without the `redis` feature every section that names Redis is refused, never served
-    /// from memory instead.
-    #[cfg(not(feature = "redis"))]
-    pub(crate) fn target(
-        &self,
-        _cluster: bool,
-        _sentinel: Option<&str>,
-        _ca_file: Option<&Path>,
-    ) -> Result<RedisTarget, RedisOpenError> {
-        // Without `redis` there is nothing to read the URLs with: none is shown, so that no
-        // password can be.
-        Err(RedisOpenError {
-            url: "the configured URL".to_owned(),
-            reason: "this gateway was built without the `redis` feature".to_owned(),
-        })
     }
 }
 

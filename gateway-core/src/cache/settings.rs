@@ -20,8 +20,9 @@ use serde::Deserialize;
 
 use super::memory::{MemoryCacheStore, DEFAULT_CAPACITY};
 use super::store::ResponseCacheStore;
+use crate::redis::{section_target, RedisTarget};
 use crate::spec::ExternalRespCache;
-use crate::store::{RedisOpenError, RedisTarget, RedisUrls};
+use crate::store::{RedisOpenError, RedisUrls};
 
 /// `[response_cache]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -105,7 +106,8 @@ impl ResponseCacheConfig {
             }
             return Ok(None);
         };
-        Ok(Some(urls.target(
+        Ok(Some(section_target(
+            urls,
             self.cluster,
             self.sentinel.as_deref(),
             self.ca_file.as_deref(),

@@ -25,7 +25,8 @@ use super::client_ip::{CidrError, TrustedProxies};
 use super::clock::{Clock, SystemClock};
 use super::memory::{MemoryLimitStore, DEFAULT_MAX_KEYS};
 use super::store::RateLimitStore;
-use crate::store::{RedisOpenError, RedisTarget, RedisUrls};
+use crate::redis::{section_target, RedisTarget};
+use crate::store::{RedisOpenError, RedisUrls};
 
 /// What to do with a request when the shared store cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -146,7 +147,8 @@ impl RateLimitConfig {
         match (self.store, &self.url) {
             (StoreKind::Redis, None) => Err(LimitConfigError::MissingUrl),
             (StoreKind::Memory, _) if redis_keys => Err(LimitConfigError::UrlWithoutRedis),
-            (StoreKind::Redis, Some(urls)) => Ok(Some(urls.target(
+            (StoreKind::Redis, Some(urls)) => Ok(Some(section_target(
+                urls,
                 self.cluster,
                 self.sentinel.as_deref(),
                 self.ca_file.as_deref(),

@@ -16,7 +16,7 @@ pub(crate) mod connection;
 pub(crate) mod target;
 
 pub use connection::{RedisConnection, RedisOptions};
-pub(crate) use target::redact;
+pub(crate) use target::section_target;
 pub use target::{RedisMode, RedisTarget};
 // Read from `gateway.toml` in any build, so they live with the stores.
 pub use crate::store::{RedisOpenError, RedisUrls};

@@ -56,7 +56,7 @@ impl RedisTarget {
         sentinel: Option<&str>,
     ) -> Result<Self, RedisOpenError> {
         let raw = urls.as_slice();
-        let shown = urls.redacted();
+        let shown = redacted(urls);
         let refuse = |reason: String| RedisOpenError {
             url: shown.clone(),
             reason,
@@ -186,6 +186,23 @@ impl fmt::Debug for RedisTarget {
 
 fn is_tls(info: &ConnectionInfo) -> bool {
     matches!(info.addr(), ConnectionAddr::TcpTls { .. })
+}
+
+/// The deployment a `gateway.toml` section names with its `cluster`, `sentinel` and `ca_file`,
+/// checked but not connected.
+pub(crate) fn section_target(
+    urls: &RedisUrls,
+    cluster: bool,
+    sentinel: Option<&str>,
+    ca_file: Option<&Path>,
+) -> Result<RedisTarget, RedisOpenError> {
+    RedisTarget::from_section(urls, cluster, sentinel, ca_file)
+}
+
+/// The URLs for messages, without passwords.
+fn redacted(urls: &RedisUrls) -> String {
+    let shown = urls.as_slice().iter().map(|u| redact(u));
+    shown.collect::<Vec<_>>().join(", ")
 }
 
 /// `url` as `redis` reads it, with any password shown as `***`: scheme, user (it is not a
