@@ -2,10 +2,10 @@
 //! answer and logs its execution-log code.
 //!
 //! Every layer and backend returns its refusals as `Err(GatewayError)`. The route stack puts
-//! [`ErrorResponseLayer`] at its edge, and under the two policies that decorate every answer a
-//! client gets (CORS and response header transformations), so that they see the gateway's own
-//! answers as OCI does; requests refused before they reach a route are rendered by the same
-//! function.
+//! [`ErrorResponseLayer`] at its edge, and under each policy that decorates every answer a
+//! client gets (CORS, rate-limit headers, response header transformations, the cache status),
+//! so that they see the gateway's own answers as they see any other; requests refused before
+//! they reach a route are rendered by the same function.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -264,9 +264,15 @@ pub(crate) fn route_stack(
         true => (None, deployment.usage_plans.clone()),
     };
     let has_cors = cors.is_some();
+    let has_rate_limit = deployment.rate_limit.is_some();
+    let has_usage_before_auth = usage_before_auth.is_some();
+    let has_usage_after_auth = usage_after_auth.is_some();
     let has_response_transform = response_transform.is_some();
-    // Failures become answers at the stack's edge, and under the two policies that decorate
-    // every answer, so that their headers are on the gateway's own answers too.
+    let has_cache = cache.is_some();
+    // Failures become answers at the stack's edge, and under each policy that decorates every
+    // answer (CORS, the rate headers of rate limits and usage plans, response header
+    // transformations, the cache's status), so that their headers are on the gateway's own
+    // answers too.
     let rescue_under =
         |decorates: bool| decorates.then(ErrorResponseLayer::<GatewayError>::default);
     let stack = ServiceBuilder::new()
@@ -275,15 +281,19 @@ pub(crate) fn route_stack(
         .option_layer(cors)
         .option_layer(rescue_under(has_cors))
         .option_layer(deployment.rate_limit.clone())
+        .option_layer(rescue_under(has_rate_limit))
         .option_layer(usage_before_auth)
+        .option_layer(rescue_under(has_usage_before_auth))
         .option_layer(authentication)
         .option_layer(authorization)
         .option_layer(usage_after_auth)
+        .option_layer(rescue_under(has_usage_after_auth))
         .option_layer(validation)
         .option_layer(response_transform)
         .option_layer(rescue_under(has_response_transform))
         .option_layer(request_transform)
         .option_layer(cache)
+        .option_layer(rescue_under(has_cache))
         .service(backend);
     RouteStack {
         service: BoxCloneSyncService::new(stack),
@@ -396,4 +406,59 @@ fn refuse(feature: &'static str) -> BackendService {
     BoxCloneSyncService::new(tower::service_fn(move |_req: Request<Body>| {
         std::future::ready(Err(GatewayError::Unsupported { feature }))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Request;
+    use tower::ServiceExt;
+
+    use crate::body::Body;
+    use crate::gateway::Gateway;
+
+    /// A deployment limited to 10 requests a second whose routes' backend refuses connections
+    /// (nothing listens on port 1), one of them behind the response cache.
+    const LIMITED: &str = r#"{
+      "requestPolicies": { "rateLimiting": { "rateInRequestsPerSecond": 10, "rateKey": "TOTAL" } },
+      "routes": [
+        { "path": "/down", "methods": ["GET"],
+          "backend": { "type": "HTTP_BACKEND", "url": "http://127.0.0.1:1/" } },
+        { "path": "/cached", "methods": ["GET"],
+          "backend": { "type": "HTTP_BACKEND", "url": "http://127.0.0.1:1/" },
+          "requestPolicies": { "responseCacheLookup": { "type": "SIMPLE_LOOKUP_POLICY" } },
+          "responsePolicies": { "responseCacheStore": {
+            "type": "FIXED_TTL_STORE_POLICY", "timeToLiveInSeconds": 60 } } } ] }"#;
+
+    /// A failure is answered as any other answer is decorated: the policies above the layer
+    /// that failed add their headers to it.
+    #[tokio::test]
+    async fn a_failed_backend_answer_carries_the_rate_and_cache_headers() {
+        let service = Gateway::builder()
+            .deployment("limited", "/l", LIMITED)
+            .build()
+            .expect("builds");
+        for path in ["/l/down", "/l/cached"] {
+            let req = Request::get(path).body(Body::empty()).expect("request");
+            let res = service
+                .clone()
+                .oneshot(req)
+                .await
+                .unwrap_or_else(|never| match never {});
+            assert_eq!(res.status(), 502, "{path}");
+            for name in [
+                "x-ratelimit-limit",
+                "x-ratelimit-remaining",
+                "x-ratelimit-reset",
+            ] {
+                assert!(
+                    res.headers().contains_key(name),
+                    "{path} {name}: {:?}",
+                    res.headers()
+                );
+            }
+            if path == "/l/cached" {
+                assert_eq!(res.headers()["x-cache-status"], "MISS", "{path}");
+            }
+        }
+    }
 }
