@@ -15,7 +15,8 @@ use tokio::sync::oneshot;
 use gateway_core::server::{ConnectionLimits, Server};
 use gateway_core::ClientAddr;
 
-/// Serves `limits` on a free port until the returned sender is dropped.
+/// Serves `limits` on a free port until the returned sender is dropped; connections still open
+/// then get 30 s to finish.
 fn serve(limits: ConnectionLimits) -> (SocketAddr, oneshot::Sender<()>) {
     let (stop, stopped) = oneshot::channel::<()>();
     let (ready, addr) = std::sync::mpsc::channel();
@@ -41,7 +42,7 @@ fn serve(limits: ConnectionLimits) -> (SocketAddr, oneshot::Sender<()>) {
             };
             Server::builder()
                 .limits(limits)
-                .serve(listener, service, shutdown, Duration::from_secs(1))
+                .serve(listener, service, shutdown, Duration::from_secs(30))
                 .await
                 .expect("served");
         });
@@ -106,4 +107,85 @@ fn connections_over_the_per_client_limit_get_503() {
     let mut second = TcpStream::connect(addr).expect("connect");
     let answer = read_all(&mut second, Duration::from_secs(10));
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+}
+
+/// Sends `request` and reads one response whose body is `hello …`.
+fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
+    stream.write_all(request).expect("request");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).expect("response");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Whether the server closes `stream` (sending nothing more) within `timeout`.
+fn closes_quietly(stream: &mut TcpStream, timeout: Duration) -> bool {
+    stream.set_read_timeout(Some(timeout)).expect("timeout");
+    matches!(stream.read(&mut [0u8; 1024]), Ok(0))
+}
+
+/// Longer than the server's `PARK_AFTER`: the connection's hyper buffers are given back.
+const PARKED: Duration = Duration::from_millis(1500);
+
+#[test]
+fn a_keep_alive_connection_idle_long_enough_to_park_serves_its_next_requests() {
+    let limits =
+        ConnectionLimits::default().with_timeouts(Duration::from_secs(10), Duration::from_secs(30));
+    let (addr, _stop) = serve(limits);
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let first = exchange(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+
+    std::thread::sleep(PARKED);
+    let second = exchange(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+
+    // A request pipelined behind another, of which only part of the head has come when the
+    // connection parks: those bytes are kept for the next request.
+    let third = exchange(
+        &mut stream,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHo",
+    );
+    assert!(third.starts_with("HTTP/1.1 200"), "{third}");
+    assert_eq!(third.matches("HTTP/1.1").count(), 1, "{third}");
+    std::thread::sleep(PARKED);
+    let fourth = exchange(&mut stream, b"st: x\r\n\r\n");
+    assert!(fourth.starts_with("HTTP/1.1 200"), "{fourth}");
+    assert!(fourth.ends_with("hello Some(127.0.0.1)"), "{fourth}");
+}
+
+/// The idle timeout counts from the end of the last response, whatever hyper does after it.
+#[test]
+fn a_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let limits =
+        ConnectionLimits::default().with_timeouts(Duration::from_secs(30), Duration::from_secs(1));
+    let (addr, _stop) = serve(limits);
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let first = exchange(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    eprintln!("DBG {:?} client waits", std::time::SystemTime::now());
+    let closed = closes_quietly(&mut stream, Duration::from_secs(10));
+    eprintln!(
+        "DBG {:?} client done {closed}",
+        std::time::SystemTime::now()
+    );
+    assert!(closed);
+}
+
+#[test]
+fn shutdown_closes_parked_and_silent_connections_at_once() {
+    let limits =
+        ConnectionLimits::default().with_timeouts(Duration::from_secs(10), Duration::from_secs(60));
+    let (addr, stop) = serve(limits);
+    let mut parked = TcpStream::connect(addr).expect("connect");
+    let first = exchange(&mut parked, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    let mut silent = TcpStream::connect(addr).expect("connect");
+    std::thread::sleep(PARKED);
+    drop(stop);
+    // Well within the 30 s grace period and the 60 s idle timeout.
+    assert!(closes_quietly(&mut parked, Duration::from_secs(10)));
+    assert!(closes_quietly(&mut silent, Duration::from_secs(10)));
 }

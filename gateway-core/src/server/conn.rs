@@ -9,6 +9,11 @@
 //! in flight, a connection that has sent part of a request head must finish it within the
 //! header timeout of its first byte or gets `408 Request Timeout`; one that has sent nothing is closed quietly
 //! after the idle timeout.
+//!
+//! An HTTP/1 connection that has sent nothing for [`PARK_AFTER`] is parked: its reader is told
+//! the stream ended, so hyper finishes the connection and gives its buffers back, but the
+//! socket stays open (shutting it down does nothing while parked) and the connection loop
+//! waits for the client's next bytes without holding any buffer.
 
 use std::future::Future;
 use std::io;
@@ -29,8 +34,13 @@ use crate::error::GatewayError;
 static REQUEST_TIMEOUT: LazyLock<Vec<u8>> =
     LazyLock::new(|| GatewayError::HeadTimeout.to_http1_close());
 
-/// The first bytes of every HTTP/2 connection: such a connection never gets an HTTP/1 answer.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+/// How long an idle HTTP/1 connection keeps hyper's buffers (16 KiB) before it parks: long
+/// enough that a connection in steady use never parks between two requests, short enough that
+/// thousands of idle keep-alive connections cost little more than their sockets.
+pub(super) const PARK_AFTER: Duration = Duration::from_secs(1);
+
+/// The shortest pause before a connection with a request in flight is looked at again.
+const MIN_CHECK: Duration = Duration::from_millis(10);
 
 /// How a connection's own deadline ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +75,7 @@ impl ConnState {
         }
     }
 
-    fn expire(&self, expiry: Expiry) {
+    pub(super) fn expire(&self, expiry: Expiry) {
         let code = match expiry {
             Expiry::HeadTimeout => 1,
             Expiry::Idle => 2,
@@ -99,25 +109,70 @@ pin_project! {
         last_progress: Instant,
         // `finished` when the current request head began, and when, if one has.
         head_began: Option<(u64, Instant)>,
-        // Decided by the first bytes the client sends.
-        http2: Option<bool>,
+        // HTTP/2 has no request heads to time: only the idle timeout applies.
+        http2: bool,
+        // HTTP/1: parks after `PARK_AFTER` of idleness.
+        parks: bool,
+        parked: bool,
+        // Fires at `armed_for` (never later than the connection's next deadline, sometimes
+        // earlier) and wakes the connection, whose reader then looks at its deadlines.
         timer: Option<Pin<Box<Sleep>>>,
         armed_for: Option<Instant>,
+        // How soon after any progress the connection is looked at again.
+        check_every: Duration,
     }
 }
 
 impl<I> Watched<I> {
-    pub(super) fn new(inner: I, state: Arc<ConnState>, timeouts: ConnTimeouts) -> Self {
+    /// An HTTP/1 connection, whose first request head began at `head_began` if its first
+    /// bytes have been read already.
+    pub(super) fn http1(
+        inner: I,
+        state: Arc<ConnState>,
+        timeouts: ConnTimeouts,
+        head_began: Option<Instant>,
+    ) -> Self {
+        Self::new(inner, state, timeouts, false, head_began.map(|at| (0, at)))
+    }
+
+    pub(super) fn http2(inner: I, state: Arc<ConnState>, timeouts: ConnTimeouts) -> Self {
+        Self::new(inner, state, timeouts, true, None)
+    }
+
+    fn new(
+        inner: I,
+        state: Arc<ConnState>,
+        timeouts: ConnTimeouts,
+        http2: bool,
+        head_began: Option<(u64, Instant)>,
+    ) -> Self {
         Self {
             inner,
             state,
             timeouts,
             last_progress: Instant::now(),
-            head_began: None,
-            http2: None,
+            head_began,
+            http2,
+            parks: !http2,
+            parked: false,
             timer: None,
             armed_for: None,
+            check_every: PARK_AFTER.min(timeouts.idle).max(MIN_CHECK),
         }
+    }
+
+    /// Whether the connection parked (and is no longer), rather than ended.
+    pub(super) fn take_parked(&mut self) -> bool {
+        std::mem::take(&mut self.parked)
+    }
+
+    /// When a parked connection that has sent nothing more is closed.
+    pub(super) fn idle_deadline(&self) -> Instant {
+        self.last_progress + self.timeouts.idle
+    }
+
+    pub(super) fn get_mut(&mut self) -> &mut I {
+        &mut self.inner
     }
 }
 
@@ -133,10 +188,9 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
             Poll::Ready(Ok(())) => {
                 let read = &buf.filled()[before..];
                 if !read.is_empty() {
-                    *this.last_progress = Instant::now();
-                    if this.http2.is_none() {
-                        *this.http2 = Some(read.starts_with(H2_PREFACE));
-                    }
+                    let now = Instant::now();
+                    *this.last_progress = now;
+                    let _ = arm_by(this.timer, this.armed_for, now + *this.check_every, now, cx);
                     // A head that began before the last response finished belongs to an
                     // earlier request: these bytes start a new one.
                     let finished = this.state.finished.load(Relaxed);
@@ -149,51 +203,98 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                if this.state.in_flight.load(Relaxed) > 0 {
+            Poll::Pending => loop {
+                let now = Instant::now();
+                let due = if this.state.in_flight.load(Relaxed) > 0 {
+                    // No deadline while a request is in flight; look again later, since its
+                    // end may not make hyper read again.
                     *this.head_began = None;
-                    return Poll::Pending;
-                }
-                let finished = this.state.finished.load(Relaxed);
-                if this.head_began.is_some_and(|(began, _)| began != finished) {
-                    *this.head_began = None;
-                }
-                // The head's whole time counts, not the pause since the last byte: a client
-                // that dribbles a byte at a time is cut off all the same.
-                let head_start = this
-                    .head_began
-                    .filter(|_| *this.http2 != Some(true))
-                    .map(|(_, at)| at);
-                let in_head = head_start.is_some();
-                let deadline = match head_start {
-                    Some(at) => at + this.timeouts.header_read,
-                    None => *this.last_progress + this.timeouts.idle,
-                };
-                let timer = this
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                if *this.armed_for != Some(deadline) {
-                    timer.as_mut().reset(deadline);
-                    *this.armed_for = Some(deadline);
-                }
-                if timer.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                if in_head {
-                    this.state.expire(Expiry::HeadTimeout);
-                    // Best effort: a client too slow to send its head may be too slow to read.
-                    let _ = this.inner.as_mut().poll_write(cx, &REQUEST_TIMEOUT);
-                    let _ = this.inner.as_mut().poll_flush(cx);
-                    Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the request head was not received in time",
-                    )))
+                    Due::Check(now + *this.check_every)
                 } else {
-                    // End of stream: hyper closes the connection as if the client had.
-                    this.state.expire(Expiry::Idle);
-                    Poll::Ready(Ok(()))
+                    let finished = this.state.finished.load(Relaxed);
+                    if this.head_began.is_some_and(|(began, _)| began != finished) {
+                        *this.head_began = None;
+                    }
+                    // The head's whole time counts, not the pause since the last byte: a
+                    // client that dribbles a byte at a time is cut off all the same.
+                    let head_start = this.head_began.filter(|_| !*this.http2).map(|(_, at)| at);
+                    let idle_at = *this.last_progress + this.timeouts.idle;
+                    let park_at = *this.last_progress + PARK_AFTER;
+                    match head_start {
+                        Some(at) => Due::HeadTimeout(at + this.timeouts.header_read),
+                        None if *this.parks && park_at < idle_at => Due::Park(park_at),
+                        None => Due::Idle(idle_at),
+                    }
+                };
+                let at = due.at();
+                if at > now {
+                    if arm_by(this.timer, this.armed_for, at, now, cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    continue;
                 }
-            }
+                return match due {
+                    Due::Check(_) => continue,
+                    Due::HeadTimeout(_) => {
+                        this.state.expire(Expiry::HeadTimeout);
+                        // Best effort: a client too slow to send its head may be too slow to
+                        // read.
+                        let _ = this.inner.as_mut().poll_write(cx, &REQUEST_TIMEOUT);
+                        let _ = this.inner.as_mut().poll_flush(cx);
+                        Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the request head was not received in time",
+                        )))
+                    }
+                    // End of stream: hyper ends the connection as if the client had closed it.
+                    Due::Park(_) => {
+                        *this.parked = true;
+                        Poll::Ready(Ok(()))
+                    }
+                    Due::Idle(_) => {
+                        this.state.expire(Expiry::Idle);
+                        Poll::Ready(Ok(()))
+                    }
+                };
+            },
+        }
+    }
+}
+
+/// Makes the timer fire by `at` and wake this task: re-armed when it would fire later or has
+/// fired already, otherwise left as it is. Deadlines that progress pushes later are found when
+/// the earlier timer fires, so a connection in steady use does not touch the timer for each
+/// request, yet one that goes quiet is always looked at again: hyper may not read again once a
+/// response is written, and nothing else would wake it.
+fn arm_by(
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    armed_for: &mut Option<Instant>,
+    at: Instant,
+    now: Instant,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+    if armed_for.is_none_or(|armed| armed > at || armed <= now) {
+        timer.as_mut().reset(at);
+        *armed_for = Some(at);
+    }
+    timer.as_mut().poll(cx)
+}
+
+/// What a connection waiting to read is due for next, and when.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    /// A request is in flight: nothing but a look at the connection again.
+    Check(Instant),
+    HeadTimeout(Instant),
+    Park(Instant),
+    Idle(Instant),
+}
+
+impl Due {
+    fn at(self) -> Instant {
+        match self {
+            Self::Check(at) | Self::HeadTimeout(at) | Self::Park(at) | Self::Idle(at) => at,
         }
     }
 }
@@ -207,7 +308,9 @@ impl<I: AsyncWrite> AsyncWrite for Watched<I> {
         let this = self.project();
         let written = this.inner.poll_write(cx, buf);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            *this.last_progress = Instant::now();
+            let now = Instant::now();
+            *this.last_progress = now;
+            let _ = arm_by(this.timer, this.armed_for, now + *this.check_every, now, cx);
         }
         written
     }
@@ -220,7 +323,9 @@ impl<I: AsyncWrite> AsyncWrite for Watched<I> {
         let this = self.project();
         let written = this.inner.poll_write_vectored(cx, bufs);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            *this.last_progress = Instant::now();
+            let now = Instant::now();
+            *this.last_progress = now;
+            let _ = arm_by(this.timer, this.armed_for, now + *this.check_every, now, cx);
         }
         written
     }
@@ -234,6 +339,11 @@ impl<I: AsyncWrite> AsyncWrite for Watched<I> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_shutdown(cx)
+        let this = self.project();
+        if *this.parked {
+            // The connection loop keeps the socket for the client's next request.
+            return Poll::Ready(Ok(()));
+        }
+        this.inner.poll_shutdown(cx)
     }
 }

@@ -2,91 +2,27 @@
 //! connection's deadlines, graceful shutdown.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
-use std::convert::Infallible;
-
-use bytes::Bytes;
-use http::uri::Scheme;
-use http::{Request, Response};
-use http_body::Body as HttpBody;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use hyper_util::service::TowerToHyperService;
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::DescriptorEncoder;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tower::Service;
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::conn::{ConnState, ConnTimeouts, Expiry, Watched};
-use super::in_flight::Tracked;
-use super::{ConnectionLimits, ServerBuilder};
-use crate::body::BoxError;
-use crate::context::ClientCertificate;
+use super::conn::ConnTimeouts;
+use super::connection::{Connection, Protocols};
+use super::stats::ListenerStats;
+use super::{ConnectionLimits, Served, ServerBuilder};
 use crate::error::GatewayError;
-use crate::observe::encode::{counters, gauges, NO_LABELS};
-use crate::request_limits::MAX_HEADER_COUNT;
 
 /// What a client over the connection limits is told before the connection closes.
 static SERVICE_UNAVAILABLE: LazyLock<Vec<u8>> =
     LazyLock::new(|| GatewayError::TooManyConnections.to_http1_close());
-
-/// Connections refused, cut off or closed by a server's own limits, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct ListenerStats {
-    active: AtomicUsize,
-    over_capacity: AtomicU64,
-    over_client_capacity: AtomicU64,
-    head_timeouts: AtomicU64,
-    heads_too_large: AtomicU64,
-    idle_closed: AtomicU64,
-}
-
-/// Read when `/metrics` is scraped.
-impl Collector for ListenerStats {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
-        let encoder = &mut encoder;
-        gauges(
-            encoder,
-            "gateway_connections_active",
-            "client connections being served",
-            [(NO_LABELS, self.active.load(Relaxed))],
-        )?;
-        counters(
-            encoder,
-            "gateway_connections_rejected",
-            "connections answered 503 because a connection limit was reached",
-            [
-                ("max_connections", &self.over_capacity),
-                ("max_connections_per_client", &self.over_client_capacity),
-            ]
-            .map(|(limit, count)| ([("limit", limit)], count.load(Relaxed))),
-        )?;
-        counters(
-            encoder,
-            "gateway_request_heads_refused",
-            "request heads refused before routing: 408 too slow, 431 too large",
-            [("408", &self.head_timeouts), ("431", &self.heads_too_large)]
-                .map(|(status, count)| ([("httpStatusCode", status)], count.load(Relaxed))),
-        )?;
-        counters(
-            encoder,
-            "gateway_idle_connections_closed",
-            "keep-alive connections closed after the idle timeout",
-            [(NO_LABELS, self.idle_closed.load(Relaxed))],
-        )
-    }
-}
 
 /// The next connection of `listener`. An accept that fails (out of file descriptors, say)
 /// is retried after a pause that grows while the failures last (10 ms, doubling to 1 s):
@@ -138,37 +74,22 @@ impl AcceptBackoff {
 
 /// Serves `service` on `listener` until `shutdown` resolves, then stops accepting and lets
 /// in-flight requests finish for up to `grace`.
-pub(super) async fn serve<S, B>(
+pub(super) async fn serve<S: Served>(
     listener: TcpListener,
     service: S,
     setup: ServerBuilder,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
-) -> io::Result<()>
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Request-head and idle deadlines are the connection's own (`conn`), not hyper's.
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(None)
-        .max_headers(MAX_HEADER_COUNT);
-    builder.http2().timer(TokioTimer::new());
+) -> io::Result<()> {
+    let protocols = Arc::new(Protocols::new());
     let timeouts = ConnTimeouts {
         header_read: setup.limits.header_read_timeout,
         idle: setup.limits.idle_timeout,
     };
-    let builder = Arc::new(builder);
     let capacity = Capacity::new(&setup.limits, setup.stats.clone());
-    let graceful = GracefulShutdown::new();
+    // Every connection holds a receiver: sending tells them all to finish, and the channel
+    // closes once the last has.
+    let (closing, _) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
 
     loop {
@@ -187,23 +108,23 @@ where
             }
         };
         let connection = Connection {
-            builder: builder.clone(),
+            protocols: protocols.clone(),
             service: service.clone(),
             setup: setup.clone(),
             peer,
             timeouts,
-            watcher: graceful.watcher(),
+            shutdown: closing.subscribe(),
         };
         // TLS: the handshake runs in the connection's own task, so a slow client never holds
         // up the accept loop.
         match setup.tls.clone() {
             None => tokio::spawn(async move {
-                connection.serve(stream, None, Scheme::HTTP).await;
+                connection.serve_plain(stream).await;
                 drop(slot);
             }),
             Some(tls) => tokio::spawn(async move {
                 match tls.accept(stream).await {
-                    Ok((stream, cert)) => connection.serve(stream, cert, Scheme::HTTPS).await,
+                    Ok((stream, cert)) => connection.serve_tls(stream, cert).await,
                     Err(e) => debug!(%peer, error = %e, "TLS handshake failed"),
                 }
                 drop(slot);
@@ -213,91 +134,12 @@ where
 
     drop(listener);
     info!("shutting down: waiting for in-flight requests");
+    let _ = closing.send(());
     tokio::select! {
-        () = graceful.shutdown() => info!("all connections closed"),
+        () = closing.closed() => info!("all connections closed"),
         () = tokio::time::sleep(grace) => warn!(?grace, "grace period over; closing remaining connections"),
     }
     Ok(())
-}
-
-/// One accepted connection, ready to be served.
-struct Connection<S> {
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    service: S,
-    setup: ServerBuilder,
-    peer: SocketAddr,
-    timeouts: ConnTimeouts,
-    watcher: Watcher,
-}
-
-impl<S, B> Connection<S>
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    /// Serves the connection, plain or TLS, until it ends or graceful shutdown closes it; its
-    /// requests carry the client's address, the connection's scheme (an HTTP/1 request target
-    /// has none) and, when it sent one, its certificate chain. Then counts and logs what the
-    /// listener's own limits did to it.
-    async fn serve<I>(self, io: I, cert: Option<ClientCertificate>, scheme: Scheme)
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let peer = self.peer;
-        let state = Arc::new(ConnState::default());
-        let service = Tracked::new(self.service, state.clone(), peer, scheme, cert);
-        let io = Watched::new(io, state.clone(), self.timeouts);
-        let conn = self
-            .builder
-            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
-            .into_owned();
-        let result = self.watcher.watch(conn).await;
-        report(&self.setup, peer, &state, result.err().as_deref());
-    }
-}
-
-/// Counts and logs what the listener's limits did to a connection that has ended.
-fn report(
-    setup: &ServerBuilder,
-    peer: SocketAddr,
-    state: &ConnState,
-    error: Option<&(dyn std::error::Error + Send + Sync + 'static)>,
-) {
-    let stats = &setup.stats;
-    let refused = match state.expiry() {
-        Some(Expiry::HeadTimeout) => {
-            stats.head_timeouts.fetch_add(1, Relaxed);
-            Some((408, GatewayError::HeadTimeout.log_code()))
-        }
-        Some(Expiry::Idle) => {
-            stats.idle_closed.fetch_add(1, Relaxed);
-            debug!(%peer, "idle connection closed");
-            None
-        }
-        None => match error.and_then(|e| e.downcast_ref::<hyper::Error>()) {
-            Some(e) if e.is_parse_too_large() => {
-                stats.heads_too_large.fetch_add(1, Relaxed);
-                Some((431, "request.headersTooLarge"))
-            }
-            _ => {
-                if let Some(e) = error {
-                    debug!(%peer, error = %e, "connection ended with an error");
-                }
-                None
-            }
-        },
-    };
-    if let Some((status, code)) = refused {
-        info!(code, %peer, status, "request head refused");
-        if let Some(log) = &setup.access_log {
-            log.log_refused(peer, status, code);
-        }
-    }
 }
 
 /// Which connection limit refused a client.

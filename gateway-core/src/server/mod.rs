@@ -8,6 +8,8 @@
 //! * a request head must arrive within [`ConnectionLimits::header_read_timeout`] of its first
 //!   byte (else `408`), an idle keep-alive connection is closed after
 //!   [`ConnectionLimits::idle_timeout`], heads with too many headers get `431`;
+//! * an HTTP/1 connection idle for a second gives its buffers back until the client sends
+//!   again, so thousands of idle keep-alive connections cost little more than their sockets;
 //! * at most [`ConnectionLimits::max_connections`] connections, and
 //!   [`ConnectionLimits::max_connections_per_client`] per client address (IPv6: per /64); over
 //!   either, `503` and close;
@@ -32,8 +34,11 @@
 //! ```
 
 mod conn;
+mod connection;
 mod in_flight;
 mod listen;
+mod stats;
+mod stream;
 mod tls;
 
 use std::convert::Infallible;
@@ -52,7 +57,8 @@ use tower::Service;
 use crate::body::BoxError;
 use crate::observe::AccessLog;
 
-pub use listen::{accept, ListenerStats};
+pub use listen::accept;
+pub use stats::ListenerStats;
 pub use tls::{TlsAcceptor, TlsError};
 
 /// What one client connection may do before the server cuts it off.
@@ -96,6 +102,35 @@ impl ConnectionLimits {
         self.max_connections_per_client = per_client;
         self
     }
+}
+
+/// What a server serves (the bounds of [`ServerBuilder::serve`], in one name for its modules):
+/// a cloneable service of hyper requests that answers every request, whose futures and bodies
+/// can move between threads.
+trait Served:
+    Service<
+        Request<Incoming>,
+        Response = Response<Self::Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+    type Body: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> Served for S
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Body = B;
 }
 
 /// The entry point: `Server::builder()`.

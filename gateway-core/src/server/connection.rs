@@ -1,0 +1,297 @@
+//! One accepted connection, from its first bytes to its end: which protocol it speaks, its
+//! requests, parking while it idles, and graceful shutdown.
+//!
+//! A plain connection's first bytes tell HTTP/2 with prior knowledge (the client's preface) from
+//! HTTP/1; under TLS, ALPN decides. HTTP/1 is served by hyper's HTTP/1 connection directly. When
+//! such a connection idles (see `conn`), hyper's connection ends and gives its buffers back
+//! while the socket stays open; the connection then waits, holding no buffer, for the client's
+//! next bytes, the idle timeout or shutdown, and starts a new hyper connection on the same
+//! socket for the next request.
+
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::uri::Scheme;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{sleep_until, Instant};
+use tokio_rustls::server::TlsStream;
+use tracing::{debug, info};
+
+use super::conn::{ConnState, ConnTimeouts, Expiry, Watched};
+use super::in_flight::Tracked;
+use super::stream::{Prefixed, ReadReady};
+use super::{Served, ServerBuilder};
+use crate::context::ClientCertificate;
+use crate::error::GatewayError;
+use crate::request_limits::MAX_HEADER_COUNT;
+
+/// The first bytes of every HTTP/2 connection with prior knowledge.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How a listener's connections speak HTTP, shared by all of them.
+#[derive(Debug)]
+pub(super) struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    pub(super) fn new() -> Self {
+        let mut http1 = http1::Builder::new();
+        // Request-head and idle deadlines are the connection's own (`conn`), not hyper's.
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .max_headers(MAX_HEADER_COUNT);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2.timer(TokioTimer::new());
+        Self { http1, http2 }
+    }
+}
+
+/// One accepted connection, ready to be served.
+pub(super) struct Connection<S> {
+    pub(super) protocols: Arc<Protocols>,
+    pub(super) service: S,
+    pub(super) setup: ServerBuilder,
+    pub(super) peer: SocketAddr,
+    pub(super) timeouts: ConnTimeouts,
+    /// Changes (or closes) when the server begins to shut down.
+    pub(super) shutdown: watch::Receiver<()>,
+}
+
+/// What a plain connection's first bytes say.
+enum FirstBytes {
+    /// HTTP/1: the first bytes of its first request, and when they arrived.
+    Http1(Bytes, Instant),
+    /// HTTP/2 with prior knowledge: the client's preface, read.
+    Http2(Bytes),
+    /// Nothing within the idle timeout.
+    Idle,
+    /// The client closed, the socket failed, or the server is shutting down.
+    Gone,
+}
+
+impl<S: Served> Connection<S> {
+    /// Serves a plain connection until it ends or shutdown closes it, then counts and logs what
+    /// the listener's own limits did to it.
+    pub(super) async fn serve_plain(mut self, stream: TcpStream) {
+        let state = Arc::new(ConnState::default());
+        let error = match self.first_bytes(&stream).await {
+            FirstBytes::Http1(bytes, at) => {
+                let io = Prefixed::new(stream, bytes);
+                self.http1(io, Some(at), None, Scheme::HTTP, &state).await
+            }
+            FirstBytes::Http2(bytes) => {
+                let io = Prefixed::new(stream, bytes);
+                self.http2(io, None, Scheme::HTTP, &state).await
+            }
+            FirstBytes::Idle => {
+                state.expire(Expiry::Idle);
+                None
+            }
+            FirstBytes::Gone => None,
+        };
+        report(&self.setup, self.peer, &state, error.as_ref());
+    }
+
+    /// Serves a TLS connection, in the protocol ALPN chose, like [`serve_plain`](Self::serve_plain).
+    pub(super) async fn serve_tls(
+        mut self,
+        stream: TlsStream<TcpStream>,
+        cert: Option<ClientCertificate>,
+    ) {
+        let state = Arc::new(ConnState::default());
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        let io = Prefixed::new(stream, Bytes::new());
+        let error = if h2 {
+            self.http2(io, cert, Scheme::HTTPS, &state).await
+        } else {
+            self.http1(io, None, cert, Scheme::HTTPS, &state).await
+        };
+        report(&self.setup, self.peer, &state, error.as_ref());
+    }
+
+    /// Reads a plain connection's first bytes, up to HTTP/2's preface: all of it is HTTP/2,
+    /// anything else HTTP/1. The first byte must come within the idle timeout, the rest of a
+    /// preface within the header timeout of it (else what came is served as HTTP/1, whose head
+    /// has then timed out).
+    async fn first_bytes(&mut self, stream: &TcpStream) -> FirstBytes {
+        let mut read = [0u8; H2_PREFACE.len()];
+        let mut len = 0;
+        let mut first_at = None;
+        let mut deadline = Instant::now() + self.timeouts.idle;
+        loop {
+            tokio::select! {
+                ready = stream.readable() => if ready.is_err() { return FirstBytes::Gone },
+                () = sleep_until(deadline) => return match first_at {
+                    Some(at) => FirstBytes::Http1(Bytes::copy_from_slice(&read[..len]), at),
+                    None => FirstBytes::Idle,
+                },
+                _ = self.shutdown.changed() => return FirstBytes::Gone,
+            }
+            match stream.try_read(&mut read[len..]) {
+                Ok(0) => return FirstBytes::Gone,
+                Ok(n) => {
+                    let at = *first_at.get_or_insert_with(|| {
+                        deadline = Instant::now() + self.timeouts.header_read;
+                        Instant::now()
+                    });
+                    len += n;
+                    if read[..len] != H2_PREFACE[..len] {
+                        return FirstBytes::Http1(Bytes::copy_from_slice(&read[..len]), at);
+                    }
+                    if len == H2_PREFACE.len() {
+                        return FirstBytes::Http2(Bytes::copy_from_slice(&read));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return FirstBytes::Gone,
+            }
+        }
+    }
+
+    /// HTTP/1: one hyper connection after another on the same socket, parked in between while
+    /// the client idles. Returns the error that ended it, if one did.
+    async fn http1<I>(
+        &mut self,
+        io: Prefixed<I>,
+        head_began: Option<Instant>,
+        cert: Option<ClientCertificate>,
+        scheme: Scheme,
+        state: &Arc<ConnState>,
+    ) -> Option<hyper::Error>
+    where
+        I: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
+    {
+        let service = Tracked::new(self.service.clone(), state.clone(), self.peer, scheme, cert);
+        let mut io = Watched::http1(io, state.clone(), self.timeouts, head_began);
+        loop {
+            let service = TowerToHyperService::new(service.clone());
+            let mut conn = self
+                .protocols
+                .http1
+                .serve_connection(TokioIo::new(io), service);
+            let ended = until_shutdown(&mut conn, &mut self.shutdown, |conn| {
+                conn.graceful_shutdown()
+            })
+            .await;
+            let parts = conn.into_parts();
+            io = parts.io.into_inner();
+            if !io.take_parked() {
+                return ended.err();
+            }
+            // Parked: hyper saw the stream end while idle and wrote nothing. A head it had begun
+            // reading (pipelined behind the last request) goes to the next connection.
+            if !parts.read_buf.is_empty() {
+                io.get_mut().replay(parts.read_buf);
+                continue;
+            }
+            let idle_deadline = io.idle_deadline();
+            tokio::select! {
+                ready = poll_fn(|cx| io.get_mut().poll_read_ready(cx)) => {
+                    if ready.is_err() {
+                        return None;
+                    }
+                }
+                () = sleep_until(idle_deadline) => {
+                    state.expire(Expiry::Idle);
+                    return None;
+                }
+                _ = self.shutdown.changed() => return None,
+            }
+        }
+    }
+
+    /// HTTP/2: one hyper connection for the connection's life.
+    async fn http2<I>(
+        &mut self,
+        io: Prefixed<I>,
+        cert: Option<ClientCertificate>,
+        scheme: Scheme,
+        state: &Arc<ConnState>,
+    ) -> Option<hyper::Error>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = Tracked::new(self.service.clone(), state.clone(), self.peer, scheme, cert);
+        let io = Watched::http2(io, state.clone(), self.timeouts);
+        let conn = self
+            .protocols
+            .http2
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+        let mut conn = pin!(conn);
+        until_shutdown(&mut conn, &mut self.shutdown, |conn| {
+            conn.get_mut().as_mut().graceful_shutdown()
+        })
+        .await
+        .err()
+    }
+}
+
+/// Drives a hyper connection to its end. Once shutdown begins, asks it (once) to finish
+/// gracefully: answer what is in flight, then close.
+async fn until_shutdown<C: Future + Unpin>(
+    conn: &mut C,
+    shutdown: &mut watch::Receiver<()>,
+    graceful: impl Fn(Pin<&mut C>),
+) -> C::Output {
+    let mut signal = pin!(shutdown.changed());
+    let mut asked = false;
+    poll_fn(|cx| {
+        if !asked && signal.as_mut().poll(cx).is_ready() {
+            asked = true;
+            graceful(Pin::new(&mut *conn));
+        }
+        Pin::new(&mut *conn).poll(cx)
+    })
+    .await
+}
+
+/// Counts and logs what the listener's limits did to a connection that has ended.
+fn report(
+    setup: &ServerBuilder,
+    peer: SocketAddr,
+    state: &ConnState,
+    error: Option<&hyper::Error>,
+) {
+    let stats = &setup.stats;
+    let refused = match state.expiry() {
+        Some(Expiry::HeadTimeout) => {
+            stats.head_timeouts.fetch_add(1, Relaxed);
+            Some((408, GatewayError::HeadTimeout.log_code()))
+        }
+        Some(Expiry::Idle) => {
+            stats.idle_closed.fetch_add(1, Relaxed);
+            debug!(%peer, "idle connection closed");
+            None
+        }
+        None => match error {
+            Some(e) if e.is_parse_too_large() => {
+                stats.heads_too_large.fetch_add(1, Relaxed);
+                Some((431, "request.headersTooLarge"))
+            }
+            _ => {
+                if let Some(e) = error {
+                    debug!(%peer, error = %e, "connection ended with an error");
+                }
+                None
+            }
+        },
+    };
+    if let Some((status, code)) = refused {
+        info!(code, %peer, status, "request head refused");
+        if let Some(log) = &setup.access_log {
+            log.log_refused(peer, status, code);
+        }
+    }
+}
