@@ -177,11 +177,14 @@ impl<S: Served> Connection<S> {
         let mut io = Watched::http1(io, state.clone(), self.timeouts, head_began);
         loop {
             let service = TowerToHyperService::new(service.clone());
-            let mut conn = self
-                .protocols
-                .http1
-                .serve_connection(TokioIo::new(io), service);
-            let ended = until_shutdown(&mut conn, &mut self.shutdown, |conn| {
+            // Boxed, like every large state of this task, so that a parked connection's task
+            // is small.
+            let mut conn = Box::new(
+                self.protocols
+                    .http1
+                    .serve_connection(TokioIo::new(io), service),
+            );
+            let ended = until_shutdown(&mut *conn, &mut self.shutdown, |conn| {
                 conn.graceful_shutdown()
             })
             .await;
@@ -191,11 +194,13 @@ impl<S: Served> Connection<S> {
                 return ended.err();
             }
             // Parked: hyper saw the stream end while idle and wrote nothing. A head it had begun
-            // reading (pipelined behind the last request) goes to the next connection.
+            // reading (pipelined behind the last request) goes to the next connection; an
+            // empty read buffer still holds its allocation, dropped here.
             if !parts.read_buf.is_empty() {
                 io.get_mut().replay(parts.read_buf);
                 continue;
             }
+            drop(parts.read_buf);
             let idle_deadline = io.idle_deadline();
             tokio::select! {
                 ready = poll_fn(|cx| io.get_mut().poll_read_ready(cx)) => {
@@ -229,7 +234,7 @@ impl<S: Served> Connection<S> {
             .protocols
             .http2
             .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
-        let mut conn = pin!(conn);
+        let mut conn = Box::pin(conn);
         until_shutdown(&mut conn, &mut self.shutdown, |conn| {
             conn.get_mut().as_mut().graceful_shutdown()
         })
