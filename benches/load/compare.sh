@@ -1,26 +1,31 @@
 #!/usr/bin/env bash
 # The gateway's data path against nginx doing the same work, measured in one run:
 #
-#   benches/load/compare.sh stock|proxy|h2 [ROUNDS] [SECONDS]
+#   benches/load/compare.sh stock|proxy|function|h2 [ROUNDS] [SECONDS]
 #
-#   stock   a STOCK_RESPONSE_BACKEND route vs nginx `return 200` (same body and content type)
-#   proxy   an HTTP_BACKEND route vs nginx `proxy_pass` with a keep-alive upstream, both to the
-#           same upstream (nginx serving a 1 KiB body)
-#   h2      the stock route over HTTP/2 (h2c, prior knowledge) with h2load vs nginx `http2`
+#   stock     a STOCK_RESPONSE_BACKEND route vs nginx `return 200` (same body and content type)
+#   proxy     an HTTP_BACKEND route vs nginx `proxy_pass` with a keep-alive upstream, both to the
+#             same upstream (nginx serving a 1 KiB body)
+#   function  a route to a local Python FDK function (tests/functions/echo, one warm process)
+#             vs nginx `proxy_pass` to that same process's unix socket with the headers of the
+#             FDK contract; one connection, one call at a time, so p50 shows what each adds
+#   h2        the stock route over HTTP/2 (h2c, prior knowledge) with h2load vs nginx `http2`
 #
 # The server under test (gateway or nginx, one worker each) runs on CPU 0; the load generator
-# (wrk -t1 -c50, or h2load -c50 -m10) and the upstream on CPU 1. ROUNDS (default 3) alternate
-# nginx and the gateway; the medians are printed with one ratio line per figure. Environment:
-# WORKERS=2 runs both servers with two workers, unpinned, and the load generator with two
-# threads (a report, no target); GATEWAY_BIN compares another build. The warm function call is
-# measured by `cargo bench -p gateway-benches --bench function_roundtrip`.
+# (wrk -t1 -c50, or h2load -c50 -m10) and the upstream (or the function process) on CPU 1.
+# ROUNDS (default 3) alternate nginx and the gateway; the medians are printed with one ratio
+# line per figure. Environment: WORKERS=2 runs both servers with two workers, unpinned, and the
+# load generator with two threads (a report, no target); GATEWAY_BIN compares another build.
+# `function` needs python3 with venv: the first run installs `fdk` from PyPI into
+# target/bench-functions. `cargo bench -p gateway-benches --bench function_roundtrip` measures
+# the same call against the bare socket, without nginx.
 #
 # Run on a quiet machine: a build or a test run on the other core makes the figures meaningless.
 # Needs wrk, h2load and nginx (Debian: wrk nghttp2-client nginx-light).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-mode="${1:?usage: compare.sh stock|proxy|h2 [ROUNDS] [SECONDS]}"
+mode="${1:?usage: compare.sh stock|proxy|function|h2 [ROUNDS] [SECONDS]}"
 rounds="${2:-3}"
 duration="${3:-10}"
 workers="${WORKERS:-1}"
@@ -41,12 +46,14 @@ else
 fi
 body='{"message":"hello"}'
 
-# start_nginx NAME WORKERS SERVER_BLOCKS: an nginx with its own prefix in $work/NAME.
+# start_nginx NAME WORKERS HTTP_BLOCKS [MAIN_DIRECTIVES]: an nginx with its own prefix in
+# $work/NAME.
 start_nginx() {
     local name="$1" count="$2" cpu=()
     [ "$name" = upstream ] && cpu=("${client_cpu[@]}") || cpu=("${server_cpu[@]}")
     mkdir -p "$work/$name"
     cat > "$work/$name/nginx.conf" <<CONF
+${4:-}
 worker_processes $count;
 daemon off;
 pid $work/$name/nginx.pid;
@@ -66,6 +73,8 @@ CONF
     "${cpu[@]}" nginx -c "$work/$name/nginx.conf" -p "$work/$name" &
     pids+=($!)
 }
+
+descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
 
 nginx_port="$(free_port)"
 case "$mode" in
@@ -96,9 +105,66 @@ JSON
 JSON
         path=/bench/x
         ;;
-    *) echo "unknown mode $mode: stock, proxy or h2" >&2; exit 2 ;;
+    function)
+        connections=1
+        cat > "$work/spec.json" <<JSON
+{ "routes": [ { "path": "/echo", "methods": ["GET"],
+  "backend": { "type": "ORACLE_FUNCTIONS_BACKEND", "functionId": "ocid1.fnfunc.oc1..echo" } } ] }
+JSON
+        cat > "$work/gateway.toml" <<TOML
+[gateway]
+cache_dir = "$PWD/target/bench-functions"
+
+[[deployment]]
+name = "bench"
+path_prefix = "/bench"
+specification = "spec.json"
+
+[[application]]
+name = "bench"
+
+[[application.function]]
+name = "echo"
+id = "ocid1.fnfunc.oc1..echo"
+source = "$PWD/tests/functions/echo"
+max_concurrency = 1
+min_idle = 1
+idle_timeout = 3600
+TOML
+        # Prepares the function (a venv, once) before serving.
+        "$gateway_bin" invoke --config "$work/gateway.toml" ocid1.fnfunc.oc1..echo --data warm >/dev/null
+        ;;
+    *) echo "unknown mode $mode: stock, proxy, function or h2" >&2; exit 2 ;;
 esac
-gateway_threads="$workers" gateway_wrap="${server_cpu[*]}" start_gateway "$work/spec.json" --path-prefix /bench
+if [ "$mode" = function ]; then
+    gateway_threads="$workers" gateway_wrap="${server_cpu[*]}" start_gateway --config "$work/gateway.toml"
+    # The gateway's one warm process: moved to the load generator's CPU, and its socket is
+    # nginx's upstream.
+    fn_pid=""
+    for _ in $(seq 100); do
+        for p in $(descendants "$gateway_pid"); do
+            if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -q '^FN_LISTENER='; then fn_pid="$p"; fi
+        done
+        [ -n "$fn_pid" ] && break
+        sleep 0.1
+    done
+    [ -n "$fn_pid" ] || { echo "the function process did not start" >&2; exit 1; }
+    socket="$(tr '\0' '\n' < "/proc/$fn_pid/environ" | sed -n 's/^FN_LISTENER=unix://p')"
+    [ "$workers" = 1 ] && taskset -a -p -c 1 "$fn_pid" >/dev/null
+    # nginx's workers must reach the socket, which only the gateway's user may.
+    start_nginx anchor "$workers" "upstream fn { server unix:$socket; keepalive 8; }
+        server { listen 127.0.0.1:$nginx_port; location /bench/echo {
+            proxy_pass http://fn/call; proxy_method POST; proxy_http_version 1.1;
+            proxy_set_header Connection \"\"; proxy_set_header Fn-Call-Id \$request_id;
+            proxy_set_header Fn-Deadline 2099-01-01T00:00:00.000Z;
+            proxy_set_header Fn-Intent httprequest; proxy_set_header Fn-Invoke-Type sync;
+            proxy_set_header Fn-Http-Method \$request_method;
+            proxy_set_header Fn-Http-Request-Url \$request_uri;
+            proxy_set_header Content-Type application/octet-stream; } }" "user root;"
+    path=/bench/echo
+else
+    gateway_threads="$workers" gateway_wrap="${server_cpu[*]}" start_gateway "$work/spec.json" --path-prefix /bench
+fi
 
 # measure NAME ADDR: one run; prints "rps p50_us p99_us".
 measure() {
@@ -118,6 +184,8 @@ print(rps, us(mean), us(mean))
 PY
     else
         out="$("${client_cpu[@]}" wrk -t"$workers" -c"$connections" -d"${duration}s" --latency "http://$2$path")"
+        # Throughput of errors means nothing: every answer must be a 2xx.
+        if grep -q "Non-2xx" <<<"$out"; then echo "$1 answered errors: $out" >&2; exit 1; fi
         python3 - "$out" <<'PY'
 import re, sys
 out = sys.argv[1]
@@ -156,4 +224,6 @@ else:
     print(f"{mode}: nginx {nr:.0f} req/s p50 {n50:.0f} µs p99 {n99:.0f} µs; "
           f"gateway {gr:.0f} req/s p50 {g50:.0f} µs p99 {g99:.0f} µs")
     print(f"{mode}: gateway / nginx req/s {gr / nr:.2f}x, p99 {g99 / n99:.2f}x")
+    if mode == "function":
+        print(f"function: p50 added by the gateway over nginx {g50 - n50:+.0f} µs")
 PY
