@@ -13,7 +13,6 @@
 //! the trie. The search allocates nothing: parameters are pushed to an inline [`Params`].
 
 use http::Method;
-use smallvec::SmallVec;
 
 use super::methods::MethodSet;
 use super::params::Params;
@@ -54,8 +53,10 @@ pub struct Match<'r, T> {
     pub params: Params,
 }
 
-/// Routes that end at a node: (methods, route index). Almost always one entry.
-type Leaf = SmallVec<[(MethodSet, usize); 2]>;
+/// Routes that end at a node: (methods, route index). Almost always one entry; a `Vec` rather
+/// than an inline small vector, because every node visited asks whether its wildcard leaf is
+/// empty, and a `Vec` answers with one compare.
+type Leaf = Vec<(MethodSet, usize)>;
 
 /// How many leading bytes of a segment [`seg_key`] holds.
 const KEY_BYTES: usize = 6;
@@ -72,6 +73,26 @@ fn seg_key(seg: &[u8]) -> u64 {
         .take(KEY_BYTES)
         .fold(0u64, |k, &b| k << 8 | u64::from(b));
     len << 48 | prefix
+}
+
+/// The segment of `path` that starts at `start`: where it ends (the next `/` or the end of the
+/// path) and its [`seg_key`], found in one pass over its bytes.
+#[inline]
+fn next_segment(path: &[u8], start: usize) -> (usize, u64) {
+    let rest = path.get(start..).unwrap_or_default();
+    let mut prefix = 0u64;
+    let mut len = rest.len();
+    for (i, &b) in rest.iter().enumerate() {
+        if b == b'/' {
+            len = i;
+            break;
+        }
+        if i < KEY_BYTES {
+            prefix = prefix << 8 | u64::from(b);
+        }
+    }
+    let key_len = u64::try_from(len).unwrap_or(u64::MAX).min(0xFFFF);
+    (start + len, key_len << 48 | prefix)
 }
 
 /// Byte equality without a call to `memcmp`: segments are short, and the profiler showed the
@@ -125,9 +146,9 @@ struct Node {
 }
 
 impl Node {
+    /// The static child for segment `seg`, whose [`seg_key`] is `key`.
     #[inline]
-    fn find_static(&self, seg: &[u8]) -> Option<usize> {
-        let key = seg_key(seg);
+    fn find_static(&self, seg: &[u8], key: u64) -> Option<usize> {
         if self.statics.len() > LINEAR_MAX {
             let mut lo = 0;
             let mut hi = self.statics.len();
@@ -143,11 +164,15 @@ impl Node {
             }
             return None;
         }
-        self.keys
-            .iter()
-            .zip(self.statics.iter())
-            .find(|(&k, (s, _))| k == key && (seg.len() <= KEY_BYTES || same_bytes(s, seg)))
-            .map(|(_, &(_, child))| child)
+        for (i, &k) in self.keys.iter().enumerate() {
+            if k == key {
+                let (bytes, child) = self.statics.get(i)?;
+                if seg.len() <= KEY_BYTES || same_bytes(bytes, seg) {
+                    return Some(*child);
+                }
+            }
+        }
+        None
     }
 
     fn sort_statics(&mut self) {
@@ -419,19 +444,18 @@ impl<T> Router<T> {
                     .pick(&n.end)
                     .or_else(|| s.wildcard(&n.wildcard, s.path.len()));
             };
-            let len = s.path.len();
-            let end = s
-                .path
-                .get(start..)
-                .and_then(|rest| rest.iter().position(|&b| b == b'/'))
-                .map_or(len, |i| start + i);
+            let (end, key) = next_segment(s.path, start);
             let seg = s.path.get(start..end).unwrap_or_default();
-            let next = if end == len { None } else { Some(end + 1) };
+            let next = if end == s.path.len() {
+                None
+            } else {
+                Some(end + 1)
+            };
             // `{p}` never matches an empty segment.
             let param = n.param.filter(|_| !seg.is_empty());
             let wildcard = !n.wildcard.is_empty();
 
-            if let Some(child) = n.find_static(seg) {
+            if let Some(child) = n.find_static(seg, key) {
                 if param.is_none() && !wildcard {
                     (node, pos) = (child, next);
                     continue;
