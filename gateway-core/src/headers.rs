@@ -47,6 +47,11 @@ fn connection_names(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// gateway strips a client's request on arrival, before it adds headers of its own (which a
 /// client's `Connection` must not be able to name), and again before a backend sees it.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them: one look at each name costs less than nine lookups
+    // by name.
+    if !headers.keys().any(is_hop_by_hop_name) {
+        return;
+    }
     let named: Vec<HeaderName> = connection_names(headers)
         .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .collect();

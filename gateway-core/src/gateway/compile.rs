@@ -19,6 +19,7 @@ use crate::routes::RouteInfo;
 use crate::spec::{self, ApiSpecification, Backend, Feature, FeatureUse, HttpMethod};
 
 use super::assemble::{route_stack, DeploymentLayers, Limiters, RouteService};
+use super::per_thread::PerThread;
 use super::service::GatewayService;
 
 /// OCI allows at most this many deployments on one gateway.
@@ -206,7 +207,7 @@ impl std::error::Error for LoadReport {}
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRoute {
     pub(crate) info: Arc<RouteInfo>,
-    pub(crate) service: RouteService,
+    pub(crate) service: PerThread<RouteService>,
     /// A CORS policy applies: pre-flights for the route's methods are routed here.
     pub(crate) has_cors: bool,
     /// The largest request body the route accepts.
@@ -374,7 +375,7 @@ fn compile_deployment(
         let limits = &resources.request_limits;
         let entry = CompiledRoute {
             info: info.clone(),
-            service: stack.service,
+            service: PerThread::new(stack.service),
             has_cors: stack.has_cors,
             max_body: match route.backend {
                 Backend::OracleFunctions(_) => limits.max_function_body_bytes,

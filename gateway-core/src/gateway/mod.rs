@@ -42,6 +42,7 @@
 mod assemble;
 mod compile;
 mod metrics;
+mod per_thread;
 mod service;
 
 pub use compile::{

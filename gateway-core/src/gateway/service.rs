@@ -16,14 +16,14 @@ use http::header::HOST;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, Uri};
 use pin_project_lite::pin_project;
-use tower::util::Oneshot;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 use tracing::instrument::Instrumented;
 use tracing::{info_span, Instrument};
 
 use crate::body::{Body, BoxError};
 use crate::context::{ClientAddr, RequestContext};
 use crate::error::GatewayError;
+use crate::future::BoxFuture;
 use crate::headers::remove_hop_by_hop;
 use crate::observe::{AccessFields, Closing, Exchange, Observer, RouteKey};
 use crate::policy::cors::preflight_method;
@@ -34,7 +34,6 @@ use crate::request_limits::{
 use crate::respond::error_response;
 use crate::router::{normalize_path, Lookup};
 
-use super::assemble::RouteService;
 use super::compile::{CompiledGateway, CompiledRoute, MethodMismatch};
 
 /// The whole gateway for one listener. Cheap to clone; every clone serves the same, swappable,
@@ -218,7 +217,7 @@ where
                 );
                 let req = Request::from_parts(parts, Body::new(body));
                 DispatchState::Route {
-                    future: route.service.clone().oneshot(req).instrument(span),
+                    future: route.service.call(req).instrument(span),
                     closing: Some(closing),
                 }
             }
@@ -346,7 +345,7 @@ pin_project! {
         // The matched route's stack at work.
         Route {
             #[pin]
-            future: Instrumented<Oneshot<RouteService, Request<Body>>>,
+            future: Instrumented<BoxFuture<'static, Result<Response<Body>, Infallible>>>,
             closing: Option<Closing>,
         },
     }
