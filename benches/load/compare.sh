@@ -107,32 +107,10 @@ JSON
         ;;
     function)
         connections=1
-        cat > "$work/spec.json" <<JSON
-{ "routes": [ { "path": "/echo", "methods": ["GET"],
-  "backend": { "type": "ORACLE_FUNCTIONS_BACKEND", "functionId": "ocid1.fnfunc.oc1..echo" } } ] }
-JSON
-        cat > "$work/gateway.toml" <<TOML
-[gateway]
-cache_dir = "$PWD/target/bench-functions"
-
-[[deployment]]
-name = "bench"
-path_prefix = "/bench"
-specification = "spec.json"
-
-[[application]]
-name = "bench"
-
-[[application.function]]
-name = "echo"
-id = "ocid1.fnfunc.oc1..echo"
-source = "$PWD/tests/functions/echo"
-max_concurrency = 1
+        function_config echo ocid1.fnfunc.oc1..echo "$PWD/tests/functions/echo" GET /echo \
+            "max_concurrency = 1
 min_idle = 1
-idle_timeout = 3600
-TOML
-        # Prepares the function (a venv, once) before serving.
-        "$gateway_bin" invoke --config "$work/gateway.toml" ocid1.fnfunc.oc1..echo --data warm >/dev/null
+idle_timeout = 3600"
         ;;
     *) echo "unknown mode $mode: stock, proxy, function or h2" >&2; exit 2 ;;
 esac
@@ -140,16 +118,16 @@ if [ "$mode" = function ]; then
     gateway_threads="$workers" gateway_wrap="${server_cpu[*]}" start_gateway --config "$work/gateway.toml"
     # The gateway's one warm process: moved to the load generator's CPU, and its socket is
     # nginx's upstream.
-    fn_pid=""
+    fn_pid="" socket=""
     for _ in $(seq 100); do
         for p in $(descendants "$gateway_pid"); do
-            if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -q '^FN_LISTENER='; then fn_pid="$p"; fi
+            listener="$(tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | sed -n 's/^FN_LISTENER=unix://p')"
+            if [ -n "$listener" ]; then fn_pid="$p" socket="$listener"; fi
         done
         [ -n "$fn_pid" ] && break
         sleep 0.1
     done
     [ -n "$fn_pid" ] || { echo "the function process did not start" >&2; exit 1; }
-    socket="$(tr '\0' '\n' < "/proc/$fn_pid/environ" | sed -n 's/^FN_LISTENER=unix://p')"
     [ "$workers" = 1 ] && taskset -a -p -c 1 "$fn_pid" >/dev/null
     # nginx's workers must reach the socket, which only the gateway's user may.
     start_nginx anchor "$workers" "upstream fn { server unix:$socket; keepalive 8; }

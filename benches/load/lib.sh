@@ -54,3 +54,33 @@ run() {
 compare() {
     python3 -c "print(f'gateway / nginx throughput: {float(\"$2\")/float(\"$1\"):.2f}')"
 }
+
+# function_config NAME ID SOURCE METHOD PATH [SETTINGS]: writes $work/spec.json (one METHOD
+# route at PATH to function ID) and $work/gateway.toml (deployment /bench, the function NAME
+# from SOURCE with SETTINGS appended to its section), then prepares the function (a venv, once,
+# in target/bench-functions) so that the gateway starts at once.
+function_config() {
+    cat > "$work/spec.json" <<JSON
+{ "routes": [ { "path": "$5", "methods": ["$4"],
+  "backend": { "type": "ORACLE_FUNCTIONS_BACKEND", "functionId": "$2" } } ] }
+JSON
+    cat > "$work/gateway.toml" <<TOML
+[gateway]
+cache_dir = "$PWD/target/bench-functions"
+
+[[deployment]]
+name = "bench"
+path_prefix = "/bench"
+specification = "spec.json"
+
+[[application]]
+name = "bench"
+
+[[application.function]]
+name = "$1"
+id = "$2"
+source = "$3"
+${6:-}
+TOML
+    "$gateway_bin" invoke --config "$work/gateway.toml" "$2" --data warm >/dev/null
+}

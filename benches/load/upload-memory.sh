@@ -25,30 +25,8 @@ begin
 require python3
 ulimit -n 4096 2>/dev/null || true
 
-cat > "$work/spec.json" <<JSON
-{ "routes": [ { "path": "/upload", "methods": ["POST"],
-  "backend": { "type": "ORACLE_FUNCTIONS_BACKEND", "functionId": "ocid1.fnfunc.oc1..upload" } } ] }
-JSON
-cat > "$work/gateway.toml" <<TOML
-[gateway]
-cache_dir = "$PWD/target/bench-functions"
-
-[[deployment]]
-name = "bench"
-path_prefix = "/bench"
-specification = "spec.json"
-
-[[application]]
-name = "bench"
-
-[[application.function]]
-name = "upload-echo"
-id = "ocid1.fnfunc.oc1..upload"
-source = "$PWD/benches/load/functions/upload-echo"
-TOML
-
-# Prepares the function (a venv, once) before serving, so that the gateway starts at once.
-"$gateway_bin" invoke --config "$work/gateway.toml" ocid1.fnfunc.oc1..upload --data warm >/dev/null
+function_config upload-echo ocid1.fnfunc.oc1..upload "$PWD/benches/load/functions/upload-echo" \
+    POST /upload
 # Every core: the figure that matters is memory, not one worker's throughput.
 gateway_threads="$(nproc)" start_gateway --config "$work/gateway.toml"
 

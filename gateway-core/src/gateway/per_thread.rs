@@ -71,9 +71,6 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use std::sync::Arc;
 
-    use std::future::Future;
-    use std::pin::Pin;
-
     use super::*;
 
     /// Counts its clones; ready only when `ready` says so.
@@ -124,30 +121,21 @@ mod tests {
         assert_eq!(clones.load(Relaxed), 1);
     }
 
-    #[tokio::test]
-    async fn a_service_that_is_not_ready_is_called_through_a_fresh_clone() {
+    #[test]
+    fn a_service_that_is_not_ready_is_called_through_a_fresh_clone() {
         let clones = Arc::new(AtomicUsize::new(0));
         let service = PerThread::new(Counted {
             clones: clones.clone(),
             ready: false,
         });
         // The fresh clone waits for readiness as `oneshot` does: not ready, never answers.
-        let pending = service.call(1);
-        assert!(futures_poll_once(pending).await.is_none());
+        let mut pending = service.call(1);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(pending.as_mut().poll(&mut cx).is_pending());
         assert_eq!(
             clones.load(Relaxed),
             2,
             "the thread's clone and a fresh one"
         );
-    }
-
-    async fn futures_poll_once<F: Future + Unpin>(mut f: F) -> Option<F::Output> {
-        std::future::poll_fn(|cx| {
-            Poll::Ready(match Pin::new(&mut f).poll(cx) {
-                Poll::Ready(v) => Some(v),
-                Poll::Pending => None,
-            })
-        })
-        .await
     }
 }

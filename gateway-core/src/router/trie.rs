@@ -65,14 +65,9 @@ const KEY_BYTES: usize = 6;
 /// the first [`KEY_BYTES`] bytes. Sibling literals almost never share it (`r0`..`r7` do not),
 /// so a non-matching child costs one integer compare, and for segments of at most
 /// [`KEY_BYTES`] bytes equal keys mean equal segments.
-#[inline]
+/// A template's literal segment holds no `/`, so its key is the one a lookup computes for it.
 fn seg_key(seg: &[u8]) -> u64 {
-    let len = u64::try_from(seg.len()).unwrap_or(u64::MAX).min(0xFFFF);
-    let prefix = seg
-        .iter()
-        .take(KEY_BYTES)
-        .fold(0u64, |k, &b| k << 8 | u64::from(b));
-    len << 48 | prefix
+    next_segment(seg, 0).1
 }
 
 /// The segment of `path` that starts at `start`: where it ends (the next `/` or the end of the

@@ -109,10 +109,8 @@ pin_project! {
         last_progress: Instant,
         // `finished` when the current request head began, and when, if one has.
         head_began: Option<(u64, Instant)>,
-        // HTTP/2 has no request heads to time: only the idle timeout applies.
+        // HTTP/2 has no request heads to time and never parks: only the idle timeout applies.
         http2: bool,
-        // HTTP/1: parks after `PARK_AFTER` of idleness.
-        parks: bool,
         parked: bool,
         // Fires at `armed_for` (never later than the connection's next deadline, sometimes
         // earlier) and wakes the connection, whose reader then looks at its deadlines.
@@ -153,7 +151,6 @@ impl<I> Watched<I> {
             last_progress: Instant::now(),
             head_began,
             http2,
-            parks: !http2,
             parked: false,
             timer: None,
             armed_for: None,
@@ -188,9 +185,13 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
             Poll::Ready(Ok(())) => {
                 let read = &buf.filled()[before..];
                 if !read.is_empty() {
-                    let now = Instant::now();
-                    *this.last_progress = now;
-                    let _ = arm_by(this.timer, this.armed_for, now + *this.check_every, now, cx);
+                    progress(
+                        this.last_progress,
+                        this.timer,
+                        this.armed_for,
+                        *this.check_every,
+                        cx,
+                    );
                     // A head that began before the last response finished belongs to an
                     // earlier request: these bytes start a new one.
                     let finished = this.state.finished.load(Relaxed);
@@ -222,7 +223,7 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
                     let park_at = *this.last_progress + PARK_AFTER;
                     match head_start {
                         Some(at) => Due::HeadTimeout(at + this.timeouts.header_read),
-                        None if *this.parks && park_at < idle_at => Due::Park(park_at),
+                        None if !*this.http2 && park_at < idle_at => Due::Park(park_at),
                         None => Due::Idle(idle_at),
                     }
                 };
@@ -259,6 +260,20 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
             },
         }
     }
+}
+
+/// Bytes moved: the connection's idle clock restarts now, and it is looked at again within
+/// `check_every`.
+fn progress(
+    last_progress: &mut Instant,
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    armed_for: &mut Option<Instant>,
+    check_every: Duration,
+    cx: &mut Context<'_>,
+) {
+    let now = Instant::now();
+    *last_progress = now;
+    let _ = arm_by(timer, armed_for, now + check_every, now, cx);
 }
 
 /// Makes the timer fire by `at` and wake this task: re-armed when it would fire later or has
@@ -308,9 +323,13 @@ impl<I: AsyncWrite> AsyncWrite for Watched<I> {
         let this = self.project();
         let written = this.inner.poll_write(cx, buf);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            let now = Instant::now();
-            *this.last_progress = now;
-            let _ = arm_by(this.timer, this.armed_for, now + *this.check_every, now, cx);
+            progress(
+                this.last_progress,
+                this.timer,
+                this.armed_for,
+                *this.check_every,
+                cx,
+            );
         }
         written
     }
@@ -323,9 +342,13 @@ impl<I: AsyncWrite> AsyncWrite for Watched<I> {
         let this = self.project();
         let written = this.inner.poll_write_vectored(cx, bufs);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            let now = Instant::now();
-            *this.last_progress = now;
-            let _ = arm_by(this.timer, this.armed_for, now + *this.check_every, now, cx);
+            progress(
+                this.last_progress,
+                this.timer,
+                this.armed_for,
+                *this.check_every,
+                cx,
+            );
         }
         written
     }

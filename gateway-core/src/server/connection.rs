@@ -142,10 +142,8 @@ impl<S: Served> Connection<S> {
             match stream.try_read(&mut read[len..]) {
                 Ok(0) => return FirstBytes::Gone,
                 Ok(n) => {
-                    let at = *first_at.get_or_insert_with(|| {
-                        deadline = Instant::now() + self.timeouts.header_read;
-                        Instant::now()
-                    });
+                    let at = *first_at.get_or_insert_with(Instant::now);
+                    deadline = at + self.timeouts.header_read;
                     len += n;
                     if read[..len] != H2_PREFACE[..len] {
                         return FirstBytes::Http1(Bytes::copy_from_slice(&read[..len]), at);
