@@ -27,6 +27,7 @@ use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::stream::ReadReady;
 use crate::error::GatewayError;
 
 /// What an HTTP/1.1 client that stalled in its request head is told before the connection
@@ -163,9 +164,30 @@ impl<I> Watched<I> {
         std::mem::take(&mut self.parked)
     }
 
-    /// When a parked connection that has sent nothing more is closed.
-    pub(super) fn idle_deadline(&self) -> Instant {
-        self.last_progress + self.timeouts.idle
+    /// Waits, parked, for the client's next bytes, until the idle timeout of its last ones
+    /// (which then ends the connection as idle).
+    pub(super) fn poll_unpark(&mut self, cx: &mut Context<'_>) -> Poll<Unparked>
+    where
+        I: ReadReady,
+    {
+        match self.inner.poll_read_ready(cx) {
+            Poll::Ready(Ok(())) => return Poll::Ready(Unparked::Readable),
+            Poll::Ready(Err(_)) => return Poll::Ready(Unparked::Gone),
+            Poll::Pending => {}
+        }
+        let idle_at = self.last_progress + self.timeouts.idle;
+        loop {
+            let now = Instant::now();
+            if idle_at <= now {
+                self.state.expire(Expiry::Idle);
+                return Poll::Ready(Unparked::Idle);
+            }
+            // The timer may have been armed for an earlier look (parking): fired, it is
+            // re-armed for the idle deadline.
+            if arm_by(&mut self.timer, &mut self.armed_for, idle_at, now, cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
     }
 
     pub(super) fn get_mut(&mut self) -> &mut I {
@@ -294,6 +316,17 @@ fn arm_by(
         *armed_for = Some(at);
     }
     timer.as_mut().poll(cx)
+}
+
+/// Why a parked connection stopped waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unparked {
+    /// The client sent its next bytes.
+    Readable,
+    /// The socket failed.
+    Gone,
+    /// The idle timeout passed.
+    Idle,
 }
 
 /// What a connection waiting to read is due for next, and when.

@@ -26,7 +26,8 @@ use tokio::time::{sleep_until, Instant};
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info};
 
-use super::conn::{ConnState, ConnTimeouts, Expiry, Watched};
+use super::capacity::Slot;
+use super::conn::{ConnState, ConnTimeouts, Expiry, Unparked, Watched};
 use super::in_flight::Tracked;
 use super::stream::{Prefixed, ReadReady};
 use super::{Served, ServerBuilder};
@@ -37,15 +38,18 @@ use crate::request_limits::MAX_HEADER_COUNT;
 /// The first bytes of every HTTP/2 connection with prior knowledge.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// How a listener's connections speak HTTP, shared by all of them.
+/// What all of a listener's connections share: how they speak HTTP, the server's setup and
+/// the connection timeouts.
 #[derive(Debug)]
-pub(super) struct Protocols {
+pub(super) struct Listening {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
+    pub(super) setup: ServerBuilder,
+    timeouts: ConnTimeouts,
 }
 
-impl Protocols {
-    pub(super) fn new() -> Self {
+impl Listening {
+    pub(super) fn new(setup: ServerBuilder) -> Self {
         let mut http1 = http1::Builder::new();
         // Request-head and idle deadlines are the connection's own (`conn`), not hyper's.
         http1
@@ -54,19 +58,33 @@ impl Protocols {
             .max_headers(MAX_HEADER_COUNT);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2.timer(TokioTimer::new());
-        Self { http1, http2 }
+        let timeouts = ConnTimeouts {
+            header_read: setup.limits.header_read_timeout,
+            idle: setup.limits.idle_timeout,
+        };
+        Self {
+            http1,
+            http2,
+            setup,
+            timeouts,
+        }
     }
 }
 
 /// One accepted connection, ready to be served.
+///
+/// Its task lives as long as the connection, idle or not, so what it holds is kept small:
+/// what every connection shares sits behind one `Arc`, the serving futures are not `async fn`s
+/// (whose arguments a task would store twice), and hyper's connection is boxed and dropped
+/// while the connection is parked.
 pub(super) struct Connection<S> {
-    pub(super) protocols: Arc<Protocols>,
+    pub(super) listening: Arc<Listening>,
     pub(super) service: S,
-    pub(super) setup: ServerBuilder,
     pub(super) peer: SocketAddr,
-    pub(super) timeouts: ConnTimeouts,
     /// Changes (or closes) when the server begins to shut down.
     pub(super) shutdown: watch::Receiver<()>,
+    /// The connection's place under the connection limits, given back when it ends.
+    pub(super) _slot: Slot,
 }
 
 /// What a plain connection's first bytes say.
@@ -84,24 +102,28 @@ enum FirstBytes {
 impl<S: Served> Connection<S> {
     /// Serves a plain connection until it ends or shutdown closes it, then counts and logs what
     /// the listener's own limits did to it.
-    pub(super) async fn serve_plain(mut self, stream: TcpStream) {
-        let state = Arc::new(ConnState::default());
-        let error = match self.first_bytes(&stream).await {
-            FirstBytes::Http1(bytes, at) => {
-                let io = Prefixed::new(stream, bytes);
-                self.http1(io, Some(at), None, Scheme::HTTP, &state).await
-            }
-            FirstBytes::Http2(bytes) => {
-                let io = Prefixed::new(stream, bytes);
-                self.http2(io, None, Scheme::HTTP, &state).await
-            }
-            FirstBytes::Idle => {
-                state.expire(Expiry::Idle);
-                None
-            }
-            FirstBytes::Gone => None,
-        };
-        report(&self.setup, self.peer, &state, error.as_ref());
+    // Not an `async fn`, which would keep `self` and `stream` twice in the task.
+    #[allow(clippy::manual_async_fn)]
+    pub(super) fn serve_plain(mut self, stream: TcpStream) -> impl Future<Output = ()> + Send {
+        async move {
+            let state = Arc::new(ConnState::default());
+            let error = match self.first_bytes(&stream).await {
+                FirstBytes::Http1(bytes, at) => {
+                    let io = self.watched_http1(Prefixed::new(stream, bytes), Some(at), &state);
+                    self.http1(io, None, Scheme::HTTP, &state).await
+                }
+                FirstBytes::Http2(bytes) => {
+                    let io = Prefixed::new(stream, bytes);
+                    self.http2(io, None, Scheme::HTTP, &state).await
+                }
+                FirstBytes::Idle => {
+                    state.expire(Expiry::Idle);
+                    None
+                }
+                FirstBytes::Gone => None,
+            };
+            self.report(&state, error.as_ref());
+        }
     }
 
     /// Serves a TLS connection, in the protocol ALPN chose, like [`serve_plain`](Self::serve_plain).
@@ -116,9 +138,10 @@ impl<S: Served> Connection<S> {
         let error = if h2 {
             self.http2(io, cert, Scheme::HTTPS, &state).await
         } else {
-            self.http1(io, None, cert, Scheme::HTTPS, &state).await
+            let io = self.watched_http1(io, None, &state);
+            self.http1(io, cert, Scheme::HTTPS, &state).await
         };
-        report(&self.setup, self.peer, &state, error.as_ref());
+        self.report(&state, error.as_ref());
     }
 
     /// Reads a plain connection's first bytes, up to HTTP/2's preface: all of it is HTTP/2,
@@ -126,10 +149,11 @@ impl<S: Served> Connection<S> {
     /// preface within the header timeout of it (else what came is served as HTTP/1, whose head
     /// has then timed out).
     async fn first_bytes(&mut self, stream: &TcpStream) -> FirstBytes {
+        let timeouts = self.listening.timeouts;
         let mut read = [0u8; H2_PREFACE.len()];
         let mut len = 0;
         let mut first_at = None;
-        let mut deadline = Instant::now() + self.timeouts.idle;
+        let mut deadline = Instant::now() + timeouts.idle;
         loop {
             tokio::select! {
                 ready = stream.readable() => if ready.is_err() { return FirstBytes::Gone },
@@ -143,7 +167,7 @@ impl<S: Served> Connection<S> {
                 Ok(0) => return FirstBytes::Gone,
                 Ok(n) => {
                     let at = *first_at.get_or_insert_with(Instant::now);
-                    deadline = at + self.timeouts.header_read;
+                    deadline = at + timeouts.header_read;
                     len += n;
                     if read[..len] != H2_PREFACE[..len] {
                         return FirstBytes::Http1(Bytes::copy_from_slice(&read[..len]), at);
@@ -158,59 +182,68 @@ impl<S: Served> Connection<S> {
         }
     }
 
-    /// HTTP/1: one hyper connection after another on the same socket, parked in between while
-    /// the client idles. Returns the error that ended it, if one did.
-    async fn http1<I>(
-        &mut self,
+    /// An HTTP/1 connection's I/O with its deadlines; its first request head began at
+    /// `head_began` if its first bytes have been read already.
+    fn watched_http1<I>(
+        &self,
         io: Prefixed<I>,
         head_began: Option<Instant>,
+        state: &Arc<ConnState>,
+    ) -> Watched<Prefixed<I>> {
+        Watched::http1(io, state.clone(), self.listening.timeouts, head_began)
+    }
+
+    /// HTTP/1: one hyper connection after another on the same socket, parked in between while
+    /// the client idles. Returns the error that ended it, if one did.
+    fn http1<'a, I>(
+        &'a mut self,
+        mut io: Watched<Prefixed<I>>,
         cert: Option<ClientCertificate>,
         scheme: Scheme,
         state: &Arc<ConnState>,
-    ) -> Option<hyper::Error>
+    ) -> impl Future<Output = Option<hyper::Error>> + Send + 'a
     where
         I: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
     {
         let service = Tracked::new(self.service.clone(), state.clone(), self.peer, scheme, cert);
-        let mut io = Watched::http1(io, state.clone(), self.timeouts, head_began);
-        loop {
-            let service = TowerToHyperService::new(service.clone());
-            // Boxed, like every large state of this task, so that a parked connection's task
-            // is small.
-            let mut conn = Box::new(
-                self.protocols
-                    .http1
-                    .serve_connection(TokioIo::new(io), service),
-            );
-            let ended = until_shutdown(&mut *conn, &mut self.shutdown, |conn| {
-                conn.graceful_shutdown()
-            })
-            .await;
-            let parts = conn.into_parts();
-            io = parts.io.into_inner();
-            if !io.take_parked() {
-                return ended.err();
-            }
-            // Parked: hyper saw the stream end while idle and wrote nothing. A head it had begun
-            // reading (pipelined behind the last request) goes to the next connection; an
-            // empty read buffer still holds its allocation, dropped here.
-            if !parts.read_buf.is_empty() {
-                io.get_mut().replay(parts.read_buf);
-                continue;
-            }
-            drop(parts.read_buf);
-            let idle_deadline = io.idle_deadline();
-            tokio::select! {
-                ready = poll_fn(|cx| io.get_mut().poll_read_ready(cx)) => {
-                    if ready.is_err() {
-                        return None;
-                    }
+        async move {
+            loop {
+                // Boxed, and dropped before the connection parks: a parked connection's task
+                // holds neither hyper's state nor its buffers.
+                let (ended, read_buf) = {
+                    let service = TowerToHyperService::new(service.clone());
+                    let mut conn = Box::new(
+                        self.listening
+                            .http1
+                            .serve_connection(TokioIo::new(io), service),
+                    );
+                    let ended = until_shutdown(&mut *conn, &mut self.shutdown, |conn| {
+                        conn.graceful_shutdown()
+                    })
+                    .await;
+                    let http1::Parts {
+                        io: next, read_buf, ..
+                    } = conn.into_parts();
+                    io = next.into_inner();
+                    (ended, read_buf)
+                };
+                if !io.take_parked() {
+                    return ended.err();
                 }
-                () = sleep_until(idle_deadline) => {
-                    state.expire(Expiry::Idle);
+                // Parked: hyper saw the stream end while idle and wrote nothing. A head it had
+                // begun reading (pipelined behind the last request) goes to the next connection.
+                if !read_buf.is_empty() {
+                    io.get_mut().replay(read_buf);
+                    continue;
+                }
+                drop(read_buf);
+                let woke = tokio::select! {
+                    woke = poll_fn(|cx| io.poll_unpark(cx)) => woke,
+                    _ = self.shutdown.changed() => return None,
+                };
+                if woke != Unparked::Readable {
                     return None;
                 }
-                _ = self.shutdown.changed() => return None,
             }
         }
     }
@@ -227,9 +260,9 @@ impl<S: Served> Connection<S> {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let service = Tracked::new(self.service.clone(), state.clone(), self.peer, scheme, cert);
-        let io = Watched::http2(io, state.clone(), self.timeouts);
+        let io = Watched::http2(io, state.clone(), self.listening.timeouts);
         let conn = self
-            .protocols
+            .listening
             .http2
             .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
         let mut conn = Box::pin(conn);
@@ -238,6 +271,42 @@ impl<S: Served> Connection<S> {
         })
         .await
         .err()
+    }
+
+    /// Counts and logs what the listener's limits did to a connection that has ended.
+    fn report(&self, state: &ConnState, error: Option<&hyper::Error>) {
+        let setup = &self.listening.setup;
+        let peer = self.peer;
+        let stats = &setup.stats;
+        let refused = match state.expiry() {
+            Some(Expiry::HeadTimeout) => {
+                stats.head_timeouts.fetch_add(1, Relaxed);
+                Some((408, GatewayError::HeadTimeout.log_code()))
+            }
+            Some(Expiry::Idle) => {
+                stats.idle_closed.fetch_add(1, Relaxed);
+                debug!(%peer, "idle connection closed");
+                None
+            }
+            None => match error {
+                Some(e) if e.is_parse_too_large() => {
+                    stats.heads_too_large.fetch_add(1, Relaxed);
+                    Some((431, "request.headersTooLarge"))
+                }
+                _ => {
+                    if let Some(e) = error {
+                        debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    None
+                }
+            },
+        };
+        if let Some((status, code)) = refused {
+            info!(code, %peer, status, "request head refused");
+            if let Some(log) = &setup.access_log {
+                log.log_refused(peer, status, code);
+            }
+        }
     }
 }
 
@@ -260,41 +329,36 @@ async fn until_shutdown<C: Future + Unpin>(
     .await
 }
 
-/// Counts and logs what the listener's limits did to a connection that has ended.
-fn report(
-    setup: &ServerBuilder,
-    peer: SocketAddr,
-    state: &ConnState,
-    error: Option<&hyper::Error>,
-) {
-    let stats = &setup.stats;
-    let refused = match state.expiry() {
-        Some(Expiry::HeadTimeout) => {
-            stats.head_timeouts.fetch_add(1, Relaxed);
-            Some((408, GatewayError::HeadTimeout.log_code()))
-        }
-        Some(Expiry::Idle) => {
-            stats.idle_closed.fetch_add(1, Relaxed);
-            debug!(%peer, "idle connection closed");
-            None
-        }
-        None => match error {
-            Some(e) if e.is_parse_too_large() => {
-                stats.heads_too_large.fetch_add(1, Relaxed);
-                Some((431, "request.headersTooLarge"))
-            }
-            _ => {
-                if let Some(e) = error {
-                    debug!(%peer, error = %e, "connection ended with an error");
-                }
-                None
-            }
-        },
-    };
-    if let Some((status, code)) = refused {
-        info!(code, %peer, status, "request head refused");
-        if let Some(log) = &setup.access_log {
-            log.log_refused(peer, status, code);
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::{Gateway, GatewayService};
+    use crate::server::capacity::Capacity;
+
+    /// A connection's task is allocated once, at the size of its largest state, and lives as
+    /// long as the connection: idle keep-alive connections cost what it holds.
+    #[tokio::test]
+    async fn a_connection_task_fits_in_a_kilobyte() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let setup = ServerBuilder::default();
+        let capacity = Capacity::new(&setup.limits, setup.stats.clone());
+        let (_closing, shutdown) = watch::channel(());
+        let connection = Connection {
+            listening: Arc::new(Listening::new(setup)),
+            service: GatewayService::new(Gateway::builder().compile().expect("empty gateway")),
+            peer: client.local_addr().expect("addr"),
+            shutdown,
+            _slot: capacity
+                .claim(client.local_addr().expect("addr").ip())
+                .expect("slot"),
+        };
+        let task = connection.serve_plain(client);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 896, "a connection's task holds {size} bytes");
     }
 }

@@ -33,6 +33,7 @@
 //! # }
 //! ```
 
+mod capacity;
 mod conn;
 mod connection;
 mod in_flight;

@@ -76,6 +76,10 @@ impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
         let n = self.prefix.len().min(buf.remaining());
         buf.put_slice(&self.prefix[..n]);
         self.prefix.advance(n);
+        if self.prefix.is_empty() {
+            // An emptied `Bytes` still holds its allocation, for the connection's life.
+            self.prefix = Bytes::new();
+        }
         Poll::Ready(Ok(()))
     }
 }
