@@ -5,6 +5,7 @@
 
 mod access_log;
 mod admin;
+mod alloc;
 mod ca;
 mod changes;
 mod cli;
