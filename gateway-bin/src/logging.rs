@@ -7,7 +7,7 @@
 //! execution log is set to `WARN` or `ERROR`; events outside requests (start-up, reloads,
 //! function process output) follow `RUST_LOG` only.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 
@@ -58,10 +58,11 @@ impl LogHandle {
 /// otherwise, `RUST_LOG` (default `info`, `warn` when `quiet`) as the global filter,
 /// `loggingPolicies` per request.
 pub(crate) fn init(quiet: bool) -> LogHandle {
+    let ansi = colour();
     let text: Formatter = Box::new(
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .with_ansi(colour()),
+            .with_ansi(ansi),
     );
     let (formatter, handle) = reload::Layer::new(text);
     let filter = EnvFilter::try_from_default_env()
@@ -69,7 +70,7 @@ pub(crate) fn init(quiet: bool) -> LogHandle {
     // The policy sees each new span before the formatter does (layers nearer the registry go
     // first): the formatter then finds the request span's text made already.
     let _ = tracing_subscriber::registry()
-        .with(ExecutionLogPolicy)
+        .with(ExecutionLogPolicy { ansi })
         .with(formatter)
         .with(filter)
         .with(FunctionLogs)
@@ -93,9 +94,10 @@ struct RequestSpan {
     level: Option<Level>,
 }
 
-impl Visit for RequestSpan {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
+impl RequestSpan {
+    /// Keeps what the policy and the JSON log read of one of the span's fields.
+    fn keep(&mut self, name: &str, value: &str) {
+        match name {
             "opcRequestId" => self.opc_request_id = value.to_owned(),
             "deploymentName" => self.deployment = value.to_owned(),
             "route" => self.route = value.to_owned(),
@@ -110,56 +112,71 @@ impl Visit for RequestSpan {
             _ => {}
         }
     }
+}
 
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.record_str(field, &format!("{value:?}"));
+/// Records a request span's fields: what [`RequestSpan`] keeps, and the text log's rendering
+/// of all of them in the formatter's own form (`name=value` with `value` as `Debug` shows it,
+/// space-separated; the name italic and the `=` dimmed in colour).
+struct Recorder {
+    span: RequestSpan,
+    text: String,
+    ansi: bool,
+}
+
+impl Recorder {
+    /// Starts the rendering of one field: everything up to its value.
+    fn name(&mut self, name: &str) {
+        if !self.text.is_empty() {
+            self.text.push(' ');
+        }
+        if self.ansi {
+            self.text.push_str("\x1b[3m");
+            self.text.push_str(name);
+            self.text.push_str("\x1b[0m\x1b[2m=\x1b[0m");
+        } else {
+            self.text.push_str(name);
+            self.text.push('=');
+        }
     }
 }
 
-impl RequestSpan {
-    /// The span's fields as the text log shows them: `name="value"`, space-separated.
-    fn text(&self) -> String {
-        use fmt::Write as _;
-        let mut text = String::with_capacity(
-            64 + self.opc_request_id.len() + self.deployment.len() + self.route.len(),
-        );
-        let mut field = |name: &str, value: &str| {
-            if !text.is_empty() {
-                text.push(' ');
-            }
-            text.push_str(name);
-            text.push('=');
-            // Quoted and escaped as `Debug` does, which the formatter's own rendering uses;
-            // `Debug`'s character-by-character escaping is only needed for what it changes.
-            if value
-                .bytes()
-                .all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
-            {
-                text.push('"');
-                text.push_str(value);
-                text.push('"');
-            } else {
-                let _ = write!(text, "{value:?}");
-            }
-        };
-        field("opcRequestId", &self.opc_request_id);
-        if !self.deployment.is_empty() {
-            field("deploymentName", &self.deployment);
+impl Visit for Recorder {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.name(field.name());
+        // Quoted and escaped as `Debug` does; its character-by-character escaping is only
+        // needed for what it changes.
+        if value
+            .bytes()
+            .all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
+        {
+            self.text.push('"');
+            self.text.push_str(value);
+            self.text.push('"');
+        } else {
+            let _ = write!(self.text, "{value:?}");
         }
-        if !self.route.is_empty() {
-            field("route", &self.route);
-        }
-        if let Some(level) = self.level {
-            field("executionLogLevel", level.as_str());
-        }
-        text
+        self.span.keep(field.name(), value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let shown = format!("{value:?}");
+        self.name(field.name());
+        self.text.push_str(&shown);
+        self.span.keep(field.name(), &shown);
     }
 }
 
 /// Honours `executionLog.logLevel`: inside a request, events less severe than the route's
 /// level are dropped.
+///
+/// It also renders each request span's fields for the text log, which the formatter then uses
+/// instead of rendering them itself: every request opens this span, and the formatter's generic
+/// field visitor cost about a quarter of a request's CPU time.
 #[derive(Debug)]
-struct ExecutionLogPolicy;
+struct ExecutionLogPolicy {
+    /// Whether the text log is coloured.
+    ansi: bool,
+}
 
 impl<S> Layer<S> for ExecutionLogPolicy
 where
@@ -169,15 +186,17 @@ where
         if attrs.metadata().name() != "request" {
             return;
         }
-        let mut fields = RequestSpan::default();
-        attrs.record(&mut fields);
+        let mut recorder = Recorder {
+            span: RequestSpan::default(),
+            text: String::with_capacity(128),
+            ansi: self.ansi,
+        };
+        attrs.record(&mut recorder);
         if let Some(span) = ctx.span(id) {
             let mut extensions = span.extensions_mut();
-            // Every request opens this span, and the text formatter renders a new span's
-            // fields unless the span has a rendering already: its generic field formatter cost
-            // about a quarter of a request's CPU time. This one writes the same text directly.
-            extensions.insert(FormattedFields::<DefaultFields>::new(fields.text()));
-            extensions.insert(fields);
+            // The formatter renders a new span's fields only when it has no rendering yet.
+            extensions.insert(FormattedFields::<DefaultFields>::new(recorder.text));
+            extensions.insert(recorder.span);
         }
     }
 
@@ -301,14 +320,17 @@ mod tests {
         }
     }
 
-    /// One event inside a request span, as the text log writes it with the policy's rendering
-    /// of the span or with the formatter's own.
-    fn logged(with_policy: bool) -> String {
+    /// One event inside a request span, as the text log (coloured or not) writes it with the
+    /// policy's rendering of the span or with the formatter's own.
+    fn logged(with_policy: bool, ansi: bool) -> String {
         let buffer = Buffer::default();
-        fn text<S: Subscriber + for<'a> LookupSpan<'a>>(buffer: &Buffer) -> impl Layer<S> {
+        fn text<S: Subscriber + for<'a> LookupSpan<'a>>(
+            buffer: &Buffer,
+            ansi: bool,
+        ) -> impl Layer<S> {
             tracing_subscriber::fmt::layer()
                 .with_writer(buffer.clone())
-                .with_ansi(false)
+                .with_ansi(ansi)
                 .without_time()
         }
         let emit = || {
@@ -323,12 +345,12 @@ mod tests {
         };
         if with_policy {
             let subscriber = tracing_subscriber::registry()
-                .with(ExecutionLogPolicy)
-                .with(text(&buffer));
+                .with(ExecutionLogPolicy { ansi })
+                .with(text(&buffer, ansi));
             tracing::subscriber::with_default(subscriber, emit);
         } else {
             tracing::subscriber::with_default(
-                tracing_subscriber::registry().with(text(&buffer)),
+                tracing_subscriber::registry().with(text(&buffer, ansi)),
                 emit,
             );
         }
@@ -338,8 +360,14 @@ mod tests {
 
     #[test]
     fn request_spans_read_as_the_formatter_would_write_them() {
-        let line = logged(true);
-        assert_eq!(line, logged(false));
+        let coloured = logged(true, true);
+        assert_eq!(coloured, logged(false, true), "in colour");
+        assert!(
+            coloured.contains("\x1b[3mopcRequestId\x1b[0m\x1b[2m=\x1b[0m\"A"),
+            "{coloured:?}"
+        );
+        let line = logged(true, false);
+        assert_eq!(line, logged(false, false));
         assert!(
             line.contains(
                 r#"request{opcRequestId="A\"B\\C" deploymentName="d" route="/r/{x}" executionLogLevel="WARN"}"#
