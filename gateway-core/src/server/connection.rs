@@ -74,9 +74,9 @@ impl Listening {
 /// One accepted connection, ready to be served.
 ///
 /// Its task lives as long as the connection, idle or not, so what it holds is kept small:
-/// what every connection shares sits behind one `Arc`, the serving futures are not `async fn`s
-/// (whose arguments a task would store twice), and hyper's connection is boxed and dropped
-/// while the connection is parked.
+/// what every connection shares sits behind one `Arc`, the futures a plain HTTP/1 connection
+/// lives in (`serve_plain`, `http1`) are not `async fn`s (whose arguments a task would store
+/// twice), and hyper's connection is boxed and dropped while the connection is parked.
 pub(super) struct Connection<S> {
     pub(super) listening: Arc<Listening>,
     pub(super) service: S,
