@@ -14,6 +14,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Uri};
 use rustls::pki_types::CertificateDer;
 
+use crate::observe::Exchange;
 use crate::request_id::RequestId;
 use crate::router::Params;
 use crate::routes::RouteInfo;
@@ -84,6 +85,9 @@ pub struct RequestContext {
     usage_plan: Option<Arc<str>>,
     /// `request.cert[client_base64]`, once the `mutualTls` policy has verified the certificate.
     client_cert_base64: Option<Arc<str>>,
+    /// What the request's metrics and access-log line are made of, when the gateway reports
+    /// the request.
+    exchange: Option<Arc<Exchange>>,
 }
 
 impl RequestContext {
@@ -105,7 +109,20 @@ impl RequestContext {
             auth: None,
             usage_plan: None,
             client_cert_base64: None,
+            exchange: None,
         }
+    }
+
+    /// Reports the request to `exchange`: the layers and backends below record in it the
+    /// time spent outside the gateway, the backend's status and what the cache did.
+    pub(crate) fn with_exchange(mut self, exchange: Arc<Exchange>) -> Self {
+        self.exchange = Some(exchange);
+        self
+    }
+
+    /// Where the request is reported, if it is.
+    pub(crate) fn exchange(&self) -> Option<&Arc<Exchange>> {
+        self.exchange.as_ref()
     }
 
     /// The authenticated caller, if an authentication policy accepted one.

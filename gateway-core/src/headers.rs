@@ -1,29 +1,27 @@
 //! Header rules shared by the backends.
 
-use http::header::{
-    CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-};
+use http::header::CONNECTION;
 use http::{HeaderMap, HeaderName};
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy ones proxies still see, as Fn's
-/// `common/io_utils.go` lists them): they describe one connection and never travel to the next
-/// hop, in either direction.
-static HOP_BY_HOP: [HeaderName; 9] = [
-    CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    PROXY_AUTHENTICATE,
-    PROXY_AUTHORIZATION,
-    TE,
-    TRAILER,
-    TRANSFER_ENCODING,
-    UPGRADE,
-];
-
-/// Whether `name` is one of the hop-by-hop headers every message has (RFC 9110 §7.6.1 and
-/// the legacy ones), whatever its `Connection` names besides.
+/// Whether `name` is one of the hop-by-hop headers every message has, whatever its
+/// `Connection` names besides: RFC 9110 §7.6.1's, plus the legacy ones proxies still see, as
+/// Fn's `common/io_utils.go` lists them. They describe one connection and never travel to the
+/// next hop, in either direction.
 pub fn is_hop_by_hop_name(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name)
+    // Asked of every header of every request: one match on the name, decided mostly by its
+    // length, rather than a comparison with each of the nine.
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
 }
 
 /// Whether `name` is hop-by-hop in a message with `headers`: in the fixed list, or named by
@@ -54,8 +52,9 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
     let named: Vec<HeaderName> = connection_names(headers)
         .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .chain(headers.keys().filter(|n| is_hop_by_hop_name(n)).cloned())
         .collect();
-    for name in named.iter().chain(&HOP_BY_HOP) {
+    for name in &named {
         headers.remove(name);
     }
 }
@@ -63,6 +62,36 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::UPGRADE;
+
+    #[test]
+    fn the_nine_hop_by_hop_names_and_no_other() {
+        for name in [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+        ] {
+            assert!(is_hop_by_hop_name(&HeaderName::from_static(name)), "{name}");
+        }
+        for name in [
+            "host",
+            "content-length",
+            "tk",
+            "trailers",
+            "upgrade-insecure-requests",
+        ] {
+            assert!(
+                !is_hop_by_hop_name(&HeaderName::from_static(name)),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn removes_standard_and_connection_named_headers() {

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
@@ -32,7 +33,12 @@ impl RequestId {
             *b = HEX[(n & 0xF) as usize];
             n >>= 4;
         }
-        Self(HeaderValue::from_bytes(&buf).expect("hex digits are a valid header value"))
+        // Shared from the start: the id is cloned into the request, its context and the
+        // response, and a value copied from a slice allocates again on its first clone.
+        Self(
+            HeaderValue::from_maybe_shared(Bytes::from_owner(buf))
+                .expect("hex digits are a valid header value"),
+        )
     }
 
     /// The client's id when it is safe to echo (visible ASCII, bounded length), else `None`.
@@ -72,6 +78,13 @@ impl<S> Layer<S> for RequestIdLayer {
 #[derive(Debug, Clone)]
 pub struct SetRequestId<S> {
     inner: S,
+}
+
+impl<S> SetRequestId<S> {
+    /// The service inside.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl<S, B, ResBody> Service<Request<B>> for SetRequestId<S>

@@ -11,13 +11,31 @@ use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
+use tower::Service;
 
 use gateway_core::server::{ConnectionLimits, Server};
 use gateway_core::ClientAddr;
 
 /// Serves `limits` on a free port until the returned sender is dropped; connections still open
-/// then get 30 s to finish.
+/// then get 30 s to finish. The service answers `hello` and the client's address.
 fn serve(limits: ConnectionLimits) -> (SocketAddr, oneshot::Sender<()>) {
+    let service = tower::service_fn(|req: Request<Incoming>| async move {
+        let client = req.extensions().get::<ClientAddr>().map(|c| c.0.ip());
+        let body = format!("hello {client:?}");
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+    });
+    serve_service(limits, service)
+}
+
+/// Serves `service` as [`serve`] does.
+fn serve_service<S>(limits: ConnectionLimits, service: S) -> (SocketAddr, oneshot::Sender<()>)
+where
+    S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let (stop, stopped) = oneshot::channel::<()>();
     let (ready, addr) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -32,11 +50,6 @@ fn serve(limits: ConnectionLimits) -> (SocketAddr, oneshot::Sender<()>) {
             ready
                 .send(listener.local_addr().expect("addr"))
                 .expect("send");
-            let service = tower::service_fn(|req: Request<Incoming>| async move {
-                let client = req.extensions().get::<ClientAddr>().map(|c| c.0.ip());
-                let body = format!("hello {client:?}");
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
-            });
             let shutdown = async {
                 let _ = stopped.await;
             };
@@ -188,4 +201,54 @@ fn shutdown_closes_parked_and_silent_connections_at_once() {
     // Well within the 30 s grace period and the 60 s idle timeout.
     assert!(closes_quietly(&mut parked, Duration::from_secs(10)));
     assert!(closes_quietly(&mut silent, Duration::from_secs(10)));
+}
+
+/// A service that is not ready when first asked, and wakes its caller to ask again: each
+/// request gets a clone that has not been asked yet.
+#[derive(Debug, Clone, Default)]
+struct ReadyWhenAskedTwice {
+    asked: bool,
+}
+
+impl Service<Request<Incoming>> for ReadyWhenAskedTwice {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        if std::mem::replace(&mut self.asked, true) {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+
+    fn call(&mut self, _req: Request<Incoming>) -> Self::Future {
+        assert!(self.asked, "called before it was ready");
+        std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(
+            b"ready at last",
+        )))))
+    }
+}
+
+#[test]
+fn a_service_that_is_not_ready_at_once_is_called_when_it_is() {
+    let (addr, _stop) = serve_service(ConnectionLimits::default(), ReadyWhenAskedTwice::default());
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("request");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).expect("response");
+        let response = String::from_utf8_lossy(&buf[..n]);
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("ready at last"), "{response}");
+    }
 }

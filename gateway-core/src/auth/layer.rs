@@ -28,7 +28,6 @@ use crate::body::Body;
 use crate::context::{AuthContext, RequestContext};
 use crate::error::GatewayError;
 use crate::future::BoxFuture;
-use crate::observe::Exchange;
 use crate::request_limits::MAX_FUNCTION_BODY;
 use crate::request_limits::{buffer, held_body, BodyBudget};
 
@@ -195,7 +194,7 @@ where
         .await;
     // Authorizer functions and key servers are outside the gateway: their time is integration
     // latency, as OCI counts it.
-    if let Some(exchange) = parts.extensions.get::<Arc<Exchange>>() {
+    if let Some(exchange) = ctx.exchange() {
         exchange.add_integration(started.elapsed());
     }
     let anonymous = anonymous_route && server.anonymous;

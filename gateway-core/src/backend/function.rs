@@ -10,7 +10,6 @@
 //! headers minus hop-by-hop ones. What goes wrong on the function's side reaches the client
 //! only as a status (502, 503, 504) with OCI's generic body; the reason goes to the log.
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -25,7 +24,6 @@ use crate::error::GatewayError;
 use crate::function::{CallBody, FunctionCall, Intent, InvokeError, RegisteredFunction};
 use crate::future::BoxFuture;
 use crate::headers::remove_hop_by_hop;
-use crate::observe::Exchange;
 use crate::request_limits::{declared_length, BodyBudget, RequestBodyError, MAX_FUNCTION_BODY};
 
 /// Calls one registered function.
@@ -127,7 +125,11 @@ async fn invoke(
         headers: parts.headers,
         body,
     };
-    let exchange = parts.extensions.get::<Arc<Exchange>>().cloned();
+    let exchange = parts
+        .extensions
+        .get::<RequestContext>()
+        .and_then(RequestContext::exchange)
+        .cloned();
     let started = Instant::now();
     let result = function.invoker.invoke(call).await;
     if let Some(exchange) = &exchange {

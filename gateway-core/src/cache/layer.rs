@@ -37,7 +37,7 @@ use super::store::ResponseCacheStore;
 use super::tee::{Tee, TeeBody};
 use crate::body::Body;
 use crate::context::{first_query_value, RawVars, RequestContext};
-use crate::observe::{CacheResult, Exchange};
+use crate::observe::CacheResult;
 use crate::spec::{
     Authentication, DynamicAuthentication, ResponseCacheLookupPolicy, ResponseCacheStorePolicy,
     TokenSource,
@@ -408,7 +408,11 @@ where
 
 /// Tells the request's exchange what the cache did, for the `ResponseCacheAction` metric.
 fn report<B>(req: &Request<B>, result: CacheResult) {
-    if let Some(exchange) = req.extensions().get::<Arc<Exchange>>() {
+    if let Some(exchange) = req
+        .extensions()
+        .get::<RequestContext>()
+        .and_then(RequestContext::exchange)
+    {
         exchange.set_cache_result(result);
     }
 }

@@ -19,16 +19,16 @@
 //! 8. The backend.
 //!
 //! Request id, path normalisation and routing happen before the stack, in [`super::service`].
-//! The stack is built from the inside out: the backend is boxed, the layers are composed
-//! statically around it and the result is boxed once more, so a request pays for two dynamic
-//! calls whatever the number of policies.
+//! The stack is built from the inside out with only the policies the route has, each one boxed
+//! service around the next: a route without policies is its backend under the edge that turns
+//! failures into answers, two dynamic calls a request.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::{Request, Response};
 use tower::util::BoxCloneSyncService;
-use tower::{Layer, ServiceBuilder};
+use tower::{Layer, Service};
 
 use crate::auth::{
     compile_authentication, AuthenticationLayer, AuthorizationLayer, DeploymentAuth, RouteAccess,
@@ -48,7 +48,7 @@ use crate::policy::cors::CorsLayer;
 use crate::policy::transform::{RequestTransformLayer, ResponseHeaderTransformLayer};
 use crate::policy::validate::ValidationLayer;
 use crate::policy::MutualTlsLayer;
-use crate::respond::ErrorResponseLayer;
+use crate::respond::{ErrorResponse, ErrorResponseLayer};
 use crate::router::PathTemplate;
 use crate::spec::{ApiSpecification, Backend, OAuth2LogoutBackend, Route};
 
@@ -264,40 +264,81 @@ pub(crate) fn route_stack(
         true => (None, deployment.usage_plans.clone()),
     };
     let has_cors = cors.is_some();
-    let has_rate_limit = deployment.rate_limit.is_some();
-    let has_usage_before_auth = usage_before_auth.is_some();
-    let has_usage_after_auth = usage_after_auth.is_some();
-    let has_response_transform = response_transform.is_some();
-    let has_cache = cache.is_some();
-    // Failures become answers at the stack's edge, and under each policy that decorates every
-    // answer (CORS, the rate headers of rate limits and usage plans, response header
-    // transformations, the cache's status), so that their headers are on the gateway's own
-    // answers too.
-    let rescue_under =
-        |decorates: bool| decorates.then(ErrorResponseLayer::<GatewayError>::default);
-    let stack = ServiceBuilder::new()
-        .layer(ErrorResponseLayer::new())
-        .option_layer(deployment.mtls.clone())
-        .option_layer(cors)
-        .option_layer(rescue_under(has_cors))
-        .option_layer(deployment.rate_limit.clone())
-        .option_layer(rescue_under(has_rate_limit))
-        .option_layer(usage_before_auth)
-        .option_layer(rescue_under(has_usage_before_auth))
-        .option_layer(authentication)
-        .option_layer(authorization)
-        .option_layer(usage_after_auth)
-        .option_layer(rescue_under(has_usage_after_auth))
-        .option_layer(validation)
-        .option_layer(response_transform)
-        .option_layer(rescue_under(has_response_transform))
-        .option_layer(request_transform)
-        .option_layer(cache)
-        .option_layer(rescue_under(has_cache))
-        .service(backend);
+    // Built from the inside out.
+    let stack = Stack(backend)
+        .decorating(cache)
+        .plain(request_transform)
+        .decorating(response_transform)
+        .plain(validation)
+        .decorating(usage_after_auth)
+        .plain(authorization)
+        .plain(authentication)
+        .decorating(usage_before_auth)
+        .decorating(deployment.rate_limit.clone())
+        .decorating(cors)
+        .plain(deployment.mtls.clone());
     RouteStack {
-        service: BoxCloneSyncService::new(stack),
+        service: BoxCloneSyncService::new(ErrorResponseLayer::new().layer(stack.0)),
         has_cors,
+    }
+}
+
+/// What a policy's service must be to take its place in a route's [`Stack`].
+trait Stackable:
+    Service<Request<Body>, Response = Response<Body>, Error = GatewayError, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Stackable for S where
+    S: Service<
+            Request<Body>,
+            Response = Response<Body>,
+            Error = GatewayError,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// A route's stack while it is built, from the backend outwards. Each policy the route has
+/// wraps it in one more boxed service and nothing is there for the others, so a request pays
+/// for the policies of its route and no more, and no future holds the empty variants of the
+/// absent ones.
+struct Stack(BackendService);
+
+impl Stack {
+    /// Wraps the stack in `layer`, when the route has that policy.
+    fn plain<L>(self, layer: Option<L>) -> Self
+    where
+        L: Layer<BackendService, Service: Stackable>,
+    {
+        match layer {
+            Some(layer) => Self(BoxCloneSyncService::new(layer.layer(self.0))),
+            None => self,
+        }
+    }
+
+    /// Wraps the stack in `layer`, a policy that decorates every answer, with failures below
+    /// it turned into answers first, so that its headers are on the gateway's own answers too
+    /// (CORS, the rate headers of rate limits and usage plans, response header
+    /// transformations, the cache's status).
+    fn decorating<L>(self, layer: Option<L>) -> Self
+    where
+        L: Layer<ErrorResponse<BackendService, GatewayError>, Service: Stackable>,
+    {
+        match layer {
+            Some(layer) => {
+                let rescued = ErrorResponseLayer::<GatewayError>::default().layer(self.0);
+                Self(BoxCloneSyncService::new(layer.layer(rescued)))
+            }
+            None => self,
+        }
     }
 }
 

@@ -36,13 +36,18 @@ use crate::router::{normalize_path, Lookup};
 
 use super::compile::{CompiledGateway, CompiledRoute, MethodMismatch};
 
-/// The whole gateway for one listener. Cheap to clone; every clone serves the same, swappable,
-/// compiled gateway.
+/// The whole gateway for one listener. Cheap to clone (one reference count); every clone
+/// serves the same, swappable, compiled gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayService {
-    current: Arc<ArcSwap<CompiledGateway>>,
-    observer: Arc<Observer>,
     inner: SetRequestId<Dispatch>,
+}
+
+/// What every clone of a [`GatewayService`] shares.
+#[derive(Debug)]
+struct Shared {
+    current: ArcSwap<CompiledGateway>,
+    observer: Observer,
 }
 
 impl GatewayService {
@@ -53,36 +58,37 @@ impl GatewayService {
 
     /// Serves `gateway`, reporting to `observer`'s metrics registry and access log.
     pub fn with_observer(gateway: CompiledGateway, observer: Observer) -> Self {
-        let observer = Arc::new(observer);
         bind_metrics(&observer, &gateway);
-        let current = Arc::new(ArcSwap::from_pointee(gateway));
-        // The request id is outermost so every response carries it, a 400 for a bad path too.
-        let inner = RequestIdLayer.layer(Dispatch {
-            current: current.clone(),
-            observer: observer.clone(),
-        });
-        Self {
-            current,
+        let shared = Arc::new(Shared {
+            current: ArcSwap::from_pointee(gateway),
             observer,
-            inner,
+        });
+        // The request id is outermost so every response carries it, a 400 for a bad path too.
+        Self {
+            inner: RequestIdLayer.layer(Dispatch { shared }),
         }
     }
 
     /// Serves `gateway` from now on. Requests already routed finish on the one they started
     /// with; nothing is locked. Routes that remain keep their metrics.
     pub fn replace(&self, gateway: CompiledGateway) {
-        bind_metrics(&self.observer, &gateway);
-        self.current.store(Arc::new(gateway));
+        let shared = self.shared();
+        bind_metrics(&shared.observer, &gateway);
+        shared.current.store(Arc::new(gateway));
     }
 
     /// The gateway being served.
     pub fn current(&self) -> Arc<CompiledGateway> {
-        self.current.load_full()
+        self.shared().current.load_full()
     }
 
     /// Where requests are reported.
     pub fn observer(&self) -> &Observer {
-        &self.observer
+        &self.shared().observer
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.get_ref().shared
     }
 }
 
@@ -127,8 +133,7 @@ where
 /// server provides it, a [`ClientAddr`].
 #[derive(Debug, Clone)]
 pub struct Dispatch {
-    current: Arc<ArcSwap<CompiledGateway>>,
-    observer: Arc<Observer>,
+    shared: Arc<Shared>,
 }
 
 impl<B> Service<Request<B>> for Dispatch
@@ -146,10 +151,12 @@ where
 
     fn call(&mut self, req: Request<B>) -> DispatchFuture {
         let exchange = Arc::new(Exchange::new(Instant::now()));
-        let gateway = self.current.load_full();
+        let observer = &self.shared.observer;
+        // Everything the request needs from the gateway is taken before `call` returns, so a
+        // guard does, without a reference count.
+        let gateway = self.shared.current.load();
         let (mut parts, body) = req.into_parts();
-        let mut access = self
-            .observer
+        let mut access = observer
             .access_log
             .as_ref()
             .filter(|log| log.wants())
@@ -159,7 +166,7 @@ where
                     .get::<RequestId>()
                     .map(RequestId::header_value);
                 let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
-                let fields = AccessFields::capture(&parts, id, client, &self.observer.identity);
+                let fields = AccessFields::capture(&parts, id, client, &observer.identity);
                 (log.clone(), Box::new(fields))
             });
         let head_too_large = head_size(&parts) > gateway.limits.max_header_bytes;
@@ -169,7 +176,7 @@ where
             Ok((_, route)) => route.info.metrics.get(),
             Err(_) => None,
         }
-        .unwrap_or_else(|| self.observer.metrics.unrouted())
+        .unwrap_or_else(|| observer.metrics.unrouted())
         .clone();
         metrics.request(&parts.method);
         if let (Some((_, fields)), Ok((_, route))) = (&mut access, &routed) {
@@ -207,8 +214,9 @@ where
                     route = route.info.template.as_str(),
                     executionLogLevel = route.info.execution_log_level.map(|l| l.as_str()),
                 );
-                parts.extensions.insert(context);
-                parts.extensions.insert(exchange.clone());
+                parts
+                    .extensions
+                    .insert(context.with_exchange(exchange.clone()));
                 let body = LimitedBody::new(
                     body,
                     exchange,

@@ -18,7 +18,6 @@ use bytes::Bytes;
 use http::uri::Scheme;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -211,11 +210,10 @@ impl<S: Served> Connection<S> {
                 // Boxed, and dropped before the connection parks: a parked connection's task
                 // holds neither hyper's state nor its buffers.
                 let (ended, read_buf) = {
-                    let service = TowerToHyperService::new(service.clone());
                     let mut conn = Box::new(
                         self.listening
                             .http1
-                            .serve_connection(TokioIo::new(io), service),
+                            .serve_connection(TokioIo::new(io), service.clone()),
                     );
                     let ended = until_shutdown(&mut *conn, &mut self.shutdown, |conn| {
                         conn.graceful_shutdown()
@@ -264,7 +262,7 @@ impl<S: Served> Connection<S> {
         let conn = self
             .listening
             .http2
-            .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+            .serve_connection(TokioIo::new(io), service);
         let mut conn = Box::pin(conn);
         until_shutdown(&mut conn, &mut self.shutdown, |conn| {
             conn.get_mut().as_mut().graceful_shutdown()

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::uri::Scheme;
@@ -38,8 +38,15 @@ impl Drop for InFlight {
     }
 }
 
-/// The served service, for one connection: counts its requests in flight and gives each the
-/// connection's facts as extensions.
+/// The served service as hyper calls it, for one connection: counts its requests in flight
+/// and gives each the connection's facts as extensions: the client's address, the client
+/// certificate if there is one, and `Scheme::HTTPS` when the connection is TLS (a request
+/// without a `Scheme` extension came over plain HTTP).
+///
+/// hyper calls with `&self` and a tower service needs `&mut self`, so each request gets a
+/// clone of the service. Its readiness is asked once at once: a service that is ready (the
+/// gateway always is) is called before `call` returns, and only one that is not has its
+/// request kept in the future until it is.
 #[derive(Debug, Clone)]
 pub(super) struct Tracked<S> {
     inner: S,
@@ -67,29 +74,38 @@ impl<S> Tracked<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Tracked<S>
+impl<S, ReqBody, ResBody> hyper::service::Service<Request<ReqBody>> for Tracked<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ResBody: HttpBody,
 {
     type Response = Response<TrackedBody<ResBody>>;
     type Error = S::Error;
-    type Future = TrackedFuture<S::Future>;
+    type Future = TrackedFuture<S, Request<ReqBody>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+    fn call(&self, mut req: Request<ReqBody>) -> Self::Future {
         let guard = InFlight::start(&self.state);
         let extensions = req.extensions_mut();
         extensions.insert(ClientAddr(self.peer));
-        extensions.insert(self.scheme.clone());
+        if self.scheme == Scheme::HTTPS {
+            extensions.insert(Scheme::HTTPS);
+        }
         if let Some(cert) = &self.cert {
             extensions.insert(cert.clone());
         }
+        let mut service = self.inner.clone();
+        let call = match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(())) => Call::Called {
+                future: service.call(req),
+            },
+            Poll::Ready(Err(error)) => Call::Failed { error: Some(error) },
+            Poll::Pending => Call::NotReady {
+                service,
+                req: Some(req),
+            },
+        };
         TrackedFuture {
-            inner: self.inner.call(req),
+            call,
             guard: Some(guard),
         }
     }
@@ -97,23 +113,57 @@ where
 
 pin_project! {
     /// The response future of [`Tracked`].
-    pub(super) struct TrackedFuture<F> {
+    pub(super) struct TrackedFuture<S, R>
+    where
+        S: Service<R>,
+    {
         #[pin]
-        inner: F,
+        call: Call<S, R>,
         guard: Option<InFlight>,
     }
 }
 
-impl<F, B, E> Future for TrackedFuture<F>
+pin_project! {
+    /// Where a request of [`Tracked`] is: waiting for its service to be ready, or called.
+    #[project = CallProj]
+    enum Call<S, R>
+    where
+        S: Service<R>,
+    {
+        NotReady { service: S, req: Option<R> },
+        Failed { error: Option<S::Error> },
+        Called { #[pin] future: S::Future },
+    }
+}
+
+impl<S, R, B> Future for TrackedFuture<S, R>
 where
-    F: Future<Output = Result<Response<B>, E>>,
+    S: Service<R, Response = Response<B>>,
     B: HttpBody,
 {
-    type Output = Result<Response<TrackedBody<B>>, E>;
+    type Output = Result<Response<TrackedBody<B>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready!(this.inner.poll(cx));
+        let mut this = self.project();
+        let result = loop {
+            match this.call.as_mut().project() {
+                CallProj::Called { future } => break ready!(future.poll(cx)),
+                CallProj::Failed { error } => match error.take() {
+                    Some(error) => break Err(error),
+                    None => panic!("TrackedFuture polled after completion"),
+                },
+                CallProj::NotReady { service, req } => {
+                    if let Err(error) = ready!(service.poll_ready(cx)) {
+                        break Err(error);
+                    }
+                    let Some(req) = req.take() else {
+                        panic!("TrackedFuture polled after completion");
+                    };
+                    let future = service.call(req);
+                    this.call.set(Call::Called { future });
+                }
+            }
+        };
         let guard = this.guard.take();
         Poll::Ready(result.map(|res| {
             res.map(|inner| TrackedBody {

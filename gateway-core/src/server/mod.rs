@@ -16,7 +16,8 @@
 //! * TLS with [`TlsAcceptor`], whose client certificate (when one is presented) reaches the
 //!   `mutualTls` policy as a [`ClientCertificate`](crate::ClientCertificate) extension;
 //! * every request carries the client's [`ClientAddr`](crate::ClientAddr) (what `CLIENT_IP`
-//!   rate limits and the access log use) and the connection's [`http::uri::Scheme`];
+//!   rate limits and the access log use), and a request over TLS an [`http::uri::Scheme`]
+//!   extension, `https`;
 //! * on shutdown, no new connections, and in-flight requests get a grace period.
 //!
 //! ```no_run

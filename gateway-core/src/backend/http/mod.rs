@@ -213,14 +213,9 @@ impl Service<Request<Body>> for HttpBackendService {
     }
 
     fn call(&mut self, req: Request<Body>) -> ResponseFuture {
-        let request_id = req
-            .extensions()
-            .get::<RequestContext>()
-            .map(|c| c.request_id().clone());
-        let exchange_record = req
-            .extensions()
-            .get::<Arc<crate::observe::Exchange>>()
-            .cloned();
+        let context = req.extensions().get::<RequestContext>();
+        let request_id = context.map(|c| c.request_id().clone());
+        let exchange_record = context.and_then(RequestContext::exchange).cloned();
         let prepared = self.prepare(req);
         let client = self.client.clone();
         let timeouts = self.timeouts;
