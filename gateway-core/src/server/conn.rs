@@ -20,7 +20,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
@@ -113,10 +113,8 @@ pin_project! {
         // HTTP/2 has no request heads to time and never parks: only the idle timeout applies.
         http2: bool,
         parked: bool,
-        // Fires at `armed_for` (never later than the connection's next deadline, sometimes
-        // earlier) and wakes the connection, whose reader then looks at its deadlines.
-        timer: Option<Pin<Box<Sleep>>>,
-        armed_for: Option<Instant>,
+        // Wakes the connection, whose reader then looks at its deadlines.
+        alarm: Alarm,
         // How soon after any progress the connection is looked at again.
         check_every: Duration,
     }
@@ -153,8 +151,7 @@ impl<I> Watched<I> {
             head_began,
             http2,
             parked: false,
-            timer: None,
-            armed_for: None,
+            alarm: Alarm::default(),
             check_every: PARK_AFTER.min(timeouts.idle).max(MIN_CHECK),
         }
     }
@@ -184,7 +181,7 @@ impl<I> Watched<I> {
             }
             // The timer may have been armed for an earlier look (parking): fired, it is
             // re-armed for the idle deadline.
-            if arm_by(&mut self.timer, &mut self.armed_for, idle_at, now, cx).is_pending() {
+            if self.alarm.arm_by(idle_at, now, cx).is_pending() {
                 return Poll::Pending;
             }
         }
@@ -207,13 +204,7 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
             Poll::Ready(Ok(())) => {
                 let read = &buf.filled()[before..];
                 if !read.is_empty() {
-                    progress(
-                        this.last_progress,
-                        this.timer,
-                        this.armed_for,
-                        *this.check_every,
-                        cx,
-                    );
+                    progress(this.last_progress, this.alarm, *this.check_every, cx);
                     // A head that began before the last response finished belongs to an
                     // earlier request: these bytes start a new one.
                     let finished = this.state.finished.load(Relaxed);
@@ -251,7 +242,7 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
                 };
                 let at = due.at();
                 if at > now {
-                    if arm_by(this.timer, this.armed_for, at, now, cx).is_pending() {
+                    if this.alarm.arm_by(at, now, cx).is_pending() {
                         return Poll::Pending;
                     }
                     continue;
@@ -288,34 +279,57 @@ impl<I: AsyncRead + AsyncWrite> AsyncRead for Watched<I> {
 /// `check_every`.
 fn progress(
     last_progress: &mut Instant,
-    timer: &mut Option<Pin<Box<Sleep>>>,
-    armed_for: &mut Option<Instant>,
+    alarm: &mut Alarm,
     check_every: Duration,
     cx: &mut Context<'_>,
 ) {
     let now = Instant::now();
     *last_progress = now;
-    let _ = arm_by(timer, armed_for, now + check_every, now, cx);
+    let _ = alarm.arm_by(now + check_every, now, cx);
 }
 
-/// Makes the timer fire by `at` and wake this task: re-armed when it would fire later or has
-/// fired already, otherwise left as it is. Deadlines that progress pushes later are found when
-/// the earlier timer fires, so a connection in steady use does not touch the timer for each
-/// request, yet one that goes quiet is always looked at again: hyper may not read again once a
-/// response is written, and nothing else would wake it.
-fn arm_by(
-    timer: &mut Option<Pin<Box<Sleep>>>,
-    armed_for: &mut Option<Instant>,
-    at: Instant,
-    now: Instant,
-    cx: &mut Context<'_>,
-) -> Poll<()> {
-    let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-    if armed_for.is_none_or(|armed| armed > at || armed <= now) {
-        timer.as_mut().reset(at);
-        *armed_for = Some(at);
+/// A timer that fires at `armed_for` (never later than the connection's next deadline,
+/// sometimes earlier) and wakes the connection.
+#[derive(Default)]
+struct Alarm {
+    timer: Option<Pin<Box<Sleep>>>,
+    armed_for: Option<Instant>,
+    /// Whom the timer wakes, once it has been polled for its current deadline.
+    waker: Option<Waker>,
+}
+
+impl Alarm {
+    /// Makes the timer fire by `at` and wake this task: re-armed when it would fire later or
+    /// has fired already, otherwise left as it is. Deadlines that progress pushes later are
+    /// found when the earlier timer fires, so a connection in steady use does not touch the
+    /// timer for each request, yet one that goes quiet is always looked at again: hyper may
+    /// not read again once a response is written, and nothing else would wake it.
+    fn arm_by(&mut self, at: Instant, now: Instant, cx: &mut Context<'_>) -> Poll<()> {
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if self
+            .armed_for
+            .is_none_or(|armed| armed > at || armed <= now)
+        {
+            timer.as_mut().reset(at);
+            self.armed_for = Some(at);
+            self.waker = None;
+        } else if self
+            .waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            // Not due yet, and it wakes this task already: polling it would only say so again
+            // (it is asked at every read and write).
+            return Poll::Pending;
+        }
+        let polled = timer.as_mut().poll(cx);
+        if polled.is_pending() {
+            self.waker = Some(cx.waker().clone());
+        }
+        polled
     }
-    timer.as_mut().poll(cx)
 }
 
 /// Why a parked connection stopped waiting.
@@ -356,13 +370,7 @@ impl<I: AsyncWrite> AsyncWrite for Watched<I> {
         let this = self.project();
         let written = this.inner.poll_write(cx, buf);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            progress(
-                this.last_progress,
-                this.timer,
-                this.armed_for,
-                *this.check_every,
-                cx,
-            );
+            progress(this.last_progress, this.alarm, *this.check_every, cx);
         }
         written
     }
@@ -375,13 +383,7 @@ impl<I: AsyncWrite> AsyncWrite for Watched<I> {
         let this = self.project();
         let written = this.inner.poll_write_vectored(cx, bufs);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            progress(
-                this.last_progress,
-                this.timer,
-                this.armed_for,
-                *this.check_every,
-                cx,
-            );
+            progress(this.last_progress, this.alarm, *this.check_every, cx);
         }
         written
     }
