@@ -24,7 +24,7 @@ use super::future::{Decide, LimitFuture, Throttled, Verdict};
 use super::gcra::Gcra;
 use super::headers::RateHeaders;
 use super::settings::{LimitSettings, OnUnavailable};
-use super::store::{LimitKey, LimitOutcome, LimitRequest, Subject};
+use super::store::{key_part, LimitKey, LimitOutcome, LimitRequest, Subject};
 use crate::body::Body;
 use crate::context::{ClientAddr, RequestContext};
 use crate::error::GatewayError;
@@ -98,7 +98,7 @@ impl RateLimiter {
         let key = if per_client { "CLIENT_IP" } else { "TOTAL" };
         Self {
             deployment: deployment.into(),
-            namespace: format!("rl/{deployment}/{key}").into(),
+            namespace: format!("rl/{}/{key}", key_part(deployment)).into(),
             per_client,
             gcra: Gcra::per_second(rate, rate),
             settings,

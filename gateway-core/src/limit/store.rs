@@ -54,6 +54,8 @@ impl fmt::Display for Subject<'_> {
 /// `up/<plan>/<entitlement>`) plus a subject, and for quotas the window it counts.
 ///
 /// Keys never contain anything node-specific, so replicas sharing a store share the limit.
+/// The names in them are written with [`key_part`], so that no two of them join into the same
+/// key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitKey<'a> {
     /// The limit the key belongs to: `rl/<deployment>/<rateKey>` or `up/<plan>/<entitlement>`.
@@ -62,6 +64,13 @@ pub struct LimitKey<'a> {
     pub subject: Subject<'a>,
     /// Start of the quota window (Unix seconds); `None` for rate buckets.
     pub window: Option<u64>,
+}
+
+/// A name as it is written into a limit key: `/` (which joins the parts of a key), `%`, and
+/// `{` `}` (which delimit a Redis Cluster hash tag) escaped, so that `a/b` + `c` and `a` +
+/// `b/c` stay two keys.
+pub(crate) fn key_part(name: &str) -> impl std::fmt::Display + '_ {
+    percent_encoding::utf8_percent_encode(name, crate::percent::LIMIT_KEY_PART)
 }
 
 impl Hash for LimitKey<'_> {

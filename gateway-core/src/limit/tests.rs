@@ -258,6 +258,36 @@ async fn tokens_that_are_missing_unknown_or_not_entitled_get_401() {
     assert_eq!(body_text(res).await, "plan-open");
 }
 
+/// Names are free text: a plan `a/b` with entitlement `c` and a plan `a` with entitlement
+/// `b/c`, used by client `x` of subscriber `s/1` and client `1/x` of subscriber `s`, are four
+/// different things, and each client keeps its own quota.
+#[tokio::test]
+async fn names_with_slashes_never_share_a_counter() {
+    let clock = Arc::new(ManualClock::at(Duration::from_secs(1_700_000_000)));
+    let quota = serde_json::json!({ "value": 1, "unit": "DAY", "reset_policy": "CALENDAR",
+                                    "operation_on_breach": "REJECT" });
+    let plans: Vec<UsagePlanConfig> = serde_json::from_value(serde_json::json!([
+        { "id": "a/b", "entitlements": [ { "name": "c", "targets": ["orders"], "quota": quota } ] },
+        { "id": "a", "entitlements": [ { "name": "b/c", "targets": ["orders"], "quota": quota } ] }
+    ]))
+    .expect("plans");
+    let subscribers: Vec<SubscriberConfig> = serde_json::from_value(serde_json::json!([
+        { "name": "s/1", "usage_plans": ["a/b"], "clients": [ { "name": "x", "token": "one" } ] },
+        { "name": "s", "usage_plans": ["a"], "clients": [ { "name": "1/x", "token": "two" } ] }
+    ]))
+    .expect("subscribers");
+    let plans = UsagePlans::new(&plans, &subscribers).expect("valid");
+    let mut svc = usage_layer(
+        &plans,
+        &["request.headers[x-client-token]"],
+        settings(clock),
+    )
+    .layer(plan_echo());
+    assert_eq!(with_token(&mut svc, Some("one")).await.status(), 200);
+    assert_eq!(with_token(&mut svc, Some("one")).await.status(), 429);
+    assert_eq!(with_token(&mut svc, Some("two")).await.status(), 200);
+}
+
 #[tokio::test]
 async fn rate_then_quota_then_the_calendar_reset() {
     // 2024-03-01T23:59:58Z

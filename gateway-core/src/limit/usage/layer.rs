@@ -43,7 +43,7 @@ use crate::limit::gcra::Gcra;
 use crate::limit::headers::RateHeaders;
 use crate::limit::rate::LimitCounters;
 use crate::limit::settings::{LimitSettings, OnUnavailable};
-use crate::limit::store::{LimitKey, LimitOutcome, LimitRequest, QuotaCheck, Subject};
+use crate::limit::store::{key_part, LimitKey, LimitOutcome, LimitRequest, QuotaCheck, Subject};
 use crate::spec::UsagePlansPolicy;
 use crate::store::StoreError;
 use crate::vars::{Selector, Table, TableSet, VarSource};
@@ -148,8 +148,18 @@ impl UsagePlanLimiter {
                     .find(|(target, _)| **target == *deployment)
                     .map_or(Access::NotEntitled, |(_, grant)| {
                         Access::Entitled(Arc::new(Entitlement {
-                            namespace: format!("up/{}/{}", grant.plan_id, grant.entitlement).into(),
-                            subject: format!("{}/{}", grant.subscriber_id, grant.client).into(),
+                            namespace: format!(
+                                "up/{}/{}",
+                                key_part(&grant.plan_id),
+                                key_part(&grant.entitlement)
+                            )
+                            .into(),
+                            subject: format!(
+                                "{}/{}",
+                                key_part(&grant.subscriber_id),
+                                key_part(&grant.client)
+                            )
+                            .into(),
                             gcra: grant.rate_limit.map(|r| Gcra::per_second(r.value, r.value)),
                             id: UsagePlanId(grant.clone()),
                         }))
