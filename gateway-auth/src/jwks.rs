@@ -19,7 +19,7 @@ use jsonwebtoken::Algorithm;
 use crate::discovery::Provider;
 use crate::fetch::{fetch_document, http_client};
 pub use crate::fetch::{FetchError, JwksOptions};
-use crate::keys::{KeySet, VerifyKey};
+use crate::keys::{KeyError, KeySet, VerifyKey};
 
 /// Where the JWKS comes from.
 #[derive(Debug, Clone)]
@@ -188,7 +188,13 @@ impl RemoteKeys {
             status: None,
         })?;
         for e in skipped {
-            tracing::debug!(uri = jwks_uri.as_str(), reason = %e, "JWKS entry skipped");
+            match e {
+                // Keys the issuer may sign with are not read: worth the operator's attention.
+                KeyError::BeyondLimit(_) => {
+                    tracing::warn!(uri = jwks_uri.as_str(), reason = %e, "JWKS truncated");
+                }
+                _ => tracing::debug!(uri = jwks_uri.as_str(), reason = %e, "JWKS entry skipped"),
+            }
         }
         if keys.is_empty() {
             tracing::warn!(

@@ -47,6 +47,10 @@ pub enum KeyError {
     /// A static PEM key is not an RSA, EC or Ed25519 public key.
     #[error("not a PEM public key of a supported type (RSA, EC, Ed25519)")]
     Pem,
+    /// A JWKS holds more than [`MAX_JWKS_KEYS`] entries; carries how many after those were
+    /// not read. A token signed with one of them does not verify.
+    #[error("{0} entries past the first {MAX_JWKS_KEYS} of the key set were not read")]
+    BeyondLimit(usize),
 }
 
 /// A key that can verify token signatures.
@@ -233,6 +237,9 @@ impl KeySet {
                 Err(e) => skipped.push(e),
             }
         }
+        if let Some(beyond) = entries.len().checked_sub(MAX_JWKS_KEYS).filter(|&n| n > 0) {
+            skipped.push(KeyError::BeyondLimit(beyond));
+        }
         Ok((Self::new(keys), skipped))
     }
 
@@ -299,6 +306,19 @@ mod tests {
         let rsa = json!({"kty": "RSA", "n": "AQAB", "e": "AQAB", "alg": "RS384", "kid": "k"});
         let key = VerifyKey::from_jwk_value(&rsa).expect("usable");
         assert_eq!(key.algorithms(), &[Algorithm::RS384]);
+    }
+
+    #[test]
+    fn keys_past_the_limit_are_reported_not_dropped_silently() {
+        let keys: Vec<_> = (0..=MAX_JWKS_KEYS)
+            .map(|i| json!({"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": i.to_string()}))
+            .collect();
+        let doc = json!({ "keys": keys });
+        let (set, skipped) = KeySet::from_jwks(doc.to_string().as_bytes()).expect("a JWKS");
+        assert_eq!(set.len(), MAX_JWKS_KEYS);
+        assert_eq!(skipped, [KeyError::BeyondLimit(1)]);
+        let last = MAX_JWKS_KEYS.to_string();
+        assert!(set.find(Some(&last), Algorithm::RS256).is_none());
     }
 
     #[test]
