@@ -50,7 +50,8 @@
 //!   backslash (`%2F`, `%5C`, either case); an encoded control character (`%00`-`%1F`,
 //!   `%7F`); a raw backslash or control character; an empty segment (`//` anywhere; a single
 //!   trailing `/` is fine and significant); a `.` or `..` segment in any spelling (`%2e`,
-//!   `.%2E`, ...);
+//!   `.%2E`, ...); the same before path parameters, which servlet containers strip (`/;x`,
+//!   `/..;x`);
 //! * borrows the input when it is already canonical.
 //!
 //! The output is a fixed point: normalising it again changes nothing.

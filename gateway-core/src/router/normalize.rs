@@ -60,10 +60,11 @@ pub enum PathError {
         /// The character's byte value.
         byte: u8,
     },
-    /// `//`: an empty segment, which backends collapse inconsistently.
-    #[error("empty segment (//) in path")]
+    /// `//`, or a segment with nothing before its path parameters (`/;x`, which servlet
+    /// containers read as `//`): an empty segment, which backends collapse inconsistently.
+    #[error("empty segment (// or /;) in path")]
     EmptySegment {
-        /// Byte offset of the second `/`.
+        /// Byte offset of the second `/`, or of the `;`.
         offset: usize,
     },
     /// A `.` or `..` segment, however it is spelled (`%2e`, `%2E%2e`, ...), also with path
@@ -248,7 +249,9 @@ pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, PathError> {
                 i += 1;
             }
             Class::Param => {
-                if !seg_plain && seg_dots > 0 {
+                // What precedes a segment's first `;` is what servlet containers resolve:
+                // nothing, `.` or `..` there is an empty or dot segment to them.
+                if !seg_plain {
                     check_segment(seg_dots, seg_start, i)?;
                 }
                 seg_plain = true;
@@ -481,9 +484,18 @@ mod tests {
             norm("/public/..;/admin"),
             Err(PathError::DotSegment { offset: 8 })
         );
-        for p in ["/a;x", "/;x/b", "/a/...;x", "/a/b.;x", "/a/x;..", "/a;/..b"] {
+        for p in ["/a;x", "/a/...;x", "/a/b.;x", "/a/x;..", "/a;/..b"] {
             assert_eq!(norm(p).as_deref(), Ok(p), "{p}");
         }
+    }
+
+    /// A servlet container strips `;x` and then sees `/a//b`, which it collapses to `/a/b`:
+    /// a segment with nothing before its parameters is an empty segment.
+    #[test]
+    fn a_segment_empty_before_its_parameters_is_empty() {
+        assert_eq!(norm("/a/;x/b"), Err(PathError::EmptySegment { offset: 3 }));
+        assert_eq!(norm("/;x/b"), Err(PathError::EmptySegment { offset: 1 }));
+        assert_eq!(norm("/a/;"), Err(PathError::EmptySegment { offset: 3 }));
     }
 
     #[test]

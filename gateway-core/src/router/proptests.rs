@@ -351,10 +351,8 @@ fn reference_normalize(input: &str) -> Result<String, PathError> {
             }
             i += 3;
         } else if c == b';' {
-            // Servlet containers strip path parameters: `..;x` names `..`.
-            if seg == "." || seg == ".." {
-                return Err(PathError::DotSegment { offset: seg_start });
-            }
+            // Servlet containers strip path parameters: `..;x` names `..`, and `;x` nothing.
+            end_segment(&seg, seg_start, i)?;
             seg.push(';');
             i += 1;
         } else if c == b'\\' {

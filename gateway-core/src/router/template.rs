@@ -378,13 +378,19 @@ fn canonical_literal(seg: &str, at: usize, out: &mut String) -> Result<(), Templ
         }
         i += 1;
     }
-    // As in request paths, servlet-style parameters (`..;x`) do not make a dot segment a name.
-    let name = out.get(from..).and_then(|s| s.split(';').next());
-    if matches!(name, Some(".") | Some("..")) {
-        return Err(TemplateError::new(at, "'.' or '..' segment")
-            .hint("requests with dot segments are refused, so it could never match"));
+    // As in request paths, servlet-style parameters (`..;x`, `;x`) do not make a dot or an
+    // empty segment a name.
+    let segment = out.get(from..).unwrap_or_default();
+    match segment.split(';').next() {
+        Some("." | "..") => Err(TemplateError::new(at, "'.' or '..' segment")
+            .hint("requests with dot segments are refused, so it could never match")),
+        Some("") if segment.contains(';') => {
+            Err(TemplateError::new(at, "empty segment before ';'").hint(
+                "requests with a segment that starts with ';' are refused, so it could never match",
+            ))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn escape_error(e: PathError, position: usize) -> TemplateError {
@@ -509,6 +515,8 @@ mod tests {
             ("/a/..;x/b", 3, "'.' or '..' segment"),
             ("/.;/{p}", 1, "'.' or '..' segment"),
             ("/a/%2e%2e;", 3, "'.' or '..' segment"),
+            ("/;x", 1, "empty segment before ';'"),
+            ("/a/;/{p}", 3, "empty segment before ';'"),
             ("/a%2fb", 2, "encoded slash (%2F) in path"),
             ("/a%5Cb", 2, "encoded backslash (%5C) in path"),
             ("/a%00", 2, "encoded control character (%00) in path"),
