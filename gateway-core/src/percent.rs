@@ -22,13 +22,13 @@ const NOT_IN_URI: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'}');
 
-/// A query value: RFC 3986 `query` characters stay, less `&`, which delimits parameters. `+`
-/// stays (in a value from a context variable it already means a space). `%` is escaped here;
-/// the query encoder keeps well-formed escapes itself.
 /// A name inside a rate-limit or quota key: [`crate::limit`]'s keys join names with `/`, and
 /// Redis Cluster reads `{…}` as the hash tag.
 pub(crate) const LIMIT_KEY_PART: &AsciiSet = &CONTROLS.add(b'%').add(b'/').add(b'{').add(b'}');
 
+/// A query value: RFC 3986 `query` characters stay, less `&`, which delimits parameters. `+`
+/// stays (in a value from a context variable it already means a space). `%` is escaped here;
+/// the query encoder keeps well-formed escapes itself.
 pub(crate) const QUERY_VALUE: &AsciiSet = &NOT_IN_URI.add(b'%').add(b'&');
 
 /// A query name: as [`QUERY_VALUE`], and `=`.
