@@ -83,15 +83,10 @@ fn an_embedders_service_gets_the_client_address_and_the_head_deadline() {
         ConnectionLimits::default().with_timeouts(Duration::from_secs(1), Duration::from_secs(30));
     let (addr, _stop) = serve(limits);
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-        .expect("request");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut buf = [0u8; 4096];
-    let n = stream.read(&mut buf).expect("response");
-    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let first = exchange(
+        &mut stream,
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     assert!(first.ends_with("hello Some(127.0.0.1)"), "{first}");
 
@@ -122,7 +117,7 @@ fn connections_over_the_per_client_limit_get_503() {
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
 }
 
-/// Sends `request` and reads one response whose body is `hello …`.
+/// Sends `request` and reads one response.
 fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
     stream.write_all(request).expect("request");
     stream
@@ -239,15 +234,7 @@ fn a_service_that_is_not_ready_at_once_is_called_when_it_is() {
     let (addr, _stop) = serve_service(ConnectionLimits::default(), ReadyWhenAskedTwice::default());
     let mut stream = TcpStream::connect(addr).expect("connect");
     for _ in 0..2 {
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .expect("request");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let mut buf = [0u8; 4096];
-        let n = stream.read(&mut buf).expect("response");
-        let response = String::from_utf8_lossy(&buf[..n]);
+        let response = exchange(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(response.ends_with("ready at last"), "{response}");
     }
