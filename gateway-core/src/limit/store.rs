@@ -54,8 +54,7 @@ impl fmt::Display for Subject<'_> {
 /// `up/<plan>/<entitlement>`) plus a subject, and for quotas the window it counts.
 ///
 /// Keys never contain anything node-specific, so replicas sharing a store share the limit.
-/// The names in them are written with [`key_part`], so that no two of them join into the same
-/// key.
+/// The names in them are escaped, so that no two of them join into the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitKey<'a> {
     /// The limit the key belongs to: `rl/<deployment>/<rateKey>` or `up/<plan>/<entitlement>`.
