@@ -8,7 +8,7 @@
 //! (cleartext `http://` is always HTTP/1.1, as in OCI).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -19,7 +19,10 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    ClientConfig, ConfigBuilder, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    WantsVerifier,
+};
 
 use super::progress::TrackedBody;
 
@@ -47,14 +50,24 @@ pub enum HttpClientError {
 }
 
 /// The client shared by every HTTP backend of a gateway. Cheap to clone.
+///
+/// Each pool, with its TLS configuration and trusted roots, is built the first time a backend
+/// asks for it (when the backend is compiled), so a gateway without HTTP backends never builds
+/// either and keeps neither in memory.
 #[derive(Clone)]
 pub struct HttpClient {
     inner: Arc<Pools>,
 }
 
 struct Pools {
-    verified: PooledClient,
-    unverified: PooledClient,
+    tls: ConfigBuilder<ClientConfig, WantsVerifier>,
+    provider: Arc<CryptoProvider>,
+    extra_roots: RootCertStore,
+    webpki_roots: bool,
+    pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
+    verified: OnceLock<PooledClient>,
+    unverified: OnceLock<PooledClient>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -81,10 +94,35 @@ impl HttpClient {
 
     /// The pool for backends that verify certificates, or for those that do not.
     pub(crate) fn pool(&self, verify: bool) -> &PooledClient {
+        let pools = &*self.inner;
         if verify {
-            &self.inner.verified
+            pools.verified.get_or_init(|| {
+                let mut roots = pools.extra_roots.clone();
+                if pools.webpki_roots {
+                    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                }
+                pools.pool_with(
+                    pools
+                        .tls
+                        .clone()
+                        .with_root_certificates(roots)
+                        .with_no_client_auth(),
+                )
+            })
         } else {
-            &self.inner.unverified
+            pools.unverified.get_or_init(|| {
+                let verifier = AcceptAnyCertificate {
+                    provider: pools.provider.clone(),
+                };
+                pools.pool_with(
+                    pools
+                        .tls
+                        .clone()
+                        .dangerous()
+                        .with_custom_certificate_verifier(Arc::new(verifier))
+                        .with_no_client_auth(),
+                )
+            })
         }
     }
 }
@@ -158,32 +196,29 @@ impl HttpClientBuilder {
     /// configuration cannot be built.
     pub fn build(self) -> Result<HttpClient, HttpClientError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut roots = RootCertStore::empty();
-        if self.webpki_roots {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut extra_roots = RootCertStore::empty();
+        for der in self.extra_roots {
+            extra_roots.add(der).map_err(HttpClientError::Root)?;
         }
-        for der in self.extra_roots.iter().cloned() {
-            roots.add(der).map_err(HttpClientError::Root)?;
-        }
-        let verified = ClientConfig::builder_with_provider(provider.clone())
+        let tls = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(HttpClientError::Tls)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let unverified = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(HttpClientError::Tls)?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
-            .with_no_client_auth();
+            .map_err(HttpClientError::Tls)?;
         Ok(HttpClient {
             inner: Arc::new(Pools {
-                verified: self.pool_with(verified),
-                unverified: self.pool_with(unverified),
+                tls,
+                provider,
+                extra_roots,
+                webpki_roots: self.webpki_roots,
+                pool_idle_timeout: self.pool_idle_timeout,
+                pool_max_idle_per_host: self.pool_max_idle_per_host,
+                verified: OnceLock::new(),
+                unverified: OnceLock::new(),
             }),
         })
     }
+}
 
+impl Pools {
     fn pool_with(&self, tls: ClientConfig) -> PooledClient {
         let mut http = HttpConnector::new();
         // The HTTPS connector decides the scheme; Nagle only delays small proxied writes.
