@@ -35,7 +35,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::timeout;
 use tower::ServiceExt;
 
@@ -111,6 +111,8 @@ struct UpstreamState {
     connections: AtomicUsize,
     /// Releases `/gated` responses.
     gate: Notify,
+    /// How many `/together/N` requests have arrived.
+    together: watch::Sender<usize>,
     /// What the upstream saw, for tests that follow the exchange step by step.
     events: std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>,
 }
@@ -189,6 +191,23 @@ async fn handle(
             Response::new(body)
         }
         Some("big") => Response::new(pattern_body(number(1) as usize)),
+        // Answers once the N-th request of the current group of N has arrived, so that a
+        // group of N concurrent requests holds N connections at once.
+        Some("together") => {
+            let group = number(1).max(1) as usize;
+            let mut arrived = 0;
+            state.together.send_modify(|n| {
+                *n += 1;
+                arrived = *n;
+            });
+            let complete = arrived.div_ceil(group) * group;
+            let _ = state
+                .together
+                .subscribe()
+                .wait_for(|&n| n >= complete)
+                .await;
+            Response::new(Body::full("together"))
+        }
         Some("first-chunk") => {
             let mut body = req.into_body();
             let mut total = 0;
@@ -531,6 +550,36 @@ async fn connections_are_pooled_across_requests() {
         connections < 5,
         "{connections} connections for 5 sequential requests"
     );
+}
+
+#[tokio::test]
+async fn the_connections_of_a_burst_stay_pooled_for_the_next_burst() {
+    // Fifty requests at once need fifty upstream connections; all of them must be kept for
+    // the next fifty, not closed and opened again (a pool that keeps fewer idle connections
+    // than the requests in flight churns one connection per request beyond its size).
+    const BURST: usize = 50;
+    let up = upstream().await;
+    let client = HttpClient::new();
+    let svc = compile(&client, &spec(&up.url(&format!("/together/{BURST}"))));
+    for _ in 0..2 {
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..BURST {
+            let svc = svc.clone();
+            calls.spawn(async move {
+                let res = call(&svc, request("GET", "/items/1", Body::empty())).await;
+                text(res).await.expect("body")
+            });
+        }
+        let bodies = timeout(PATIENCE, calls.join_all())
+            .await
+            .expect("every request of the burst is answered");
+        assert!(bodies.iter().all(|b| b == "together"), "{bodies:?}");
+        // A connection goes back to the pool from a task of its own once its response is
+        // read; on this test's one-thread runtime those tasks all run while it sleeps (they
+        // wait for no I/O), so the next burst finds every connection idle.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(up.state.connections.load(Ordering::SeqCst), BURST);
 }
 
 // ---------------------------------------------------------------------------------------------
