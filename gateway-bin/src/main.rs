@@ -18,6 +18,7 @@ mod init;
 mod invoke;
 mod load;
 mod logging;
+mod open_files;
 mod output;
 mod permissions;
 mod reload;
@@ -90,6 +91,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
+    open_files::raise_to_hard_limit();
     // One client for HTTP backends and one body budget for the life of the process: reloads
     // keep the client's pools, and what is held counts across them.
     let lasting = Lasting::default();

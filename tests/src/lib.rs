@@ -69,7 +69,21 @@ impl Gateway {
     /// Like [`Gateway::serve`], but returns the failure (exit status and stderr) instead of
     /// panicking, for tests of refused configurations.
     pub fn try_serve(args: &[&str]) -> Result<Gateway, String> {
-        let mut child = Command::new(gateway_bin())
+        Self::try_serve_under(&[], args)
+    }
+
+    /// Like [`Gateway::try_serve`], with the gateway started by the command `wrapper` (such
+    /// as `prlimit --nofile=256:`), which must run it in its own process (exec it).
+    pub fn try_serve_under(wrapper: &[&str], args: &[&str]) -> Result<Gateway, String> {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(gateway_bin());
+                command
+            }
+            None => Command::new(gateway_bin()),
+        };
+        let mut child = command
             .arg("serve")
             .args(args)
             .args(["--listen", "127.0.0.1:0"])

@@ -592,3 +592,29 @@ fn listeners_out_of_file_descriptors_back_off_instead_of_spinning() {
     assert_eq!(health.status, 200);
     assert_eq!(gw.get("/hello").status, 200);
 }
+
+/// The soft and hard limits on open files of process `pid` (`/proc/PID/limits`).
+fn open_files_limits(pid: &str) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("an open files line");
+    let fields: Vec<&str> = line["Max open files".len()..].split_whitespace().collect();
+    (fields[0].to_owned(), fields[1].to_owned())
+}
+
+#[test]
+fn the_open_files_limit_is_raised_to_the_hard_limit() {
+    let (_, hard) = open_files_limits("self");
+    let dir = TempDir::new("nofile");
+    let spec = dir.write("spec.json", SPEC);
+    // A soft limit of 256 would cap the gateway at about a hundred proxied clients.
+    let gw = Gateway::try_serve_under(&["prlimit", "--nofile=256:"], &[&spec, "--no-watch"])
+        .expect("the gateway starts");
+    assert_eq!(
+        open_files_limits(&gw.pid().to_string()),
+        (hard.clone(), hard)
+    );
+    assert_eq!(gw.get("/hello").status, 200);
+}
