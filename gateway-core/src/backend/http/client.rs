@@ -68,7 +68,6 @@ pub struct HttpClient {
 
 struct Pools {
     tls: ConfigBuilder<ClientConfig, WantsVerifier>,
-    provider: Arc<CryptoProvider>,
     extra_roots: RootCertStore,
     webpki_roots: bool,
     pool_idle_timeout: Duration,
@@ -119,7 +118,7 @@ impl HttpClient {
         } else {
             pools.unverified.get_or_init(|| {
                 let verifier = AcceptAnyCertificate {
-                    provider: pools.provider.clone(),
+                    provider: pools.tls.crypto_provider().clone(),
                 };
                 pools.pool_with(
                     pools
@@ -209,13 +208,12 @@ impl HttpClientBuilder {
         for der in self.extra_roots {
             extra_roots.add(der).map_err(HttpClientError::Root)?;
         }
-        let tls = ClientConfig::builder_with_provider(provider.clone())
+        let tls = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(HttpClientError::Tls)?;
         Ok(HttpClient {
             inner: Arc::new(Pools {
                 tls,
-                provider,
                 extra_roots,
                 webpki_roots: self.webpki_roots,
                 pool_idle_timeout: self.pool_idle_timeout,
