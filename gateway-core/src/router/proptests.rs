@@ -162,8 +162,17 @@ fn actual(router: &Router<usize>, method: &Method, path: &str) -> Outcome {
     }
 }
 
+/// Literals that share prefixes (`a`, `ab`, `abc`), so the radix tree splits inside segments,
+/// and one longer than the eight bytes the tree compares at once.
 fn lit() -> impl Strategy<Value = &'static str> {
-    prop_oneof![Just("a"), Just("b"), Just("c")]
+    prop_oneof![
+        Just("a"),
+        Just("ab"),
+        Just("abc"),
+        Just("b"),
+        Just("c"),
+        Just("abcdefghij")
+    ]
 }
 
 fn methods() -> impl Strategy<Value = MethodSet> {
@@ -198,7 +207,17 @@ fn spec() -> impl Strategy<Value = Spec> {
 }
 
 fn path() -> impl Strategy<Value = String> {
-    let seg = prop_oneof![Just("a"), Just("b"), Just("c"), Just("x")];
+    let seg = prop_oneof![
+        Just("a"),
+        Just("ab"),
+        Just("abc"),
+        Just("abcd"),
+        Just("abcdefghij"),
+        Just("abcdefghijk"),
+        Just("b"),
+        Just("c"),
+        Just("x")
+    ];
     (prop::collection::vec(seg, 0..5), any::<bool>()).prop_map(|(segs, slash)| {
         let mut p = format!("/{}", segs.join("/"));
         if slash && !segs.is_empty() {

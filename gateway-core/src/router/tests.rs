@@ -265,7 +265,7 @@ fn rejected_insert_leaves_no_branch() {
 }
 
 #[test]
-fn many_static_children_use_binary_search() {
+fn many_literals_sharing_prefixes_beside_a_param() {
     let names: Vec<String> = (0..100).map(|i| format!("/r{i}")).collect();
     let mut b = RouterBuilder::new();
     for (i, n) in names.iter().enumerate() {
@@ -298,4 +298,54 @@ fn normalise_then_route() {
     assert_eq!(found(&r, &Method::GET, &p), Some((0, vec![])));
     let p = normalize_path("/files/caf%c3%a9").expect("valid");
     assert_eq!(found(&r, &Method::GET, &p), Some((1, vec!["caf%C3%A9"])));
+}
+
+/// Every route a prefix of the next, as long as templates go: the tree is as deep as a
+/// template is long, and building, matching and dropping it must not exhaust a thread's stack.
+#[test]
+fn the_deepest_tree_builds_and_matches() {
+    let longest = 1999;
+    let routes: Vec<String> = (1..=longest)
+        .map(|n| format!("/{}", "a".repeat(n)))
+        .collect();
+    let mut b = RouterBuilder::new();
+    for (i, t) in routes.iter().enumerate() {
+        b.insert(template(t), MethodSet::GET, i)
+            .expect("distinct literals");
+    }
+    let r = b.build();
+    assert_eq!(
+        found(&r, &Method::GET, &routes[longest - 1]),
+        Some((longest - 1, vec![]))
+    );
+    assert_eq!(found(&r, &Method::GET, "/a"), Some((0, vec![])));
+    let beyond = format!("/{}", "a".repeat(longest + 1));
+    assert!(matches!(r.at(&Method::GET, &beyond), Lookup::NotFound));
+}
+
+/// Backtracking as deep as a template allows: a wildcard beside every `/a` segment, of which
+/// only the outermost accepts POST, so a POST walks down every level and back up again.
+#[test]
+fn backtracking_as_deep_as_a_template_allows() {
+    let levels = 997;
+    let mut b = RouterBuilder::new();
+    for n in 1..=levels {
+        let methods = if n == 1 {
+            MethodSet::ANY
+        } else {
+            MethodSet::GET
+        };
+        let t = format!("{}/{{w*}}", "/a".repeat(n));
+        b.insert(template(&t), methods, n - 1)
+            .expect("distinct shapes");
+    }
+    let r = b.build();
+    let path = format!("{}/b", "/a".repeat(levels));
+    assert_eq!(
+        found(&r, &Method::GET, &path),
+        Some((levels - 1, vec!["b"]))
+    );
+    let (index, params) = found(&r, &Method::POST, &path).expect("the outermost wildcard");
+    assert_eq!(index, 0);
+    assert_eq!(params, vec![&path[3..]]);
 }

@@ -1,27 +1,36 @@
-//! The segment trie: [`RouterBuilder`] validates and inserts routes, [`Router`] looks them up.
+//! The route trie: [`RouterBuilder`] validates routes, [`Router`] looks them up.
 //!
-//! One node per distinct template prefix, kept in a flat arena. A node has static children
-//! (one per literal segment), at most one `{param}` child, and two leaf lists: routes that end
-//! at the node and routes that end with `{x*}` at the node. A leaf list holds one entry per
-//! route of that shape (same template modulo parameter names), and their method sets are
-//! disjoint, so at most one entry can accept a given request method.
+//! A radix tree over the bytes of the templates, as matchit and httprouter keep theirs: a node
+//! holds the bytes a path must continue with to reach it (runs of literal text, `/` included,
+//! compressed into one prefix), its static children indexed by their first byte, at most one
+//! `{param}` child, and two leaf lists: routes whose template ends at the node and routes
+//! whose template ends with `{x*}` there. Walking a request path is then a comparison of a few
+//! byte runs and one byte per branch, instead of a search per segment.
+//!
+//! The segment rules survive the compression because parameters take whole segments: a
+//! `{param}` child hangs only at a node that ends just after a `/`, and a wildcard leaf only at
+//! a node that ends a segment (just before a `/` or the end of the path). So at any node the
+//! next byte decides which alternatives exist: a `/` rules out a parameter (it would be empty),
+//! anything else rules out the wildcard (it needs the segment to end). A static match is a
+//! literal equal to the whole segment, because what follows a literal in a template is a `/`
+//! or the end.
+//!
+//! A leaf list holds one entry per route of that shape (same template modulo parameter names),
+//! and their method sets are disjoint, so at most one entry can accept a given request method.
 //!
 //! Lookup is a depth-first search in precedence order (end of template before a zero-segment
 //! wildcard; literal, then parameter, then wildcard) that backtracks on dead ends, as matchit
-//! does with its skipped nodes. Each node is visited at most once per lookup because the
-//! segment position is fixed by the node's depth, so the worst case is linear in the size of
-//! the trie. The search allocates nothing: parameters are pushed to an inline [`Params`].
+//! does with its skipped nodes. Each node is visited at most once per lookup because the path
+//! position is fixed by the node, so the worst case is linear in the size of the tree. The
+//! search allocates nothing: parameters are pushed to an inline [`Params`].
+
+use std::collections::HashMap;
 
 use http::Method;
 
 use super::methods::MethodSet;
 use super::params::Params;
-use super::template::{PathTemplate, Segment};
-
-/// Above this many static children a node is searched by binary search instead of a linear
-/// scan of keys. Deployments have at most 50 routes, so this only matters for synthetic route
-/// sets, but it keeps large fan-outs logarithmic.
-const LINEAR_MAX: usize = 32;
+use super::template::{PathTemplate, Segment, TemplateShape};
 
 /// Two routes with the same template shape (parameter names erased) whose method sets
 /// overlap: some request could match either, so the specification is ambiguous.
@@ -58,39 +67,7 @@ pub struct Match<'r, T> {
 /// empty, and a `Vec` answers with one compare.
 type Leaf = Vec<(MethodSet, usize)>;
 
-/// How many leading bytes of a segment [`seg_key`] holds.
-const KEY_BYTES: usize = 6;
-
-/// A summary of a segment compared before its bytes: the length (saturated to 16 bits) and
-/// the first [`KEY_BYTES`] bytes. Sibling literals almost never share it (`r0`..`r7` do not),
-/// so a non-matching child costs one integer compare, and for segments of at most
-/// [`KEY_BYTES`] bytes equal keys mean equal segments.
-/// A template's literal segment holds no `/`, so its key is the one a lookup computes for it.
-fn seg_key(seg: &[u8]) -> u64 {
-    next_segment(seg, 0).1
-}
-
-/// The segment of `path` that starts at `start`: where it ends (the next `/` or the end of the
-/// path) and its [`seg_key`], found in one pass over its bytes.
-#[inline]
-fn next_segment(path: &[u8], start: usize) -> (usize, u64) {
-    let rest = path.get(start..).unwrap_or_default();
-    let mut prefix = 0u64;
-    let mut len = rest.len();
-    for (i, &b) in rest.iter().enumerate() {
-        if b == b'/' {
-            len = i;
-            break;
-        }
-        if i < KEY_BYTES {
-            prefix = prefix << 8 | u64::from(b);
-        }
-    }
-    let key_len = u64::try_from(len).unwrap_or(u64::MAX).min(0xFFFF);
-    (start + len, key_len << 48 | prefix)
-}
-
-/// Byte equality without a call to `memcmp`: segments are short, and the profiler showed the
+/// Byte equality without a call to `memcmp`: prefixes are short, and the profiler showed the
 /// library call dominating lookups.
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
@@ -112,27 +89,65 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         .all(|(x, y)| x == y)
 }
 
-/// The order of static children once built: by key, then bytes.
-#[inline]
-fn seg_cmp(key: u64, bytes: &[u8], other_key: u64, other: &[u8]) -> std::cmp::Ordering {
-    key.cmp(&other_key).then_with(|| {
-        for (x, y) in bytes.iter().zip(other) {
-            if x != y {
-                return x.cmp(y);
-            }
+/// The bytes a path must continue with at a node, with their first eight bytes also kept as a
+/// word: while at least eight bytes of the path are left, which is most of a lookup, one load,
+/// one xor and one mask compare what would otherwise be a byte loop or a call to `memcmp`.
+#[derive(Debug, Clone, Default)]
+struct Prefix {
+    /// The first eight bytes (zero-padded), little-endian, as [`Prefix::matches`] reads a path.
+    first: u64,
+    /// Ones over the bytes of `first` that belong to the prefix.
+    mask: u64,
+    bytes: Box<[u8]>,
+}
+
+impl Prefix {
+    fn new(bytes: Vec<u8>) -> Self {
+        let mut first = [0; 8];
+        for (slot, &b) in first.iter_mut().zip(&bytes) {
+            *slot = b;
         }
-        bytes.len().cmp(&other.len())
-    })
+        let shown = u32::try_from(bytes.len().min(8)).unwrap_or(8);
+        Self {
+            first: u64::from_le_bytes(first),
+            mask: u64::MAX.checked_shr(64 - 8 * shown).unwrap_or(0),
+            bytes: bytes.into(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether `rest` starts with the prefix.
+    #[inline]
+    fn matches(&self, rest: &[u8]) -> bool {
+        match rest.first_chunk::<8>() {
+            Some(word) => {
+                (u64::from_le_bytes(*word) ^ self.first) & self.mask == 0
+                    && (self.len() <= 8
+                        || match (rest.get(8..self.len()), self.bytes.get(8..)) {
+                            (Some(more), Some(ours)) => same_bytes(more, ours),
+                            _ => false,
+                        })
+            }
+            None => rest
+                .get(..self.len())
+                .is_some_and(|head| same_bytes(head, &self.bytes)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 struct Node {
-    /// [`seg_key`] of each static child, scanned before comparing whole segments.
-    keys: Vec<u64>,
-    /// Static children: (segment, node index), aligned with `keys`; sorted by
-    /// ([`seg_key`], bytes) once the router is built.
-    statics: Vec<(Box<[u8]>, usize)>,
-    /// The `{param}` child.
+    /// The bytes a path continues with to reach this node, after the byte that chose it among
+    /// its parent's static children (the whole prefix for the root).
+    prefix: Prefix,
+    /// The first byte of each static child, aligned with `statics`.
+    indices: Box<[u8]>,
+    /// The static children (indexes into [`Router::nodes`]).
+    statics: Box<[usize]>,
+    /// The node after a `{param}` segment that starts where this node ends.
     param: Option<usize>,
     /// Routes whose template ends here.
     end: Leaf,
@@ -140,40 +155,138 @@ struct Node {
     wildcard: Leaf,
 }
 
-impl Node {
-    /// The static child for segment `seg`, whose [`seg_key`] is `key`.
-    #[inline]
-    fn find_static(&self, seg: &[u8], key: u64) -> Option<usize> {
-        if self.statics.len() > LINEAR_MAX {
-            let mut lo = 0;
-            let mut hi = self.statics.len();
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                let (bytes, child) = self.statics.get(mid)?;
-                let mid_key = self.keys.get(mid).copied().unwrap_or_default();
-                match seg_cmp(mid_key, bytes, key, seg) {
-                    std::cmp::Ordering::Less => lo = mid + 1,
-                    std::cmp::Ordering::Greater => hi = mid,
-                    std::cmp::Ordering::Equal => return Some(*child),
-                }
+/// The uncompressed form built from the templates: one node per byte position.
+#[derive(Debug, Default)]
+struct ByteNode {
+    statics: Vec<(u8, usize)>,
+    param: Option<usize>,
+    end: Leaf,
+    wildcard: Leaf,
+}
+
+impl ByteNode {
+    /// A node that only leads on to one static child, which compression merges into it.
+    fn passes_through(&self) -> Option<(u8, usize)> {
+        match self.statics.as_slice() {
+            [only] if self.param.is_none() && self.end.is_empty() && self.wildcard.is_empty() => {
+                Some(*only)
             }
-            return None;
+            _ => None,
         }
-        for (i, &k) in self.keys.iter().enumerate() {
-            if k == key {
-                let (bytes, child) = self.statics.get(i)?;
-                if seg.len() <= KEY_BYTES || same_bytes(bytes, seg) {
-                    return Some(*child);
-                }
-            }
+    }
+}
+
+/// Builds the byte trie of the routes, then compresses it into the radix tree.
+#[derive(Debug)]
+struct Compiler {
+    nodes: Vec<ByteNode>,
+}
+
+impl Compiler {
+    fn new() -> Self {
+        Self {
+            nodes: vec![ByteNode::default()],
         }
-        None
     }
 
-    fn sort_statics(&mut self) {
-        self.statics
-            .sort_by(|(a, _), (b, _)| seg_cmp(seg_key(a), a, seg_key(b), b));
-        self.keys = self.statics.iter().map(|(s, _)| seg_key(s)).collect();
+    fn insert(&mut self, template: &PathTemplate, methods: MethodSet, index: usize) {
+        let mut node = 0;
+        for seg in template.segments() {
+            match seg {
+                Segment::Literal(l) => {
+                    node = self.static_child(node, b'/');
+                    for &b in l.as_bytes() {
+                        node = self.static_child(node, b);
+                    }
+                }
+                Segment::Param(_) => {
+                    node = self.static_child(node, b'/');
+                    node = self.param_child(node);
+                }
+                Segment::Wildcard(_) => {
+                    if let Some(n) = self.nodes.get_mut(node) {
+                        n.wildcard.push((methods, index));
+                    }
+                    return;
+                }
+            }
+        }
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.end.push((methods, index));
+        }
+    }
+
+    fn static_child(&mut self, node: usize, byte: u8) -> usize {
+        let existing = self.nodes.get(node).and_then(|n| {
+            n.statics
+                .iter()
+                .find(|&&(b, _)| b == byte)
+                .map(|&(_, child)| child)
+        });
+        if let Some(child) = existing {
+            return child;
+        }
+        let child = self.push_node();
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.statics.push((byte, child));
+        }
+        child
+    }
+
+    fn param_child(&mut self, node: usize) -> usize {
+        if let Some(child) = self.nodes.get(node).and_then(|n| n.param) {
+            return child;
+        }
+        let child = self.push_node();
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.param = Some(child);
+        }
+        child
+    }
+
+    fn push_node(&mut self) -> usize {
+        self.nodes.push(ByteNode::default());
+        self.nodes.len() - 1
+    }
+
+    /// The radix tree, root first: each run of pass-through byte nodes becomes one node's
+    /// prefix. Iterative, with the nodes in a flat list, so that a tree as deep as the longest
+    /// template is built and dropped without deep recursion.
+    fn compress(mut self) -> Vec<Node> {
+        let mut tree = vec![Node::default()];
+        // (byte node where a radix node starts, its index in `tree`)
+        let mut pending = vec![(0, 0)];
+        while let Some((mut id, slot)) = pending.pop() {
+            let mut prefix = Vec::new();
+            while let Some((byte, child)) = self.nodes.get(id).and_then(ByteNode::passes_through) {
+                prefix.push(byte);
+                id = child;
+            }
+            let node = self
+                .nodes
+                .get_mut(id)
+                .map(std::mem::take)
+                .unwrap_or_default();
+            let mut start = |byte_node: usize| {
+                tree.push(Node::default());
+                pending.push((byte_node, tree.len() - 1));
+                tree.len() - 1
+            };
+            let mut statics = node.statics;
+            statics.sort_unstable_by_key(|&(byte, _)| byte);
+            let compressed = Node {
+                prefix: Prefix::new(prefix),
+                indices: statics.iter().map(|&(byte, _)| byte).collect(),
+                statics: statics.iter().map(|&(_, child)| start(child)).collect(),
+                param: node.param.map(&mut start),
+                end: node.end,
+                wildcard: node.wildcard,
+            };
+            if let Some(place) = tree.get_mut(slot) {
+                *place = compressed;
+            }
+        }
+        tree
     }
 }
 
@@ -188,8 +301,9 @@ struct Route<T> {
 /// [`Router`].
 #[derive(Debug, Clone)]
 pub struct RouterBuilder<T> {
-    nodes: Vec<Node>,
     routes: Vec<Route<T>>,
+    /// The method sets of the routes inserted so far, by shape, for conflict checks.
+    shapes: HashMap<TemplateShape, Leaf>,
 }
 
 impl<T> Default for RouterBuilder<T> {
@@ -202,8 +316,8 @@ impl<T> RouterBuilder<T> {
     /// An empty builder.
     pub fn new() -> Self {
         Self {
-            nodes: vec![Node::default()],
             routes: Vec::new(),
+            shapes: HashMap::new(),
         }
     }
 
@@ -217,31 +331,12 @@ impl<T> RouterBuilder<T> {
         methods: MethodSet,
         value: T,
     ) -> Result<(), Conflict> {
-        let wildcard = template.has_wildcard();
-        // Check before creating nodes so a rejected route leaves no dead branch behind.
-        if let Some(node) = self.find_node(&template) {
-            let leaf = self.leaf(node, wildcard);
-            if let Some(&(_, with)) = leaf.iter().find(|(m, _)| m.overlaps(methods)) {
-                return Err(Conflict { with });
-            }
-        }
-        let mut node = 0;
-        for seg in template.segments() {
-            node = match seg {
-                Segment::Literal(l) => self.static_child(node, l.as_bytes()),
-                Segment::Param(_) => self.param_child(node),
-                Segment::Wildcard(_) => break,
-            };
-        }
         let index = self.routes.len();
-        if let Some(n) = self.nodes.get_mut(node) {
-            if wildcard {
-                &mut n.wildcard
-            } else {
-                &mut n.end
-            }
-            .push((methods, index));
+        let same_shape = self.shapes.entry(template.shape()).or_default();
+        if let Some(&(_, with)) = same_shape.iter().find(|(m, _)| m.overlaps(methods)) {
+            return Err(Conflict { with });
         }
+        same_shape.push((methods, index));
         self.routes.push(Route {
             template,
             methods,
@@ -268,74 +363,15 @@ impl<T> RouterBuilder<T> {
     }
 
     /// Freezes the routes into a [`Router`].
-    pub fn build(mut self) -> Router<T> {
-        for node in &mut self.nodes {
-            node.sort_statics();
+    pub fn build(self) -> Router<T> {
+        let mut compiler = Compiler::new();
+        for (index, route) in self.routes.iter().enumerate() {
+            compiler.insert(&route.template, route.methods, index);
         }
         Router {
-            nodes: self.nodes,
+            nodes: compiler.compress(),
             routes: self.routes,
         }
-    }
-
-    /// The node where a template's routes live, if it exists already.
-    fn find_node(&self, template: &PathTemplate) -> Option<usize> {
-        let mut node = 0;
-        for seg in template.segments() {
-            let n = self.nodes.get(node)?;
-            node = match seg {
-                Segment::Literal(l) => n
-                    .statics
-                    .iter()
-                    .find(|(s, _)| **s == *l.as_bytes())
-                    .map(|&(_, child)| child)?,
-                Segment::Param(_) => n.param?,
-                Segment::Wildcard(_) => break,
-            };
-        }
-        Some(node)
-    }
-
-    fn leaf(&self, node: usize, wildcard: bool) -> &[(MethodSet, usize)] {
-        match self.nodes.get(node) {
-            Some(n) if wildcard => &n.wildcard,
-            Some(n) => &n.end,
-            None => &[],
-        }
-    }
-
-    fn static_child(&mut self, node: usize, seg: &[u8]) -> usize {
-        let existing = self.nodes.get(node).and_then(|n| {
-            n.statics
-                .iter()
-                .find(|(s, _)| **s == *seg)
-                .map(|&(_, child)| child)
-        });
-        if let Some(child) = existing {
-            return child;
-        }
-        let child = self.push_node();
-        if let Some(n) = self.nodes.get_mut(node) {
-            n.keys.push(seg_key(seg));
-            n.statics.push((seg.into(), child));
-        }
-        child
-    }
-
-    fn param_child(&mut self, node: usize) -> usize {
-        if let Some(child) = self.nodes.get(node).and_then(|n| n.param) {
-            return child;
-        }
-        let child = self.push_node();
-        if let Some(n) = self.nodes.get_mut(node) {
-            n.param = Some(child);
-        }
-        child
-    }
-
-    fn push_node(&mut self) -> usize {
-        self.nodes.push(Node::default());
-        self.nodes.len() - 1
     }
 }
 
@@ -343,6 +379,7 @@ impl<T> RouterBuilder<T> {
 /// take no locks, so one `Router` can serve every connection (behind an `Arc`).
 #[derive(Debug, Clone)]
 pub struct Router<T> {
+    /// The radix tree, root first.
     nodes: Vec<Node>,
     routes: Vec<Route<T>>,
 }
@@ -408,7 +445,7 @@ impl<T> Router<T> {
             allowed: MethodSet::EMPTY,
         };
         match self
-            .search(0, Some(1), &mut search)
+            .search(0, 0, &mut search)
             .and_then(|i| self.routes.get(i))
         {
             Some(route) => Lookup::Found(Match {
@@ -420,57 +457,59 @@ impl<T> Router<T> {
         }
     }
 
-    /// Depth-first search from `node`; `pos` is the start of the next path segment, or
-    /// `None` when the path is exhausted. On failure the parameters are as on entry.
+    /// Depth-first search from `node`, whose prefix the path must continue with at `pos`. On
+    /// failure the parameters are as on entry.
     ///
-    /// Only a node that offers an alternative (a parameter or wildcard besides the literal
-    /// child, or a wildcard besides the parameter child) recurses, so that it can backtrack;
-    /// everywhere else the walk continues in a loop, which is most of the time.
-    fn search(&self, mut node: usize, mut pos: Option<usize>, s: &mut Search<'_>) -> Option<usize> {
+    /// Only a node that offers an alternative to its static child (a parameter or a wildcard)
+    /// recurses, so that it can backtrack; everywhere else the walk continues in a loop,
+    /// which is most of the time.
+    fn search(&self, mut at: usize, mut pos: usize, s: &mut Search<'_>) -> Option<usize> {
         let mark = s.params.len();
         let found = loop {
-            let Some(n) = self.nodes.get(node) else {
+            let Some(node) = self.nodes.get(at) else {
                 break None;
             };
-            let Some(start) = pos else {
+            if !node.prefix.matches(s.path.get(pos..).unwrap_or_default()) {
+                break None;
+            }
+            pos += node.prefix.len();
+            let Some(&next) = s.path.get(pos) else {
                 // The path ends here: a template that ends here beats a wildcard matching
                 // zero segments.
                 break s
-                    .pick(&n.end)
-                    .or_else(|| s.wildcard(&n.wildcard, s.path.len()));
+                    .pick(&node.end)
+                    .or_else(|| s.wildcard(&node.wildcard, pos));
             };
-            let (end, key) = next_segment(s.path, start);
-            let seg = s.path.get(start..end).unwrap_or_default();
-            let next = if end == s.path.len() {
-                None
-            } else {
-                Some(end + 1)
-            };
-            // `{p}` never matches an empty segment.
-            let param = n.param.filter(|_| !seg.is_empty());
-            let wildcard = !n.wildcard.is_empty();
+            // `{p}` never matches an empty segment, and a wildcard needs the segment to end.
+            let param = node.param.filter(|_| next != b'/');
+            let wildcard = next == b'/' && !node.wildcard.is_empty();
 
-            if let Some(child) = n.find_static(seg, key) {
+            let child = node.indices.iter().position(|&b| b == next);
+            if let Some(&child) = child.and_then(|i| node.statics.get(i)) {
                 if param.is_none() && !wildcard {
-                    (node, pos) = (child, next);
+                    (at, pos) = (child, pos + 1);
                     continue;
                 }
-                if let found @ Some(_) = self.search(child, next, s) {
+                if let found @ Some(_) = self.search(child, pos + 1, s) {
                     break found;
                 }
             }
             if let Some(child) = param {
-                s.params.push(start..end);
-                if !wildcard {
-                    (node, pos) = (child, next);
-                    continue;
-                }
-                if let found @ Some(_) = self.search(child, next, s) {
-                    break found;
-                }
-                s.params.pop();
+                let segment = s.path.get(pos..).unwrap_or_default();
+                let end = pos
+                    + segment
+                        .iter()
+                        .position(|&b| b == b'/')
+                        .unwrap_or(segment.len());
+                s.params.push(pos..end);
+                (at, pos) = (child, end);
+                continue;
             }
-            break s.wildcard(&n.wildcard, start);
+            break if wildcard {
+                s.wildcard(&node.wildcard, pos + 1)
+            } else {
+                None
+            };
         };
         if found.is_none() {
             s.params.truncate(mark);
