@@ -158,6 +158,8 @@ struct Node {
 /// The uncompressed form built from the templates: one node per byte position.
 #[derive(Debug, Default)]
 struct ByteNode {
+    /// How many routes pass through or end at the node.
+    routes: usize,
     statics: Vec<(u8, usize)>,
     param: Option<usize>,
     end: Leaf,
@@ -217,6 +219,12 @@ impl Compiler {
     }
 
     fn static_child(&mut self, node: usize, byte: u8) -> usize {
+        let child = self.find_or_add_static(node, byte);
+        self.count_route(child);
+        child
+    }
+
+    fn find_or_add_static(&mut self, node: usize, byte: u8) -> usize {
         let existing = self.nodes.get(node).and_then(|n| {
             n.statics
                 .iter()
@@ -234,14 +242,24 @@ impl Compiler {
     }
 
     fn param_child(&mut self, node: usize) -> usize {
-        if let Some(child) = self.nodes.get(node).and_then(|n| n.param) {
-            return child;
-        }
-        let child = self.push_node();
-        if let Some(n) = self.nodes.get_mut(node) {
-            n.param = Some(child);
-        }
+        let child = match self.nodes.get(node).and_then(|n| n.param) {
+            Some(child) => child,
+            None => {
+                let child = self.push_node();
+                if let Some(n) = self.nodes.get_mut(node) {
+                    n.param = Some(child);
+                }
+                child
+            }
+        };
+        self.count_route(child);
         child
+    }
+
+    fn count_route(&mut self, node: usize) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.routes += 1;
+        }
     }
 
     fn push_node(&mut self) -> usize {
@@ -273,7 +291,10 @@ impl Compiler {
                 tree.len() - 1
             };
             let mut statics = node.statics;
-            statics.sort_unstable_by_key(|&(byte, _)| byte);
+            // Busiest first, as matchit orders them: the child most routes go through is
+            // found after the fewest comparisons.
+            let routes = |child: usize| self.nodes.get(child).map_or(0, |n| n.routes);
+            statics.sort_unstable_by_key(|&(byte, child)| (std::cmp::Reverse(routes(child)), byte));
             let compressed = Node {
                 prefix: Prefix::new(prefix),
                 indices: statics.iter().map(|&(byte, _)| byte).collect(),
