@@ -1,5 +1,5 @@
 //! Request routing with OCI API Gateway semantics: path normalisation, route templates,
-//! method sets, a segment trie for routes and longest-prefix selection of deployments.
+//! method sets, a radix tree for routes and longest-prefix selection of deployments.
 //!
 //! A request goes through three steps, all allocation-free in the common case:
 //!
