@@ -17,9 +17,9 @@
 //! such as `evil.example/` must not be able to send it somewhere else.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
-use http::uri::Scheme;
+use bytes::Bytes;
+use http::uri::{self, Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Uri};
 use percent_encoding::{percent_decode_str, utf8_percent_encode};
 
@@ -69,6 +69,9 @@ pub(crate) struct UrlTemplate {
     query: Option<Box<str>>,
     /// Everything precomputed when neither host nor path holds a variable.
     fixed: Option<Fixed>,
+    /// The authority and `Host` parsed once when the host is literal and valid (every route's
+    /// own backend that can be called at all).
+    literal_host: Option<(Authority, HeaderValue)>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +112,7 @@ impl UrlTemplate {
             path: Vec::new(),
             query: None,
             fixed: None,
+            literal_host: None,
         };
         let mut query = String::new();
         url.literal(&mut section, rest, &mut query);
@@ -135,6 +139,12 @@ impl UrlTemplate {
         }
         url.query = (!query.is_empty()).then(|| query.into());
         url.fixed = url.precompute();
+        url.literal_host = literal_only(&url.authority).and_then(|authority| {
+            Some((
+                Authority::try_from(authority).ok()?,
+                host_header(authority)?,
+            ))
+        });
         Ok(url)
     }
 
@@ -212,6 +222,44 @@ impl UrlTemplate {
                 host: fixed.host.clone(),
             });
         }
+        let (authority, host) = match &self.literal_host {
+            Some((authority, host)) => (authority.clone(), host.clone()),
+            None => self.render_authority(vars)?,
+        };
+        let extra = self.query.as_deref().map_or(0, str::len) + client_query.map_or(0, str::len);
+        let mut path = String::with_capacity(64 + extra);
+        for part in &self.path {
+            match part {
+                Part::Literal(text) => path.push_str(text),
+                Part::Var(var) => {
+                    push_path_value(&mut path, var, var.value(vars).unwrap_or_default())?;
+                }
+            }
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        push_query(&mut path, self.query.as_deref(), client_query);
+        // A clone of the text shares it; the error names the whole URL.
+        let path = Bytes::from(path);
+        let invalid = |e: &dyn std::fmt::Display| {
+            let path = String::from_utf8_lossy(&path);
+            HttpBackendError::UrlInvalid(format!("\"{}://{authority}{path}\": {e}", self.scheme))
+        };
+        let mut parts = uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.path_and_query =
+            Some(PathAndQuery::from_maybe_shared(path.clone()).map_err(|e| invalid(&e))?);
+        parts.authority = Some(authority.clone());
+        let uri = Uri::from_parts(parts).map_err(|e| invalid(&e))?;
+        Ok(Target { uri, host })
+    }
+
+    /// The host part with the selector's variable substituted.
+    fn render_authority(
+        &self,
+        vars: &(impl VarSource + ?Sized),
+    ) -> Result<(Authority, HeaderValue), HttpBackendError> {
         let mut authority = String::new();
         for part in &self.authority {
             match part {
@@ -227,24 +275,10 @@ impl UrlTemplate {
                 }
             }
         }
-        let mut base = format!("{}://{}", self.scheme, authority);
-        let start = base.len();
-        for part in &self.path {
-            match part {
-                Part::Literal(text) => base.push_str(text),
-                Part::Var(var) => {
-                    push_path_value(&mut base, var, var.value(vars).unwrap_or_default())?;
-                }
-            }
-        }
-        if base.len() == start {
-            base.push('/');
-        }
-        let uri = parse(&with_query(&base, self.query.as_deref(), client_query))?;
-        let host = host_header(&authority).ok_or_else(|| {
-            HttpBackendError::UrlInvalid(format!("{authority:?} is not a valid host"))
-        })?;
-        Ok(Target { uri, host })
+        let invalid = || HttpBackendError::UrlInvalid(format!("{authority:?} is not a valid host"));
+        let host = host_header(&authority).ok_or_else(invalid)?;
+        let parsed = Authority::try_from(authority.as_str()).map_err(|_| invalid())?;
+        Ok((parsed, host))
     }
 }
 
@@ -333,16 +367,18 @@ fn with_query(base: &str, configured: Option<&str>, client: Option<&str>) -> Str
     let extra = configured.map_or(0, str::len) + client.map_or(0, str::len) + 2;
     let mut out = String::with_capacity(base.len() + extra);
     out.push_str(base);
-    match (configured, client) {
-        (Some(c), Some(q)) => {
-            let _ = write!(out, "?{c}&{q}");
-        }
-        (Some(q), None) | (None, Some(q)) => {
-            let _ = write!(out, "?{q}");
-        }
-        (None, None) => {}
-    }
+    push_query(&mut out, configured, client);
     out
+}
+
+/// Appends the configured query and the client's, joined by `&`.
+fn push_query(out: &mut String, configured: Option<&str>, client: Option<&str>) {
+    let mut separator = '?';
+    for query in [configured, client].into_iter().flatten() {
+        out.push(separator);
+        out.push_str(query);
+        separator = '&';
+    }
 }
 
 fn parse(url: &str) -> Result<Uri, HttpBackendError> {
