@@ -11,10 +11,8 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
@@ -24,7 +22,7 @@ use rustls::{
     WantsVerifier,
 };
 
-use super::progress::TrackedBody;
+use super::pool::{Pool, Settings};
 
 /// The connector's own connect timeout: OCI's maximum `connectTimeoutInSeconds`. Each request
 /// enforces its backend's (shorter or equal) timeout itself; this one only bounds a connection
@@ -37,9 +35,6 @@ pub(crate) const CONNECT_BACKSTOP: Duration = Duration::from_secs(75);
 /// through one route made the gateway open 550 upstream connections a second and serve 15 %
 /// fewer requests than nginx's `proxy_pass` with `keepalive 64`.
 const DEFAULT_MAX_IDLE_PER_UPSTREAM: usize = 1024;
-
-/// The pooled HTTP client type behind [`HttpClient`].
-pub(crate) type PooledClient = Client<HttpsConnector<HttpConnector>, TrackedBody>;
 
 /// A building failure of [`HttpClient`]: an extra root certificate that is not usable.
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +67,8 @@ struct Pools {
     webpki_roots: bool,
     pool_idle_timeout: Duration,
     pool_max_idle_per_host: usize,
-    verified: OnceLock<PooledClient>,
-    unverified: OnceLock<PooledClient>,
+    verified: OnceLock<Pool>,
+    unverified: OnceLock<Pool>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -99,7 +94,7 @@ impl HttpClient {
     }
 
     /// The pool for backends that verify certificates, or for those that do not.
-    pub(crate) fn pool(&self, verify: bool) -> &PooledClient {
+    pub(crate) fn pool(&self, verify: bool) -> &Pool {
         let pools = &*self.inner;
         if verify {
             pools.verified.get_or_init(|| {
@@ -226,7 +221,7 @@ impl HttpClientBuilder {
 }
 
 impl Pools {
-    fn pool_with(&self, tls: ClientConfig) -> PooledClient {
+    fn pool_with(&self, tls: ClientConfig) -> Pool {
         let mut http = HttpConnector::new();
         // The HTTPS connector decides the scheme; Nagle only delays small proxied writes.
         http.enforce_http(false);
@@ -238,13 +233,13 @@ impl Pools {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        Client::builder(TokioExecutor::new())
-            // Without a pool timer the idle timeout never fires (hyper-util's gotcha).
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(self.pool_idle_timeout)
-            .pool_max_idle_per_host(self.pool_max_idle_per_host)
-            .build(connector)
+        Pool::new(
+            connector,
+            Settings {
+                idle_timeout: self.pool_idle_timeout,
+                max_idle: self.pool_max_idle_per_host,
+            },
+        )
     }
 }
 

@@ -87,20 +87,21 @@ impl Refusal for HttpBackendError {
 }
 
 impl HttpBackendError {
-    /// Classifies an error of the pooled client. A connect error whose cause is an I/O timeout
-    /// is the connector's own backstop timeout firing.
-    pub(crate) fn from_client(error: &hyper_util::client::legacy::Error) -> Self {
-        if let Some(client) = RequestBodyError::find(error) {
-            return Self::ClientBody(client);
+    /// Classifies a failure to connect. An I/O timeout is the connector's own backstop
+    /// timeout firing.
+    pub(crate) fn from_connect(error: &(dyn StdError + 'static)) -> Self {
+        if has_io_kind(error, std::io::ErrorKind::TimedOut) {
+            return Self::ConnectTimeout(super::client::CONNECT_BACKSTOP);
         }
-        let text = chain(error);
-        if error.is_connect() {
-            if has_io_kind(error, std::io::ErrorKind::TimedOut) {
-                return Self::ConnectTimeout(super::client::CONNECT_BACKSTOP);
-            }
-            return Self::Connect(text);
+        Self::Connect(chain(error))
+    }
+
+    /// Classifies a failed exchange: the client's own body, or the backend.
+    pub(crate) fn from_send(error: &hyper::Error) -> Self {
+        match RequestBodyError::find(error) {
+            Some(client) => Self::ClientBody(client),
+            None => Self::Request(chain(error)),
         }
-        Self::Request(text)
     }
 }
 

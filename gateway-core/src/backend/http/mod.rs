@@ -20,6 +20,7 @@
 mod client;
 mod error;
 mod forward;
+mod pool;
 mod progress;
 mod response_body;
 mod source;
@@ -28,6 +29,7 @@ mod url;
 #[cfg(test)]
 pub(crate) mod tests;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -35,10 +37,8 @@ use std::time::Duration;
 use http::header::HOST;
 use http::request::Parts;
 use http::uri::Scheme;
-use http::{HeaderValue, Request, Response, Version};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::capture_connection;
-use tokio::time::{sleep, sleep_until, Instant};
+use http::{HeaderValue, Request, Response};
+use tokio::time::{sleep_until, timeout, Instant};
 use tower::Service;
 use tracing::{debug, info};
 
@@ -54,10 +54,10 @@ use crate::spec;
 use crate::vars::Table;
 
 /// Root certificates for [`HttpClientBuilder::add_root_certificate`].
-use self::client::PooledClient;
 pub use self::client::{HttpClient, HttpClientBuilder, HttpClientError};
 pub use self::error::HttpBackendError;
 use self::forward::ClientSide;
+use self::pool::{Pool, SendFailed, Upstream, UpstreamBody};
 use self::progress::{Progress, State, TrackedBody};
 use self::response_body::ReadTimeoutBody;
 pub(crate) use self::source::with_vars;
@@ -81,7 +81,9 @@ pub struct Timeouts {
 /// A compiled `HTTP_BACKEND`: a `tower::Service` that proxies to its upstream. Cheap to clone.
 #[derive(Clone)]
 pub struct HttpBackendService {
-    client: PooledClient,
+    pool: Pool,
+    /// The upstream, when the URL's host is literal: found once, here.
+    upstream: Option<Arc<Upstream>>,
     /// `None` when the configured URL could not be compiled (reported at compile time); every
     /// request then fails with `httpBackend.urlInvalid`.
     url: Option<Arc<UrlTemplate>>,
@@ -143,8 +145,14 @@ impl HttpBackendService {
             read: seconds(spec.read_timeout(), 10.0, path, "read", diags),
         };
         let verify = !spec.is_ssl_verify_disabled.unwrap_or(false);
+        let pool = client.pool(verify).clone();
+        let upstream = url
+            .as_deref()
+            .and_then(UrlTemplate::literal_origin)
+            .map(|(scheme, authority)| pool.upstream(scheme, authority));
         Self {
-            client: client.pool(verify).clone(),
+            pool,
+            upstream,
             url,
             timeouts,
             trusted_proxies: Arc::default(),
@@ -170,6 +178,19 @@ impl HttpBackendService {
             HttpBackendError::UrlInvalid("the configured URL could not be compiled".into())
         })?;
         let target = with_vars(&parts, |vars| url.render(vars, parts.uri.query()))?;
+        let upstream = match &self.upstream {
+            Some(upstream) => upstream.clone(),
+            None => {
+                let (Some(scheme), Some(authority)) = (target.uri.scheme(), target.uri.authority())
+                else {
+                    return Err(HttpBackendError::UrlInvalid(format!(
+                        "{} is not an absolute URL",
+                        target.uri
+                    )));
+                };
+                self.pool.upstream(scheme, authority)
+            }
+        };
         let context = parts.extensions.get::<RequestContext>();
         let request_id = context.map(|c| c.request_id().clone());
         let client = client_side(&parts, context, &self.trusted_proxies);
@@ -180,11 +201,9 @@ impl HttpBackendService {
         let mut request = Request::new(TrackedBody::new(body, progress.clone()));
         *request.method_mut() = parts.method;
         *request.uri_mut() = target.uri;
-        // The pooled client picks HTTP/2 by ALPN; the client's own version says nothing about
-        // the upstream connection.
-        *request.version_mut() = Version::HTTP_11;
         *request.headers_mut() = headers;
         Ok(Exchange {
+            upstream,
             request,
             progress,
             request_id,
@@ -194,6 +213,7 @@ impl HttpBackendService {
 
 /// One prepared upstream request.
 struct Exchange {
+    upstream: Arc<Upstream>,
     request: Request<TrackedBody>,
     progress: Arc<Progress>,
     request_id: Option<RequestId>,
@@ -217,12 +237,11 @@ impl Service<Request<Body>> for HttpBackendService {
         let request_id = context.map(|c| c.request_id().clone());
         let exchange_record = context.and_then(RequestContext::exchange).cloned();
         let prepared = self.prepare(req);
-        let client = self.client.clone();
         let timeouts = self.timeouts;
         Box::pin(async move {
             let started = Instant::now();
             let result = match prepared {
-                Ok(exchange) => run(client, timeouts, exchange).await,
+                Ok(exchange) => run(timeouts, exchange).await,
                 Err(e) => Err(e),
             };
             let opc_request_id = request_id.as_ref().map_or("", RequestId::as_str);
@@ -246,12 +265,9 @@ impl Service<Request<Body>> for HttpBackendService {
 }
 
 /// Sends the request and waits for the response head under the three timeouts.
-async fn run(
-    client: PooledClient,
-    timeouts: Timeouts,
-    exchange: Exchange,
-) -> Result<Response<Body>, HttpBackendError> {
+async fn run(timeouts: Timeouts, exchange: Exchange) -> Result<Response<Body>, HttpBackendError> {
     let Exchange {
+        upstream,
         mut request,
         progress,
         request_id,
@@ -262,33 +278,45 @@ async fn run(
         url = %request.uri(),
         "calling the backend"
     );
-    let mut capture = capture_connection(&mut request);
-    let mut response = client.request(request);
-    // Resolves once a connection is ready for this request (new or from the pool); the
-    // connection metadata it yields is not needed, only the moment.
-    let connected = async {
-        drop(capture.wait_for_connection_metadata().await);
-    };
-
-    tokio::select! {
-        biased;
-        res = &mut response => return answer(res, timeouts.read),
-        () = connected => {}
-        () = sleep(timeouts.connect) => {
-            return Err(HttpBackendError::ConnectTimeout(timeouts.connect))
+    loop {
+        let conn = timeout(timeouts.connect, upstream.connection())
+            .await
+            .map_err(|_| HttpBackendError::ConnectTimeout(timeouts.connect))??;
+        match exchange_on(conn.send(upstream.clone(), request), &progress, timeouts).await {
+            Ok(res) => return Ok(answer(res, timeouts.read)),
+            // The upstream had closed the idle connection: another one gets the request.
+            Err(SendFailed {
+                retry: Some(unsent),
+                error,
+            }) => {
+                debug!(error = %error, "an idle upstream connection was closed; sending on another");
+                request = unsent;
+            }
+            Err(failed) => return Err(failed.error),
         }
     }
+}
+
+/// Waits for the response head on a connection ready from now, under the send timeout while
+/// the request is being written and the read timeout after.
+async fn exchange_on(
+    response: impl Future<Output = Result<Response<UpstreamBody>, SendFailed>>,
+    progress: &Progress,
+    timeouts: Timeouts,
+) -> Result<Response<UpstreamBody>, SendFailed> {
+    let mut response = std::pin::pin!(response);
     let connected = Instant::now();
+    let failed = |error| SendFailed { error, retry: None };
     loop {
         let (deadline, _) = phase_deadline(progress.state(), connected, timeouts);
         tokio::select! {
             biased;
-            res = &mut response => return answer(res, timeouts.read),
+            res = &mut response => return res,
             () = progress.written() => {}
             () = sleep_until(deadline) => {
                 let (deadline, timeout) = phase_deadline(progress.state(), connected, timeouts);
                 if deadline <= Instant::now() {
-                    return Err(timeout);
+                    return Err(failed(timeout));
                 }
             }
         }
@@ -312,17 +340,13 @@ fn phase_deadline(state: State, connected: Instant, t: Timeouts) -> (Instant, Ht
 
 /// The client's response from the upstream's: hop-by-hop headers removed, the body streamed
 /// under the read timeout.
-fn answer(
-    res: Result<Response<Incoming>, hyper_util::client::legacy::Error>,
-    read_timeout: Duration,
-) -> Result<Response<Body>, HttpBackendError> {
-    let res = res.map_err(|e| HttpBackendError::from_client(&e))?;
+fn answer(res: Response<UpstreamBody>, read_timeout: Duration) -> Response<Body> {
     let (mut parts, body) = res.into_parts();
     forward::response_headers(&mut parts.headers);
     let mut out = Response::new(Body::new(ReadTimeoutBody::new(body, read_timeout)));
     *out.status_mut() = parts.status;
     *out.headers_mut() = parts.headers;
-    Ok(out)
+    out
 }
 
 /// Who the client is, for the forwarding headers.

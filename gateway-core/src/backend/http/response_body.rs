@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tracing::warn;
 
 use super::error::HttpBackendError;
+use super::pool::UpstreamBody;
 use crate::body::BoxError;
 use crate::causes::chain;
 use crate::error::Refusal;
@@ -29,7 +29,7 @@ pin_project! {
     #[derive(Debug)]
     pub(crate) struct ReadTimeoutBody {
         #[pin]
-        inner: Incoming,
+        inner: UpstreamBody,
         timeout: Duration,
         #[pin]
         sleep: Sleep,
@@ -41,7 +41,7 @@ pin_project! {
 }
 
 impl ReadTimeoutBody {
-    pub(crate) fn new(inner: Incoming, timeout: Duration) -> Self {
+    pub(crate) fn new(inner: UpstreamBody, timeout: Duration) -> Self {
         Self {
             inner,
             timeout,

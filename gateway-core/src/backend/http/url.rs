@@ -148,6 +148,12 @@ impl UrlTemplate {
         Ok(url)
     }
 
+    /// The scheme and authority every request goes to, when the host is literal and valid.
+    pub(crate) fn literal_origin(&self) -> Option<(&Scheme, &Authority)> {
+        let (authority, _) = self.literal_host.as_ref()?;
+        Some((&self.scheme, authority))
+    }
+
     /// The URL's variables, for compile-time checks.
     pub(crate) fn vars(&self) -> impl Iterator<Item = &VarRef> {
         self.authority
