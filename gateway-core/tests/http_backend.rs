@@ -573,6 +573,42 @@ async fn a_response_dropped_before_its_end_closes_its_connection() {
 }
 
 #[tokio::test]
+async fn a_response_that_ends_before_the_upload_does_not_hold_up_the_next_request() {
+    // The upstream answers at once and reads (discards) the body after, keeping the
+    // connection open; the client is still uploading. That connection is busy until the
+    // upload ends, so the next request must get another one rather than wait for it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nearly");
+                let mut rest = [0u8; 1024];
+                while stream.read(&mut rest).is_ok_and(|n| n > 0) {}
+            });
+        }
+    });
+    let client = HttpClient::new();
+    let svc = compile(&client, &spec(&format!("http://{addr}/")));
+    let (upload, body) = channel_body();
+    upload
+        .send(Bytes::from_static(b"first"))
+        .await
+        .expect("send");
+    let res = call(&svc, request("POST", "/items/1", body)).await;
+    assert_eq!(text(res).await.expect("body"), "early");
+    let res = call(&svc, request("GET", "/items/1", Body::empty())).await;
+    assert_eq!(text(res).await.expect("body"), "early");
+    drop(upload);
+}
+
+#[tokio::test]
 async fn a_connection_the_upstream_closed_is_not_used_again() {
     // An upstream that closes every connection once it has answered, without saying so.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -282,7 +282,8 @@ async fn run(timeouts: Timeouts, exchange: Exchange) -> Result<Response<Body>, H
         let conn = timeout(timeouts.connect, upstream.connection())
             .await
             .map_err(|_| HttpBackendError::ConnectTimeout(timeouts.connect))??;
-        match exchange_on(conn.send(upstream.clone(), request), &progress, timeouts).await {
+        let response = conn.send(upstream.clone(), request, progress.clone());
+        match exchange_on(response, &progress, timeouts).await {
             Ok(res) => return Ok(answer(res, timeouts.read)),
             // The upstream had closed the idle connection: another one gets the request.
             Err(SendFailed {

@@ -34,7 +34,7 @@ use tower::ServiceExt;
 use tracing::debug;
 
 use super::error::HttpBackendError;
-use super::progress::TrackedBody;
+use super::progress::{Progress, TrackedBody};
 use crate::causes::chain;
 
 /// TCP, then TLS for `https`, offering `h2` and `http/1.1` by ALPN.
@@ -297,11 +297,13 @@ impl Upstream {
 }
 
 impl Conn {
-    /// Sends `req` (an absolute URI, the `Host` header set) and waits for the response head.
+    /// Sends `req` (an absolute URI, the `Host` header set; its body reporting to `progress`)
+    /// and waits for the response head.
     pub(crate) async fn send(
         self,
         upstream: Arc<Upstream>,
         mut req: Request<TrackedBody>,
+        progress: Arc<Progress>,
     ) -> Result<Response<UpstreamBody>, SendFailed> {
         let reused = self.reused;
         let failed = |mut e: hyper::client::conn::TrySendError<Request<TrackedBody>>| {
@@ -318,7 +320,12 @@ impl Conn {
                 *req.uri_mut() = origin_form.map(Uri::from).unwrap_or_default();
                 *req.version_mut() = Version::HTTP_11;
                 let res = sender.try_send_request(req).await.map_err(failed)?;
-                Ok(res.map(|body| UpstreamBody::new(body, Some((sender, upstream)))))
+                let give_back = GiveBack {
+                    sender,
+                    upstream,
+                    progress,
+                };
+                Ok(res.map(|body| UpstreamBody::new(body, Some(give_back))))
             }
             ConnKind::Http2(mut sender) => {
                 *req.version_mut() = Version::HTTP_2;
@@ -351,7 +358,15 @@ pub(crate) struct UpstreamBody {
     give_back: Option<GiveBack>,
 }
 
-struct GiveBack(http1::SendRequest<TrackedBody>, Arc<Upstream>);
+/// What an HTTP/1.1 response body needs to give its connection back.
+struct GiveBack {
+    sender: http1::SendRequest<TrackedBody>,
+    upstream: Arc<Upstream>,
+    /// The request's: a connection whose request is still being written when the response
+    /// has ended (the upstream answered before reading the whole upload) stays busy until the
+    /// upload ends, so it is closed once done rather than pooled.
+    progress: Arc<Progress>,
+}
 
 impl std::fmt::Debug for GiveBack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -360,14 +375,8 @@ impl std::fmt::Debug for GiveBack {
 }
 
 impl UpstreamBody {
-    fn new(
-        inner: Incoming,
-        give_back: Option<(http1::SendRequest<TrackedBody>, Arc<Upstream>)>,
-    ) -> Self {
-        let mut body = Self {
-            inner,
-            give_back: give_back.map(|(sender, upstream)| GiveBack(sender, upstream)),
-        };
+    fn new(inner: Incoming, give_back: Option<GiveBack>) -> Self {
+        let mut body = Self { inner, give_back };
         // A response without a body (204, `HEAD`, `Content-Length: 0`) is over already.
         if body.inner.is_end_stream() {
             body.end();
@@ -376,8 +385,10 @@ impl UpstreamBody {
     }
 
     fn end(&mut self) {
-        if let Some(GiveBack(sender, upstream)) = self.give_back.take() {
-            upstream.check_in(sender);
+        if let Some(give_back) = self.give_back.take() {
+            if give_back.progress.state().done.is_some() {
+                give_back.upstream.check_in(give_back.sender);
+            }
         }
     }
 }
