@@ -24,13 +24,13 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 gateway_bin="${GATEWAY_BIN:-target/release/gateway}"
 
 # start_gateway SERVE_ARGS...: runs the gateway (`gateway serve SERVE_ARGS`, e.g. a spec file and
-# flags, or `--config FILE`) with `gateway_threads` tokio workers (default 1), under the command
-# in `gateway_wrap` if set (e.g. `taskset -c 0`), and sets gateway_addr and gateway_pid once it
-# listens.
+# flags, or `--config FILE`) with `gateway_threads` serving workers (default 1) and one thread
+# for everything else, under the command in `gateway_wrap` if set (e.g. `taskset -c 0`), and
+# sets gateway_addr and gateway_pid once it listens.
 start_gateway() {
     # shellcheck disable=SC2086 # gateway_wrap is a command with its arguments
-    TOKIO_WORKER_THREADS="${gateway_threads:-1}" RUST_LOG=warn ${gateway_wrap:-} "$gateway_bin" serve "$@" \
-        --listen 127.0.0.1:0 > "$work/gateway.out" 2> "$work/gateway.err" &
+    TOKIO_WORKER_THREADS=1 RUST_LOG=warn ${gateway_wrap:-} "$gateway_bin" serve "$@" \
+        --workers "${gateway_threads:-1}" --listen 127.0.0.1:0 > "$work/gateway.out" 2> "$work/gateway.err" &
     gateway_pid=$!
     pids+=($!)
     for _ in $(seq 100); do grep -q "listening on" "$work/gateway.out" 2>/dev/null && break; sleep 0.1; done

@@ -1,6 +1,7 @@
 //! Command-line interface.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -64,6 +65,10 @@ pub(crate) struct ServeArgs {
     /// Serve `/metrics`, `/health` and `/ready` on this address (port 0 picks a free port).
     #[arg(long, value_name = "ADDR")]
     pub(crate) admin_listen: Option<SocketAddr>,
+
+    /// Serve with this many worker threads instead of the config's `workers`.
+    #[arg(long, value_name = "N")]
+    pub(crate) workers: Option<NonZeroUsize>,
 
     /// Do not watch the config, specifications and function sources; reload on SIGHUP only
     /// (overrides `[gateway] watch`).

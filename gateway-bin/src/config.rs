@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -135,6 +136,10 @@ pub struct GatewaySection {
     /// Seconds to let in-flight requests finish on shutdown.
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
+    /// Threads that serve connections, each a single-threaded runtime that accepts from the
+    /// listener and keeps a connection, its requests and their upstream connections on one
+    /// thread; default the number of CPUs.
+    pub workers: Option<NonZeroUsize>,
     /// Seconds to keep serving after SIGTERM with `/ready` answering 503, so that a load
     /// balancer's health checks take the replica out before it stops accepting; default 0.
     #[serde(default)]
@@ -176,6 +181,7 @@ impl Default for GatewaySection {
             admin_listen: None,
             method_mismatch_status: default_mismatch_status(),
             shutdown_grace_seconds: default_grace(),
+            workers: None,
             drain_seconds: 0,
             cache_dir: None,
             id: default_gateway_id(),

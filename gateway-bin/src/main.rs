@@ -29,6 +29,7 @@ mod testing;
 mod watch;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -230,7 +231,13 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
     }
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
     let limits = &settings.limits;
+    let workers = args
+        .workers
+        .or(settings.workers)
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, NonZeroUsize::get);
     let mut server = Server::builder()
+        .workers(workers)
         .limits(
             ConnectionLimits::default()
                 .with_timeouts(

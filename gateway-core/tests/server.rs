@@ -24,11 +24,16 @@ fn serve(limits: ConnectionLimits) -> (SocketAddr, oneshot::Sender<()>) {
         let body = format!("hello {client:?}");
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
     });
-    serve_service(limits, service)
+    serve_on_workers(0, limits, service)
 }
 
-/// Serves `service` as [`serve`] does.
-fn serve_service<S>(limits: ConnectionLimits, service: S) -> (SocketAddr, oneshot::Sender<()>)
+/// Serves `service` as [`serve`] does, on `workers` threads of the server's own (0: on the
+/// runtime that awaits it).
+fn serve_on_workers<S>(
+    workers: usize,
+    limits: ConnectionLimits,
+    service: S,
+) -> (SocketAddr, oneshot::Sender<()>)
 where
     S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
         + Clone
@@ -55,6 +60,7 @@ where
             };
             Server::builder()
                 .limits(limits)
+                .workers(workers)
                 .serve(listener, service, shutdown, Duration::from_secs(30))
                 .await
                 .expect("served");
@@ -231,11 +237,88 @@ impl Service<Request<Incoming>> for ReadyWhenAskedTwice {
 
 #[test]
 fn a_service_that_is_not_ready_at_once_is_called_when_it_is() {
-    let (addr, _stop) = serve_service(ConnectionLimits::default(), ReadyWhenAskedTwice::default());
+    let (addr, _stop) = serve_on_workers(
+        0,
+        ConnectionLimits::default(),
+        ReadyWhenAskedTwice::default(),
+    );
     let mut stream = TcpStream::connect(addr).expect("connect");
     for _ in 0..2 {
         let response = exchange(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(response.ends_with("ready at last"), "{response}");
     }
+}
+
+/// Answers with the name of the thread that ran it, after `/slow` waits a moment.
+fn thread_naming() -> impl Service<
+    Request<Incoming>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
+       + Send
+       + 'static {
+    tower::service_fn(|req: Request<Incoming>| async move {
+        if req.uri().path() == "/slow" {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let name = std::thread::current().name().unwrap_or("").to_owned();
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(name))))
+    })
+}
+
+#[test]
+fn workers_serve_on_threads_of_their_own() {
+    let (addr, _stop) = serve_on_workers(2, ConnectionLimits::default(), thread_naming());
+    for _ in 0..8 {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        let answer = exchange(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            answer.ends_with("gateway-worker-0") || answer.ends_with("gateway-worker-1"),
+            "{answer}"
+        );
+    }
+}
+
+#[test]
+fn workers_share_the_connection_limits() {
+    // One connection per client in all: the second is refused whichever worker accepts it.
+    let limits = ConnectionLimits::default().with_connections(100, 1);
+    let (addr, _stop) = serve_on_workers(2, limits, thread_naming());
+    let mut first = TcpStream::connect(addr).expect("connect");
+    let answer = exchange(&mut first, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for _ in 0..4 {
+        let mut more = TcpStream::connect(addr).expect("connect");
+        let answer = read_all(&mut more, Duration::from_secs(10));
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    }
+}
+
+#[test]
+fn on_shutdown_workers_let_requests_in_flight_finish() {
+    let (addr, stop) = serve_on_workers(2, ConnectionLimits::default(), thread_naming());
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    // The request is in flight (the service sleeps) when the server is told to stop.
+    std::thread::sleep(Duration::from_millis(100));
+    drop(stop);
+    let answer = read_all(&mut stream, Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(answer.contains("gateway-worker-"), "{answer:?}");
+    // Then nothing accepts any more.
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = TcpStream::connect(addr)
+        .and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")?;
+            let mut buf = [0u8; 64];
+            s.read(&mut buf)
+        })
+        .map_or(true, |n| n == 0);
+    assert!(refused, "a new connection is served after shutdown");
 }

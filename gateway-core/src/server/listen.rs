@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::capacity::{Capacity, Limit};
 use super::connection::{Connection, Listening};
@@ -78,57 +78,184 @@ pub(super) async fn serve<S: Served>(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> io::Result<()> {
-    let capacity = Capacity::new(&setup.limits, setup.stats.clone());
-    let listening = Arc::new(Listening::new(setup));
-    let setup = &listening.setup;
-    // Every connection holds a receiver: sending tells them all to finish, and the channel
-    // closes once the last has.
-    let (closing, _) = watch::channel(());
-    let mut shutdown = std::pin::pin!(shutdown);
-
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = accept(&listener) => accepted,
-            () = &mut shutdown => break,
+    let workers = setup.workers;
+    let accepting = Accepting {
+        capacity: Arc::new(Capacity::new(&setup.limits, setup.stats.clone())),
+        listening: Arc::new(Listening::new(setup)),
+        // Every connection holds a receiver: sending tells them all to finish, and the
+        // channel closes once the last has.
+        closing: Arc::new(watch::channel(()).0),
+    };
+    if workers == 0 {
+        accepting.run(&listener, &service, shutdown).await;
+        drop(listener);
+        return accepting.finish(grace).await;
+    }
+    let listener = listener.into_std()?;
+    let (stop, stopped) = watch::channel(Phase::Accepting);
+    let mut done = Vec::with_capacity(workers);
+    let mut spawned = Ok(());
+    for i in 0..workers {
+        let worker = Worker {
+            listener: match listener.try_clone() {
+                Ok(listener) => listener,
+                Err(e) => {
+                    spawned = Err(e);
+                    break;
+                }
+            },
+            service: service.clone(),
+            accepting: accepting.clone(),
+            phase: stopped.clone(),
         };
-        if let Err(e) = stream.set_nodelay(true) {
-            debug!(error = %e, "cannot set TCP_NODELAY");
+        let (finished, exited) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("gateway-worker-{i}"))
+            .spawn(move || {
+                worker.run();
+                let _ = finished.send(());
+            });
+        match thread {
+            Ok(_) => done.push(exited),
+            Err(e) => {
+                spawned = Err(e);
+                break;
+            }
         }
-        let slot = match capacity.claim(peer.ip()) {
-            Ok(slot) => slot,
-            Err(limit) => {
-                tokio::spawn(refuse(stream, peer, limit, setup.clone()));
-                continue;
+    }
+    drop(listener);
+    if spawned.is_ok() {
+        shutdown.await;
+    }
+    let _ = stop.send(Phase::Finishing);
+    let finished = accepting.finish(grace).await;
+    let _ = stop.send(Phase::Exit);
+    for exited in done {
+        let _ = exited.await;
+    }
+    spawned.and(finished)
+}
+
+/// What every accept loop of a server shares.
+#[derive(Clone)]
+struct Accepting {
+    capacity: Arc<Capacity>,
+    listening: Arc<Listening>,
+    closing: Arc<watch::Sender<()>>,
+}
+
+impl Accepting {
+    /// Accepts connections and spawns a task for each until `stop` resolves.
+    async fn run<S: Served>(
+        &self,
+        listener: &TcpListener,
+        service: &S,
+        stop: impl Future<Output = ()>,
+    ) {
+        let setup = &self.listening.setup;
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = accept(listener) => accepted,
+                () = &mut stop => return,
+            };
+            if let Err(e) = stream.set_nodelay(true) {
+                debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+            let slot = match self.capacity.claim(peer.ip()) {
+                Ok(slot) => slot,
+                Err(limit) => {
+                    tokio::spawn(refuse(stream, peer, limit, setup.clone()));
+                    continue;
+                }
+            };
+            let connection = Connection {
+                listening: self.listening.clone(),
+                service: service.clone(),
+                peer,
+                shutdown: self.closing.subscribe(),
+                _slot: slot,
+            };
+            // TLS: the handshake runs in the connection's own task, so a slow client never
+            // holds up the accept loop.
+            match setup.tls.clone() {
+                None => tokio::spawn(connection.serve_plain(stream)),
+                Some(tls) => tokio::spawn(async move {
+                    match tls.accept(stream).await {
+                        Ok((stream, cert)) => connection.serve_tls(stream, cert).await,
+                        Err(e) => debug!(%peer, error = %e, "TLS handshake failed"),
+                    }
+                }),
+            };
+        }
+    }
+
+    /// Tells every connection to finish and waits for them, up to `grace`.
+    async fn finish(&self, grace: Duration) -> io::Result<()> {
+        info!("shutting down: waiting for in-flight requests");
+        let _ = self.closing.send(());
+        tokio::select! {
+            () = self.closing.closed() => info!("all connections closed"),
+            () = tokio::time::sleep(grace) => warn!(?grace, "grace period over; closing remaining connections"),
+        }
+        Ok(())
+    }
+}
+
+/// Where the workers of a server are: accepting, letting connections finish (the server
+/// waits for them), or done (each worker's runtime ends, dropping what is left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Accepting,
+    Finishing,
+    Exit,
+}
+
+/// One thread of a server with workers: a single-threaded runtime that accepts from its
+/// clone of the listener and drives its connections, so a request, the upstream connections
+/// it opens and its timers stay on one thread.
+struct Worker<S> {
+    listener: std::net::TcpListener,
+    service: S,
+    accepting: Accepting,
+    phase: watch::Receiver<Phase>,
+}
+
+impl<S: Served> Worker<S> {
+    fn run(self) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                error!(error = %e, "cannot start a worker's runtime; that worker does not serve");
+                return;
             }
         };
-        let connection = Connection {
-            listening: listening.clone(),
-            service: service.clone(),
-            peer,
-            shutdown: closing.subscribe(),
-            _slot: slot,
-        };
-        // TLS: the handshake runs in the connection's own task, so a slow client never holds
-        // up the accept loop.
-        match setup.tls.clone() {
-            None => tokio::spawn(connection.serve_plain(stream)),
-            Some(tls) => tokio::spawn(async move {
-                match tls.accept(stream).await {
-                    Ok((stream, cert)) => connection.serve_tls(stream, cert).await,
-                    Err(e) => debug!(%peer, error = %e, "TLS handshake failed"),
+        let Worker {
+            listener,
+            service,
+            accepting,
+            mut phase,
+        } = self;
+        runtime.block_on(async move {
+            let listener = match TcpListener::from_std(listener) {
+                Ok(listener) => listener,
+                Err(e) => {
+                    error!(error = %e, "a worker cannot use the listener; that worker does not serve");
+                    return;
                 }
-            }),
-        };
+            };
+            let mut stop = phase.clone();
+            let stopped = async move {
+                let _ = stop.wait_for(|p| *p != Phase::Accepting).await;
+            };
+            accepting.run(&listener, &service, stopped).await;
+            drop(listener);
+            let _ = phase.wait_for(|p| *p == Phase::Exit).await;
+        });
     }
-
-    drop(listener);
-    info!("shutting down: waiting for in-flight requests");
-    let _ = closing.send(());
-    tokio::select! {
-        () = closing.closed() => info!("all connections closed"),
-        () = tokio::time::sleep(grace) => warn!(?grace, "grace period over; closing remaining connections"),
-    }
-    Ok(())
 }
 
 /// Answers a connection over a limit with 503 and closes it, without waiting on the client

@@ -153,6 +153,7 @@ pub struct ServerBuilder {
     tls: Option<TlsAcceptor>,
     access_log: Option<Arc<dyn AccessLog>>,
     stats: Arc<ListenerStats>,
+    workers: usize,
 }
 
 impl ServerBuilder {
@@ -172,6 +173,17 @@ impl ServerBuilder {
     /// reached the service) are recorded: [`AccessLog::log_refused`].
     pub fn access_log(mut self, log: Arc<dyn AccessLog>) -> Self {
         self.access_log = Some(log);
+        self
+    }
+
+    /// Serves on `n` threads of the server's own, each running a single-threaded runtime that
+    /// accepts from the listener and drives its connections to their end: a request, the
+    /// upstream connections it opens and its timers stay on one thread, and nothing but the
+    /// service and the connection limits is shared between them. 0 (the default) serves on the
+    /// runtime that awaits [`serve`](Self::serve). Either way, shutdown and the grace period
+    /// are the same.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
         self
     }
 

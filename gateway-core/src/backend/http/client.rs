@@ -79,7 +79,7 @@ impl fmt::Debug for HttpClient {
 
 impl HttpClient {
     /// A client with the default settings: Mozilla's roots, 90 s idle timeout, up to 1,024
-    /// idle connections per upstream.
+    /// idle connections per upstream and thread.
     pub fn new() -> Self {
         // Building fails only for bad extra roots, and there are none here; the provider is
         // compiled in and supports the default protocol versions.
@@ -181,15 +181,18 @@ impl HttpClientBuilder {
         self
     }
 
-    /// How long an idle pooled connection is kept (default 90 s).
+    /// How long an idle pooled connection is kept (default 90 s). A request never takes one
+    /// idle longer; a sweep that runs once per this period closes them, so an unused
+    /// connection is closed between one and two periods after its last exchange.
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
         self.pool_idle_timeout = timeout;
         self
     }
 
-    /// How many idle connections are kept per upstream (default 1,024). Set it at least as
-    /// high as the number of requests the gateway sends one upstream at once: below that,
-    /// every request beyond it opens a connection that is closed when it ends.
+    /// How many idle connections are kept per upstream on each thread that serves requests
+    /// (default 1,024). Set it at least as high as the number of requests one thread sends one
+    /// upstream at once: below that, every request beyond it opens a connection that is closed
+    /// when it ends.
     pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
         self.pool_max_idle_per_host = max;
         self

@@ -2,7 +2,9 @@
 //!
 //! An [`Upstream`] (one scheme and authority) keeps its idle HTTP/1.1 connections, most
 //! recently used first, and the HTTP/2 connection it shares when TLS negotiated `h2`. A request
-//! takes the most recently used idle connection or opens one. An HTTP/1.1 connection serves one
+//! takes the most recently used idle connection or opens one. Idle connections are kept per
+//! thread: under the server's workers, a connection's task runs on the thread that opened it,
+//! and a request on that thread reusing it never wakes another. An HTTP/1.1 connection serves one
 //! exchange at a time and goes back to its upstream when the response body ends, from the
 //! body itself: no task per response waits for that. A response dropped before its end closes
 //! its connection, since the rest of that body would have to be read first.
@@ -29,6 +31,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use thread_local::ThreadLocal;
 use tokio::time::Instant;
 use tower::ServiceExt;
 use tracing::debug;
@@ -84,7 +87,7 @@ impl Pool {
                     pool: Arc::downgrade(&self.shared),
                     connector: self.shared.connector.clone(),
                     settings: self.shared.settings,
-                    idle: Mutex::default(),
+                    idle: ThreadLocal::new(),
                     shared_h2: Mutex::default(),
                 })
             })
@@ -139,8 +142,8 @@ pub(crate) struct Upstream {
     pool: Weak<Shared>,
     connector: Connector,
     settings: Settings,
-    /// Idle HTTP/1.1 connections, the most recently used last.
-    idle: Mutex<VecDeque<Idle>>,
+    /// Idle HTTP/1.1 connections of each thread, the most recently used last.
+    idle: ThreadLocal<Mutex<VecDeque<Idle>>>,
     /// The HTTP/2 connection requests share, and when it was last used.
     shared_h2: Mutex<Option<(http2::SendRequest<TrackedBody>, Instant)>>,
 }
@@ -210,7 +213,7 @@ impl Upstream {
     }
 
     fn pop_idle(&self) -> Option<http1::SendRequest<TrackedBody>> {
-        let mut idle = lock(&self.idle);
+        let mut idle = lock(self.idle.get_or_default());
         while let Some(conn) = idle.pop_back() {
             if !conn.sender.is_closed() && conn.since.elapsed() < self.settings.idle_timeout {
                 return Some(conn.sender);
@@ -269,7 +272,7 @@ impl Upstream {
         if sender.is_closed() || self.settings.max_idle == 0 {
             return;
         }
-        let mut idle = lock(&self.idle);
+        let mut idle = lock(self.idle.get_or_default());
         if idle.len() >= self.settings.max_idle {
             idle.pop_front();
         }
@@ -283,8 +286,12 @@ impl Upstream {
     /// nothing is left.
     fn sweep(&self) -> bool {
         let timeout = self.settings.idle_timeout;
-        let mut idle = lock(&self.idle);
-        idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() < timeout);
+        let mut empty = true;
+        for idle in self.idle.iter() {
+            let mut idle = lock(idle);
+            idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() < timeout);
+            empty &= idle.is_empty();
+        }
         let mut shared = lock(&self.shared_h2);
         if shared
             .as_ref()
@@ -292,7 +299,7 @@ impl Upstream {
         {
             *shared = None;
         }
-        idle.is_empty() && shared.is_none()
+        empty && shared.is_none()
     }
 }
 
