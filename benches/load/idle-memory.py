@@ -8,8 +8,11 @@ opens CONNECTIONS (default 10,000) connections, sends one request on each and ke
 and reads the RSS again once they have idled long enough to give their buffers back. BATCH=N
 opens them N at a time, 1.5 s apart (all at once by default): the RSS then shows what an idle
 connection keeps rather than the peak of thousands of requests at once, which glibc's heap
-keeps mapped after they are freed. Everything is on 127.0.0.1 and stopped at the end; the file-descriptor
-limit must allow the connections (ulimit -n).
+keeps mapped after they are freed. SETTLE=S reads the RSS S seconds after the last connection
+answered (default 3): the connections give their buffers back after a second idle, and the
+allocator returns the freed pages to the system over the following second or more. Everything is
+on 127.0.0.1 and stopped at the end; the file-descriptor limit must allow the connections
+(ulimit -n).
 """
 import os
 import re
@@ -70,7 +73,7 @@ def main():
                 if start + batch < count:
                     time.sleep(1.5)
             # Idle past the second after which a connection gives its buffers back.
-            time.sleep(3)
+            time.sleep(float(os.environ.get("SETTLE", "3")))
             loaded = rss_kib(gateway.pid)
             print(f"idle RSS {idle / 1024:.1f} MB; with {count} idle keep-alive connections "
                   f"{loaded / 1024:.1f} MB (+{(loaded - idle) / 1024:.1f} MB, "

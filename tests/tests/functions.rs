@@ -370,10 +370,23 @@ fn no_function_process_outlives_the_gateway() {
             .collect()
     });
     assert!(pids.iter().all(|p| alive(*p)));
+    // Each process was started for a request, on a serving worker: stopping it must not
+    // depend on that worker's runtime still running.
+    let sockets = std::path::Path::new("/tmp").join(format!("gwfn-{}", gw.pid()));
+    assert!(
+        sockets.is_dir(),
+        "{} is where the sockets are",
+        sockets.display()
+    );
     assert!(gw.terminate().success());
     for p in pids {
         assert!(!alive(p), "function process {p} survived the gateway");
     }
+    assert!(
+        !sockets.exists(),
+        "{} is left behind: a process was not stopped in order",
+        sockets.display()
+    );
 }
 
 #[test]

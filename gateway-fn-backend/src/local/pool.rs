@@ -75,8 +75,13 @@ pub(crate) struct PoolInner {
     spec: Spec,
     settings: PoolSettings,
     state: Mutex<State>,
-    /// The runtime of the first call: tasks started later (from drops) go there.
+    /// Where processes are started and watched: the runtime the pool was created on (else
+    /// that of its first call). A call may come from a runtime that ends before the pool does
+    /// (a serving worker's, at shutdown); a process's monitor must outlive it to stop the
+    /// process in order.
     runtime: OnceLock<Handle>,
+    /// Whether the reaper of idle processes runs.
+    reaping: std::sync::Once,
     cold_starts: AtomicU64,
     cold_start_micros: AtomicU64,
 }
@@ -105,7 +110,8 @@ impl Pool {
                 spec,
                 settings,
                 state: Mutex::new(State::default()),
-                runtime: OnceLock::new(),
+                runtime: Handle::try_current().map_or_else(|_| OnceLock::new(), OnceLock::from),
+                reaping: std::sync::Once::new(),
                 cold_starts: AtomicU64::new(0),
                 cold_start_micros: AtomicU64::new(0),
             }),
@@ -142,7 +148,8 @@ impl Pool {
                 st.live += 1;
                 st.starting += 1;
             }
-            tasks.push(tokio::spawn(async move { inner.start_process().await }));
+            // `ensure_runtime` above has given the pool a runtime: this one, at the latest.
+            tasks.extend(self.inner.spawn(async move { inner.start_process().await }));
         }
         let mut first_error = None;
         for task in tasks {
@@ -240,28 +247,33 @@ impl PoolInner {
         }
     }
 
-    /// Remembers the runtime and starts the reaper, once.
+    /// Remembers the runtime (unless the pool was created on one) and starts the reaper, once.
     fn ensure_runtime(self: &Arc<Self>) {
-        let Ok(current) = Handle::try_current() else {
+        if let Ok(current) = Handle::try_current() {
+            let _ = self.runtime.set(current);
+        }
+        if self.runtime.get().is_none() {
             return;
-        };
-        if self.runtime.set(current).is_ok() {
+        }
+        self.reaping.call_once(|| {
             let weak = Arc::downgrade(self);
             let tick = (self.settings.idle_timeout / 4)
                 .clamp(Duration::from_millis(20), Duration::from_secs(1));
             self.spawn(reaper(weak, tick));
-        }
+        });
     }
 
-    fn spawn<F>(&self, future: F)
+    /// Runs `future` on the pool's runtime (the current one if none is known yet).
+    fn spawn<F>(&self, future: F) -> Option<tokio::task::JoinHandle<F::Output>>
     where
-        F: std::future::Future<Output = ()> + Send + 'static,
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
     {
-        // Prefer the runtime we are on; from a drop outside any runtime, use the remembered one.
-        if let Ok(handle) = Handle::try_current() {
-            handle.spawn(future);
-        } else if let Some(handle) = self.runtime.get() {
-            handle.spawn(future);
+        match self.runtime.get() {
+            Some(handle) => Some(handle.spawn(future)),
+            None => Handle::try_current()
+                .ok()
+                .map(|handle| handle.spawn(future)),
         }
     }
 
