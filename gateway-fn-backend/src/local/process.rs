@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -169,6 +171,20 @@ struct Conn {
     sender: SendRequest<Body>,
     driver: JoinHandle<()>,
     last_used: Instant,
+    /// The single-threaded runtime (a serving worker's) whose thread drives the connection;
+    /// `None` on a multi-threaded one.
+    home: Option<ThreadId>,
+}
+
+/// The thread of the single-threaded runtime this runs on (a serving worker's), if it is one.
+/// A call from such a runtime reconnects when the kept connection is driven by another: each
+/// exchange would otherwise wake that runtime's thread twice, a switch each way, where a new
+/// connection to the local socket costs one `connect` once.
+fn home() -> Option<ThreadId> {
+    Handle::try_current()
+        .ok()
+        .filter(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread)
+        .map(|_| std::thread::current().id())
 }
 
 impl Drop for Conn {
@@ -377,6 +393,7 @@ impl Process {
             sender,
             driver,
             last_used: Instant::now(),
+            home: home(),
         });
         Ok(())
     }
@@ -392,7 +409,9 @@ impl Process {
         let stale = match &self.conn {
             None => true,
             Some(conn) => {
-                conn.sender.is_closed() || conn.last_used.elapsed() >= RECONNECT_AFTER_IDLE
+                conn.sender.is_closed()
+                    || conn.last_used.elapsed() >= RECONNECT_AFTER_IDLE
+                    || conn.home != home()
             }
         };
         if stale {
