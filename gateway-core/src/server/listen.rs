@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tracing::{debug, error, info, warn};
+use tokio::sync::{oneshot, watch};
+use tracing::{debug, info, warn};
 
 use super::capacity::{Capacity, Limit};
 use super::connection::{Connection, Listening};
@@ -94,6 +94,7 @@ pub(super) async fn serve<S: Served>(
     let listener = listener.into_std()?;
     let (stop, stopped) = watch::channel(Phase::Accepting);
     let mut done = Vec::with_capacity(workers);
+    let mut starts = Vec::with_capacity(workers);
     let mut spawned = Ok(());
     for i in 0..workers {
         let worker = Worker {
@@ -108,15 +109,19 @@ pub(super) async fn serve<S: Served>(
             accepting: accepting.clone(),
             phase: stopped.clone(),
         };
-        let (finished, exited) = tokio::sync::oneshot::channel();
+        let (finished, exited) = oneshot::channel();
+        let (started, start) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name(format!("gateway-worker-{i}"))
             .spawn(move || {
-                worker.run();
+                worker.run(started);
                 let _ = finished.send(());
             });
         match thread {
-            Ok(_) => done.push(exited),
+            Ok(_) => {
+                done.push(exited);
+                starts.push(start);
+            }
             Err(e) => {
                 spawned = Err(e);
                 break;
@@ -124,6 +129,15 @@ pub(super) async fn serve<S: Served>(
         }
     }
     drop(listener);
+    // Every worker serves, or none does: a server missing workers it was asked for fails.
+    for start in starts {
+        let started = start
+            .await
+            .unwrap_or_else(|_| Err(io::Error::other("a worker ended before serving")));
+        if let Err(e) = started {
+            spawned = spawned.and(Err(e));
+        }
+    }
     if spawned.is_ok() {
         shutdown.await;
     }
@@ -222,14 +236,15 @@ struct Worker<S> {
 }
 
 impl<S: Served> Worker<S> {
-    fn run(self) {
+    /// Serves until told to exit; `started` says whether it could start at all.
+    fn run(self, started: oneshot::Sender<io::Result<()>>) {
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
             Ok(runtime) => runtime,
             Err(e) => {
-                error!(error = %e, "cannot start a worker's runtime; that worker does not serve");
+                let _ = started.send(Err(e));
                 return;
             }
         };
@@ -243,10 +258,11 @@ impl<S: Served> Worker<S> {
             let listener = match TcpListener::from_std(listener) {
                 Ok(listener) => listener,
                 Err(e) => {
-                    error!(error = %e, "a worker cannot use the listener; that worker does not serve");
+                    let _ = started.send(Err(e));
                     return;
                 }
             };
+            let _ = started.send(Ok(()));
             let mut stop = phase.clone();
             let stopped = async move {
                 let _ = stop.wait_for(|p| *p != Phase::Accepting).await;
