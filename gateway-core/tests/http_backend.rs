@@ -23,7 +23,7 @@ use gateway_core::spec::HttpBackend;
 use gateway_core::{Body, BoxError, ClientAddr};
 use gateway_test_support::client;
 use gateway_test_support::net::closed_addr;
-use gateway_test_support::upstream::accept_one;
+use gateway_test_support::upstream::{accept_one, raw_upstream};
 use http::{Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
@@ -611,19 +611,7 @@ async fn a_response_that_ends_before_the_upload_does_not_hold_up_the_next_reques
 #[tokio::test]
 async fn a_connection_the_upstream_closed_is_not_used_again() {
     // An upstream that closes every connection once it has answered, without saying so.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
-                head.push(byte[0]);
-            }
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
-        }
-    });
+    let addr = raw_upstream(|_| b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec());
     let client = HttpClient::new();
     let svc = compile(&client, &spec(&format!("http://{addr}/")));
     for _ in 0..5 {

@@ -89,7 +89,8 @@ pub(super) async fn serve<S: Served>(
     if workers == 0 {
         accepting.run(&listener, &service, shutdown).await;
         drop(listener);
-        return accepting.finish(grace).await;
+        accepting.finish(grace).await;
+        return Ok(());
     }
     let listener = listener.into_std()?;
     let (stop, stopped) = watch::channel(Phase::Accepting);
@@ -142,12 +143,12 @@ pub(super) async fn serve<S: Served>(
         shutdown.await;
     }
     let _ = stop.send(Phase::Finishing);
-    let finished = accepting.finish(grace).await;
+    accepting.finish(grace).await;
     let _ = stop.send(Phase::Exit);
     for exited in done {
         let _ = exited.await;
     }
-    spawned.and(finished)
+    spawned
 }
 
 /// What every accept loop of a server shares.
@@ -205,14 +206,13 @@ impl Accepting {
     }
 
     /// Tells every connection to finish and waits for them, up to `grace`.
-    async fn finish(&self, grace: Duration) -> io::Result<()> {
+    async fn finish(&self, grace: Duration) {
         info!("shutting down: waiting for in-flight requests");
         let _ = self.closing.send(());
         tokio::select! {
             () = self.closing.closed() => info!("all connections closed"),
             () = tokio::time::sleep(grace) => warn!(?grace, "grace period over; closing remaining connections"),
         }
-        Ok(())
     }
 }
 

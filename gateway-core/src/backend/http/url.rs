@@ -67,20 +67,12 @@ pub(crate) struct UrlTemplate {
     path: Vec<Part>,
     /// The configured query, without `?`; literal.
     query: Option<Box<str>>,
-    /// Everything precomputed when neither host nor path holds a variable.
-    fixed: Option<Fixed>,
     /// The authority and `Host` parsed once when the host is literal and valid (every route's
     /// own backend that can be called at all).
     literal_host: Option<(Authority, HeaderValue)>,
-}
-
-#[derive(Debug, Clone)]
-struct Fixed {
-    /// `scheme://authority/path`, no query.
-    base: String,
-    /// The base with the configured query: what is called when the client sends none.
-    uri: Uri,
-    host: HeaderValue,
+    /// The whole URL, with the configured query, when neither host nor path holds a variable:
+    /// what is called when the client sends no query.
+    fixed_uri: Option<Uri>,
 }
 
 /// One rendered URL and the `Host` header that goes with it.
@@ -111,8 +103,8 @@ impl UrlTemplate {
             authority: Vec::new(),
             path: Vec::new(),
             query: None,
-            fixed: None,
             literal_host: None,
+            fixed_uri: None,
         };
         let mut query = String::new();
         url.literal(&mut section, rest, &mut query);
@@ -138,13 +130,13 @@ impl UrlTemplate {
             return Err(UrlError::new("the URL has no host").hint("write it as https://host/path"));
         }
         url.query = (!query.is_empty()).then(|| query.into());
-        url.fixed = url.precompute();
         url.literal_host = literal_only(&url.authority).and_then(|authority| {
             Some((
                 Authority::try_from(authority).ok()?,
                 host_header(authority)?,
             ))
         });
+        url.fixed_uri = url.precompute();
         Ok(url)
     }
 
@@ -199,15 +191,12 @@ impl UrlTemplate {
         }
     }
 
-    fn precompute(&self) -> Option<Fixed> {
-        let authority = literal_only(&self.authority)?;
+    fn precompute(&self) -> Option<Uri> {
+        let (authority, _) = self.literal_host.as_ref()?;
         let path = literal_only(&self.path)?;
-        let host = host_header(authority)?;
-        let base = format!("{}://{}{}", self.scheme, authority, or_root(path));
-        let uri = with_query(&base, self.query.as_deref(), None)
-            .parse()
-            .ok()?;
-        Some(Fixed { base, uri, host })
+        let mut url = format!("{}://{}{}", self.scheme, authority, or_root(path));
+        push_query(&mut url, self.query.as_deref(), None);
+        url.parse().ok()
     }
 
     /// The URL for one request: variables from `vars`, the client's query `client_query`
@@ -218,14 +207,12 @@ impl UrlTemplate {
         client_query: Option<&str>,
     ) -> Result<Target, HttpBackendError> {
         let client_query = client_query.filter(|q| !q.is_empty());
-        if let Some(fixed) = &self.fixed {
-            let uri = match client_query {
-                None => fixed.uri.clone(),
-                Some(q) => parse(&with_query(&fixed.base, self.query.as_deref(), Some(q)))?,
-            };
+        if let (Some(uri), Some((_, host)), None) =
+            (&self.fixed_uri, &self.literal_host, client_query)
+        {
             return Ok(Target {
-                uri,
-                host: fixed.host.clone(),
+                uri: uri.clone(),
+                host: host.clone(),
             });
         }
         let (authority, host) = match &self.literal_host {
@@ -369,14 +356,6 @@ fn host_header(authority: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(host).ok()
 }
 
-fn with_query(base: &str, configured: Option<&str>, client: Option<&str>) -> String {
-    let extra = configured.map_or(0, str::len) + client.map_or(0, str::len) + 2;
-    let mut out = String::with_capacity(base.len() + extra);
-    out.push_str(base);
-    push_query(&mut out, configured, client);
-    out
-}
-
 /// Appends the configured query and the client's, joined by `&`.
 fn push_query(out: &mut String, configured: Option<&str>, client: Option<&str>) {
     let mut separator = '?';
@@ -385,11 +364,6 @@ fn push_query(out: &mut String, configured: Option<&str>, client: Option<&str>) 
         out.push_str(query);
         separator = '&';
     }
-}
-
-fn parse(url: &str) -> Result<Uri, HttpBackendError> {
-    url.parse::<Uri>()
-        .map_err(|e| HttpBackendError::UrlInvalid(format!("{url:?}: {e}")))
 }
 
 /// Characters of a host name (and IPv4 literal) a substituted value may contribute.
