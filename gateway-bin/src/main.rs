@@ -218,17 +218,6 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
         );
         out(&format!("admin listening on http://{admin_bound}\n"))?;
     }
-    // One line on stdout, so scripts and tests can learn a port-0 address; every signal handler
-    // is in place by now.
-    let scheme = if loaded.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    out(&format!("listening on {scheme}://{bound}\n"))?;
-    if let Some(line) = try_it {
-        out(&format!("try: {line}\n"))?;
-    }
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
     let limits = &settings.limits;
     let workers = args
@@ -250,12 +239,28 @@ async fn serve(args: ServeArgs, log: LogHandle) -> Result<ExitCode, String> {
     if let Some(log) = access_log {
         server = server.access_log(log);
     }
-    if let Some(tls) = loaded.tls.take() {
-        server = server.tls(tls);
+    let scheme = match loaded.tls.take() {
+        Some(tls) => {
+            server = server.tls(tls);
+            "https"
+        }
+        None => "http",
+    };
+    let running = match server.start(listener, service).await {
+        Ok(running) => running,
+        Err(e) => {
+            functions::shutdown(current.lock().await.functions()).await;
+            return Err(format!("cannot serve on {bound}: {e}"));
+        }
+    };
+    // One line on stdout, so scripts and tests can learn a port-0 address; every signal handler
+    // is in place and every worker accepts by now.
+    out(&format!("listening on {scheme}://{bound}\n"))?;
+    if let Some(line) = try_it {
+        out(&format!("try: {line}\n"))?;
     }
-    let served = server.serve(listener, service, shutdown, grace).await;
+    running.serve_until(shutdown, grace).await;
     functions::shutdown(current.lock().await.functions()).await;
-    served.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }
 

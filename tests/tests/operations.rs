@@ -618,3 +618,27 @@ fn the_open_files_limit_is_raised_to_the_hard_limit() {
     );
     assert_eq!(gw.get("/hello").status, 200);
 }
+
+/// Names of the threads of process `pid` (`/proc/PID/task/*/comm`).
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_listening_line_comes_once_every_worker_serves() {
+    let dir = TempDir::new("workers");
+    let spec = dir.write("spec.json", SPEC);
+    // Enough workers that starting them takes longer than reading the line: a script (or a
+    // test counting descriptors) that acts on the line sees the server as it will stay.
+    let gw = Gateway::serve(&[&spec, "--workers", "32", "--no-watch"]);
+    let workers = thread_names(gw.pid())
+        .iter()
+        .filter(|name| name.starts_with("gateway-worker"))
+        .count();
+    assert_eq!(workers, 32);
+    assert_eq!(gw.get("/hello").status, 200);
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::capacity::{Capacity, Limit};
@@ -69,15 +69,13 @@ impl AcceptBackoff {
     }
 }
 
-/// Serves `service` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish for up to `grace`.
-pub(super) async fn serve<S: Served>(
+/// Starts serving `service` on `listener`: returns once every worker accepts, or with why one
+/// could not start (the workers that did are stopped).
+pub(super) async fn start<S: Served>(
     listener: TcpListener,
     service: S,
     setup: ServerBuilder,
-    shutdown: impl Future<Output = ()>,
-    grace: Duration,
-) -> io::Result<()> {
+) -> io::Result<Running> {
     let workers = setup.workers;
     let accepting = Accepting {
         capacity: Arc::new(Capacity::new(&setup.limits, setup.stats.clone())),
@@ -86,69 +84,95 @@ pub(super) async fn serve<S: Served>(
         // channel closes once the last has.
         closing: Arc::new(watch::channel(()).0),
     };
+    let (stop, phase) = watch::channel(Phase::Accepting);
+    let (accept_loop, accept_loops) = mpsc::channel(1);
+    let mut running = Running {
+        accepting: accepting.clone(),
+        stop,
+        accept_loops,
+        exited: Vec::with_capacity(workers.max(1)),
+    };
     if workers == 0 {
-        accepting.run(&listener, &service, shutdown).await;
-        drop(listener);
-        accepting.finish(grace).await;
-        return Ok(());
+        let (finished, exited) = oneshot::channel();
+        tokio::spawn(async move {
+            accepting
+                .run(&listener, service, until_finishing(phase))
+                .await;
+            drop((listener, accept_loop));
+            let _ = finished.send(());
+        });
+        running.exited.push(exited);
+        return Ok(running);
     }
     let listener = listener.into_std()?;
-    let (stop, stopped) = watch::channel(Phase::Accepting);
-    let mut done = Vec::with_capacity(workers);
     let mut starts = Vec::with_capacity(workers);
-    let mut spawned = Ok(());
     for i in 0..workers {
         let worker = Worker {
-            listener: match listener.try_clone() {
-                Ok(listener) => listener,
-                Err(e) => {
-                    spawned = Err(e);
-                    break;
-                }
-            },
+            listener: listener.try_clone()?,
             service: service.clone(),
             accepting: accepting.clone(),
-            phase: stopped.clone(),
+            phase: phase.clone(),
+            accept_loop: accept_loop.clone(),
         };
         let (finished, exited) = oneshot::channel();
         let (started, start) = oneshot::channel();
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name(format!("gateway-worker-{i}"))
             .spawn(move || {
                 worker.run(started);
                 let _ = finished.send(());
-            });
-        match thread {
-            Ok(_) => {
-                done.push(exited);
-                starts.push(start);
-            }
-            Err(e) => {
-                spawned = Err(e);
-                break;
-            }
-        }
+            })?;
+        running.exited.push(exited);
+        starts.push(start);
     }
-    drop(listener);
+    drop((listener, accept_loop));
     // Every worker serves, or none does: a server missing workers it was asked for fails.
     for start in starts {
-        let started = start
+        start
             .await
-            .unwrap_or_else(|_| Err(io::Error::other("a worker ended before serving")));
-        if let Err(e) = started {
-            spawned = spawned.and(Err(e));
+            .unwrap_or_else(|_| Err(io::Error::other("a worker ended before serving")))?;
+    }
+    Ok(running)
+}
+
+/// A server whose accept loops are all running (see [`ServerBuilder::start`]). Dropping it
+/// stops them at once and ends the workers, without a grace period.
+pub struct Running {
+    accepting: Accepting,
+    stop: watch::Sender<Phase>,
+    /// Closes once every accept loop has ended (each holds a sender).
+    accept_loops: mpsc::Receiver<()>,
+    /// One per worker (or the one accept task), resolving when it is done.
+    exited: Vec<oneshot::Receiver<()>>,
+}
+
+impl Running {
+    /// Serves until `shutdown` resolves; then stops accepting and gives requests in flight up
+    /// to `grace` to finish.
+    pub async fn serve_until(mut self, shutdown: impl Future<Output = ()>, grace: Duration) {
+        shutdown.await;
+        let _ = self.stop.send(Phase::Finishing);
+        // A connection accepted after connections are told to finish would miss the word.
+        while self.accept_loops.recv().await.is_some() {}
+        self.accepting.finish(grace).await;
+        let _ = self.stop.send(Phase::Exit);
+        for exited in self.exited {
+            let _ = exited.await;
         }
     }
-    if spawned.is_ok() {
-        shutdown.await;
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("accept_loops", &self.exited.len())
+            .finish_non_exhaustive()
     }
-    let _ = stop.send(Phase::Finishing);
-    accepting.finish(grace).await;
-    let _ = stop.send(Phase::Exit);
-    for exited in done {
-        let _ = exited.await;
-    }
-    spawned
+}
+
+/// Resolves when the server stops accepting (or is dropped).
+async fn until_finishing(mut phase: watch::Receiver<Phase>) {
+    let _ = phase.wait_for(|p| *p != Phase::Accepting).await;
 }
 
 /// What every accept loop of a server shares.
@@ -164,7 +188,7 @@ impl Accepting {
     async fn run<S: Served>(
         &self,
         listener: &TcpListener,
-        service: &S,
+        service: S,
         stop: impl Future<Output = ()>,
     ) {
         let setup = &self.listening.setup;
@@ -233,6 +257,8 @@ struct Worker<S> {
     service: S,
     accepting: Accepting,
     phase: watch::Receiver<Phase>,
+    /// Dropped when its accept loop ends.
+    accept_loop: mpsc::Sender<()>,
 }
 
 impl<S: Served> Worker<S> {
@@ -253,6 +279,7 @@ impl<S: Served> Worker<S> {
             service,
             accepting,
             mut phase,
+            accept_loop,
         } = self;
         runtime.block_on(async move {
             let listener = match TcpListener::from_std(listener) {
@@ -263,12 +290,10 @@ impl<S: Served> Worker<S> {
                 }
             };
             let _ = started.send(Ok(()));
-            let mut stop = phase.clone();
-            let stopped = async move {
-                let _ = stop.wait_for(|p| *p != Phase::Accepting).await;
-            };
-            accepting.run(&listener, &service, stopped).await;
-            drop(listener);
+            accepting
+                .run(&listener, service, until_finishing(phase.clone()))
+                .await;
+            drop((listener, accept_loop));
             let _ = phase.wait_for(|p| *p == Phase::Exit).await;
         });
     }

@@ -59,7 +59,7 @@ use tower::Service;
 use crate::body::BoxError;
 use crate::observe::AccessLog;
 
-pub use listen::accept;
+pub use listen::{accept, Running};
 pub use stats::ListenerStats;
 pub use tls::{TlsAcceptor, TlsError};
 
@@ -106,10 +106,11 @@ impl ConnectionLimits {
     }
 }
 
-/// What a server serves (the bounds of [`ServerBuilder::serve`], in one name for its modules):
-/// a cloneable service of hyper requests that answers every request, whose futures and bodies
-/// can move between threads.
-trait Served:
+/// What a server serves: a cloneable service of hyper requests that answers every request
+/// (errors are responses), whose futures and bodies can move between threads. Every such
+/// service is one, [`GatewayService`](crate::GatewayService) and an axum `Router` among them;
+/// nothing implements it by hand.
+pub trait Served:
     Service<
         Request<Incoming>,
         Response = Response<Self::Body>,
@@ -119,6 +120,7 @@ trait Served:
     + Send
     + 'static
 {
+    /// The response body.
     type Body: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
 }
 
@@ -180,7 +182,7 @@ impl ServerBuilder {
     /// accepts from the listener and drives its connections to their end: a request, the
     /// upstream connections it opens and its timers stay on one thread, and nothing but the
     /// service and the connection limits is shared between them. 0 (the default) serves on the
-    /// runtime that awaits [`serve`](Self::serve). Either way, shutdown and the grace period
+    /// runtime that calls [`start`](Self::start) or [`serve`](Self::serve). Either way, shutdown and the grace period
     /// are the same.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
@@ -194,23 +196,27 @@ impl ServerBuilder {
     }
 
     /// Serves `service` on `listener` until `shutdown` resolves; then stops accepting and gives
-    /// requests in flight up to `grace` to finish.
-    pub async fn serve<S, B>(
+    /// requests in flight up to `grace` to finish. [`start`](Self::start) followed by
+    /// [`Running::serve_until`].
+    pub async fn serve<S: Served>(
         self,
         listener: TcpListener,
         service: S,
         shutdown: impl Future<Output = ()>,
         grace: Duration,
-    ) -> io::Result<()>
-    where
-        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        B: HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        listen::serve(listener, service, self, shutdown, grace).await
+    ) -> io::Result<()> {
+        self.start(listener, service)
+            .await?
+            .serve_until(shutdown, grace)
+            .await;
+        Ok(())
+    }
+
+    /// Starts serving `service` on `listener` and returns once every worker accepts, so that
+    /// whatever announces the server (a `listening on` line, a readiness probe) speaks of one
+    /// that is whole; fails if a worker cannot start (its thread, runtime or listener). Must
+    /// be called within a Tokio runtime; without workers, the accept loop is a task of it.
+    pub async fn start<S: Served>(self, listener: TcpListener, service: S) -> io::Result<Running> {
+        listen::start(listener, service, self).await
     }
 }
