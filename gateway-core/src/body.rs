@@ -11,14 +11,23 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
 
 /// The error type carried by boxed bodies and boxed services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A type-erased HTTP body of [`Bytes`] chunks.
 #[derive(Debug)]
-pub struct Body(UnsyncBoxBody<Bytes, BoxError>);
+pub struct Body(Kind);
+
+/// Bytes known at once (a stock answer, an error, a cached response) are kept as they are;
+/// anything else is boxed. Most of the gateway's own answers then cost no allocation and no
+/// dynamic call.
+#[derive(Debug)]
+enum Kind {
+    Full(Full<Bytes>),
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
 
 impl Body {
     /// Boxes any body whose chunks are [`Bytes`].
@@ -27,17 +36,17 @@ impl Body {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        Self(body.map_err(Into::into).boxed_unsync())
+        Self(Kind::Boxed(body.map_err(Into::into).boxed_unsync()))
     }
 
     /// A body with no bytes.
     pub fn empty() -> Self {
-        Self::new(Empty::<Bytes>::new())
+        Self::full(Bytes::new())
     }
 
     /// A body of exactly these bytes.
     pub fn full(bytes: impl Into<Bytes>) -> Self {
-        Self::new(Full::new(bytes.into()))
+        Self(Kind::Full(Full::new(bytes.into())))
     }
 }
 
@@ -55,15 +64,26 @@ impl http_body::Body for Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.0).poll_frame(cx)
+        match &mut self.0 {
+            Kind::Full(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+            Kind::Boxed(boxed) => Pin::new(boxed).poll_frame(cx),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
+        match &self.0 {
+            Kind::Full(full) => full.is_end_stream(),
+            Kind::Boxed(boxed) => boxed.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.0.size_hint()
+        match &self.0 {
+            Kind::Full(full) => full.size_hint(),
+            Kind::Boxed(boxed) => boxed.size_hint(),
+        }
     }
 }
 
@@ -81,5 +101,14 @@ mod tests {
 
         let empty = Body::empty();
         assert!(empty.is_end_stream());
+        assert_eq!(empty.size_hint().exact(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn a_boxed_body_streams_what_it_wraps() {
+        let body = Body::new(Full::new(Bytes::from_static(b"streamed")));
+        assert_eq!(body.size_hint().exact(), Some(8));
+        let bytes = body.collect().await.map(|c| c.to_bytes()).ok();
+        assert_eq!(bytes.as_deref(), Some(&b"streamed"[..]));
     }
 }

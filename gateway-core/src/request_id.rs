@@ -2,14 +2,15 @@
 //!
 //! OCI echoes the client's `opc-request-id` when it sends one and generates one otherwise; logs
 //! and function calls carry the same id, so one request can be followed through every hop. The
-//! layer sits outermost so that even a 400 for a malformed path carries the id.
+//! gateway assigns it before anything else, so that even a 400 for a malformed path carries it;
+//! [`RequestIdLayer`] does the same for any service.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
@@ -39,6 +40,20 @@ impl RequestId {
             HeaderValue::from_maybe_shared(Bytes::from_owner(buf))
                 .expect("hex digits are a valid header value"),
         )
+    }
+
+    /// The id of a request with these headers: the client's `opc-request-id` when it is safe
+    /// to echo, else a fresh one.
+    pub fn of(headers: &HeaderMap) -> Self {
+        headers
+            .get(&OPC_REQUEST_ID)
+            .and_then(Self::from_client)
+            .unwrap_or_else(Self::generate)
+    }
+
+    /// Sets the id as `opc-request-id` in `headers`, for whatever the request goes to next.
+    pub fn set_on(&self, headers: &mut HeaderMap) {
+        headers.insert(OPC_REQUEST_ID.clone(), self.0.clone());
     }
 
     /// The client's id when it is safe to echo (visible ASCII, bounded length), else `None`.
@@ -100,19 +115,11 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let id = req
-            .headers()
-            .get(&OPC_REQUEST_ID)
-            .and_then(RequestId::from_client)
-            .unwrap_or_else(RequestId::generate);
+        let id = RequestId::of(req.headers());
+        id.set_on(req.headers_mut());
         let value = id.header_value().clone();
-        req.headers_mut()
-            .insert(OPC_REQUEST_ID.clone(), value.clone());
         req.extensions_mut().insert(id);
-        ResponseFuture {
-            inner: self.inner.call(req),
-            id: Some(value),
-        }
+        ResponseFuture::new(self.inner.call(req), value)
     }
 }
 
@@ -123,6 +130,16 @@ pin_project! {
         #[pin]
         inner: F,
         id: Option<HeaderValue>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    /// `inner`'s response, with `id` set as its `opc-request-id`.
+    pub(crate) fn new(inner: F, id: HeaderValue) -> Self {
+        Self {
+            inner,
+            id: Some(id),
+        }
     }
 }
 

@@ -167,6 +167,9 @@ pub(crate) struct RouteStack {
     pub(crate) service: RouteService,
     /// Whether a CORS policy applies, so that the dispatcher may route a pre-flight here.
     pub(crate) has_cors: bool,
+    /// The route's answer when nothing of the request can change it: a stock response with no
+    /// policy around it. The dispatcher answers with it directly, without the stack.
+    pub(crate) fixed: Option<StockResponse>,
 }
 
 /// Builds the stack for a route all of whose policies are supported.
@@ -179,11 +182,16 @@ pub(crate) fn route_stack(
     diags: &mut Diagnostics,
 ) -> RouteStack {
     let backend_path = format!("{path}.backend");
-    let backend = match &route.backend {
-        Backend::OAuth2Logout(logout) => {
+    let stock = match &route.backend {
+        Backend::StockResponse(stock) => Some(StockResponse::compile(stock, &backend_path, diags)),
+        _ => None,
+    };
+    let backend = match (&route.backend, &stock) {
+        (_, Some(stock)) => BoxCloneSyncService::new(stock.clone()),
+        (Backend::OAuth2Logout(logout), None) => {
             logout_backend(logout, &deployment.auth, &backend_path, diags)
         }
-        other => backend(other, template, &backend_path, resources, diags),
+        (other, None) => backend(other, template, &backend_path, resources, diags),
     };
     let request = route.request_policies.as_ref();
     let request_path = format!("{path}.requestPolicies");
@@ -231,6 +239,7 @@ pub(crate) fn route_stack(
                     ErrorResponseLayer::new().layer(refuse("authentication")),
                 ),
                 has_cors: false,
+                fixed: None,
             }
         }
     };
@@ -265,7 +274,7 @@ pub(crate) fn route_stack(
     };
     let has_cors = cors.is_some();
     // Built from the inside out.
-    let stack = Stack(backend)
+    let stack = Stack::new(backend)
         .decorating(cache)
         .plain(request_transform)
         .decorating(response_transform)
@@ -278,7 +287,8 @@ pub(crate) fn route_stack(
         .decorating(cors)
         .plain(deployment.mtls.clone());
     RouteStack {
-        service: BoxCloneSyncService::new(ErrorResponseLayer::new().layer(stack.0)),
+        fixed: stock.filter(|_| stack.policies == 0),
+        service: BoxCloneSyncService::new(ErrorResponseLayer::new().layer(stack.service)),
         has_cors,
     }
 }
@@ -310,16 +320,30 @@ impl<S> Stackable for S where
 /// wraps it in one more boxed service and nothing is there for the others, so a request pays
 /// for the policies of its route and no more, and no future holds the empty variants of the
 /// absent ones.
-struct Stack(BackendService);
+struct Stack {
+    service: BackendService,
+    /// How many policies wrap the backend.
+    policies: usize,
+}
 
 impl Stack {
+    fn new(backend: BackendService) -> Self {
+        Self {
+            service: backend,
+            policies: 0,
+        }
+    }
+
     /// Wraps the stack in `layer`, when the route has that policy.
     fn plain<L>(self, layer: Option<L>) -> Self
     where
         L: Layer<BackendService, Service: Stackable>,
     {
         match layer {
-            Some(layer) => Self(BoxCloneSyncService::new(layer.layer(self.0))),
+            Some(layer) => Self {
+                service: BoxCloneSyncService::new(layer.layer(self.service)),
+                policies: self.policies + 1,
+            },
             None => self,
         }
     }
@@ -334,8 +358,11 @@ impl Stack {
     {
         match layer {
             Some(layer) => {
-                let rescued = ErrorResponseLayer::<GatewayError>::default().layer(self.0);
-                Self(BoxCloneSyncService::new(layer.layer(rescued)))
+                let rescued = ErrorResponseLayer::<GatewayError>::default().layer(self.service);
+                Self {
+                    service: BoxCloneSyncService::new(layer.layer(rescued)),
+                    policies: self.policies + 1,
+                }
             }
             None => self,
         }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::auth::{Authenticator, AuthenticatorFactory};
-use crate::backend::HttpClient;
+use crate::backend::{HttpClient, StockResponse};
 use crate::cache::memory::{MemoryCacheStore, DEFAULT_CAPACITY};
 use crate::cache::ResponseCacheStore;
 use crate::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
@@ -212,6 +212,9 @@ pub(crate) struct CompiledRoute {
     pub(crate) has_cors: bool,
     /// The largest request body the route accepts.
     pub(crate) max_body: u64,
+    /// The answer to every request, when nothing of the request can change it (see
+    /// [`RouteStack`](super::assemble::RouteStack)).
+    pub(crate) fixed: Option<StockResponse>,
 }
 
 /// A compiled deployment: its router.
@@ -377,6 +380,7 @@ fn compile_deployment(
             info: info.clone(),
             service: PerThread::new(stack.service),
             has_cors: stack.has_cors,
+            fixed: stack.fixed,
             max_body: match route.backend {
                 Backend::OracleFunctions(_) => limits.max_function_body_bytes,
                 _ => limits.max_body_bytes,

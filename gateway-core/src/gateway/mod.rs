@@ -49,4 +49,4 @@ pub use compile::{
     compile, CompiledGateway, DeploymentReport, DeploymentSource, Gateway, GatewayBuilder,
     GatewayOptions, LoadReport, MethodMismatch, Resources, UnknownFunctions,
 };
-pub use service::{Dispatch, DispatchFuture, GatewayService};
+pub use service::{DispatchFuture, GatewayService};

@@ -16,7 +16,7 @@ use http::header::HOST;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, Uri};
 use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+use tower::Service;
 use tracing::instrument::Instrumented;
 use tracing::{info_span, Instrument};
 
@@ -27,12 +27,12 @@ use crate::future::BoxFuture;
 use crate::headers::remove_hop_by_hop;
 use crate::observe::{AccessFields, Closing, Exchange, Observer, RouteKey};
 use crate::policy::cors::preflight_method;
-use crate::request_id::{RequestId, RequestIdLayer, SetRequestId};
+use crate::request_id::{RequestId, ResponseFuture};
 use crate::request_limits::{
     declared_length, head_size, LimitedBody, RequestBodyError, MAX_HEADER_COUNT,
 };
 use crate::respond::error_response;
-use crate::router::{normalize_path, Lookup};
+use crate::router::{normalize_path, Lookup, Params};
 
 use super::compile::{CompiledGateway, CompiledRoute, MethodMismatch};
 
@@ -40,7 +40,7 @@ use super::compile::{CompiledGateway, CompiledRoute, MethodMismatch};
 /// serves the same, swappable, compiled gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayService {
-    inner: SetRequestId<Dispatch>,
+    shared: Arc<Shared>,
 }
 
 /// What every clone of a [`GatewayService`] shares.
@@ -63,10 +63,7 @@ impl GatewayService {
             current: ArcSwap::from_pointee(gateway),
             observer,
         });
-        // The request id is outermost so every response carries it, a 400 for a bad path too.
-        Self {
-            inner: RequestIdLayer.layer(Dispatch { shared }),
-        }
+        Self { shared }
     }
 
     /// Serves `gateway` from now on. Requests already routed finish on the one they started
@@ -88,7 +85,7 @@ impl GatewayService {
     }
 
     fn shared(&self) -> &Shared {
-        &self.inner.get_ref().shared
+        &self.shared
     }
 }
 
@@ -114,7 +111,7 @@ where
 {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = crate::request_id::ResponseFuture<DispatchFuture>;
+    type Future = ResponseFuture<DispatchFuture>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -124,32 +121,22 @@ where
         // What the client's `Connection` names describes its connection to the gateway and ends
         // here, before the request id, transformations or backends add headers it might name.
         remove_hop_by_hop(req.headers_mut());
-        self.inner.call(req)
+        // Before anything can fail, so that every answer carries the id, a 400 for a bad path
+        // too. The request itself carries it once it goes to its route's stack.
+        let id = RequestId::of(req.headers());
+        let value = id.header_value().clone();
+        ResponseFuture::new(self.dispatch(req, id), value)
     }
 }
 
-/// Routes a request to its route's stack, enforcing the request limits and reporting the
-/// exchange. Expects a [`RequestId`] extension (set by the request-id layer) and, when the
-/// server provides it, a [`ClientAddr`].
-#[derive(Debug, Clone)]
-pub struct Dispatch {
-    shared: Arc<Shared>,
-}
-
-impl<B> Service<Request<B>> for Dispatch
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = DispatchFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> DispatchFuture {
+impl GatewayService {
+    /// Routes a request to its route's stack, enforcing the request limits and reporting the
+    /// exchange.
+    fn dispatch<B>(&self, req: Request<B>, id: RequestId) -> DispatchFuture
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let exchange = Arc::new(Exchange::new(Instant::now()));
         let observer = &self.shared.observer;
         // Everything the request needs from the gateway is taken before `call` returns, so a
@@ -161,26 +148,27 @@ where
             .as_ref()
             .filter(|log| log.wants())
             .map(|log| {
-                let id = parts
-                    .extensions
-                    .get::<RequestId>()
-                    .map(RequestId::header_value);
                 let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
-                let fields = AccessFields::capture(&parts, id, client, &observer.identity);
+                let fields = AccessFields::capture(
+                    &parts,
+                    Some(id.header_value()),
+                    client,
+                    &observer.identity,
+                );
                 (log.clone(), Box::new(fields))
             });
         let head_too_large = head_size(&parts) > gateway.limits.max_header_bytes;
         let too_many_headers = parts.headers.len() > MAX_HEADER_COUNT;
         let routed = route(&gateway, &mut parts);
         let metrics = match &routed {
-            Ok((_, route)) => route.info.metrics.get(),
+            Ok(routed) => routed.route.info.metrics.get(),
             Err(_) => None,
         }
         .unwrap_or_else(|| observer.metrics.unrouted())
         .clone();
         metrics.request(&parts.method);
-        if let (Some((_, fields)), Ok((_, route))) = (&mut access, &routed) {
-            fields.set_route(route.info.matched.clone());
+        if let (Some((_, fields)), Ok(routed)) = (&mut access, &routed) {
+            fields.set_route(routed.route.info.matched.clone());
         }
         let closing = Closing {
             exchange: exchange.clone(),
@@ -196,17 +184,32 @@ where
             _ if too_many_headers => Err(GatewayError::TooManyHeaders {
                 limit: MAX_HEADER_COUNT,
             }),
-            Ok((_, route))
-                if declared_length(&parts.headers).is_some_and(|n| n > route.max_body) =>
+            Ok(routed)
+                if declared_length(&parts.headers).is_some_and(|n| n > routed.route.max_body) =>
             {
                 Err(GatewayError::from(RequestBodyError::TooLarge {
-                    limit: route.max_body,
+                    limit: routed.route.max_body,
                 }))
             }
             other => other,
         };
         let state = match refusal {
-            Ok((context, route)) => {
+            // Nothing of the request can change this answer: it is dropped unread.
+            Ok(Routed {
+                route:
+                    CompiledRoute {
+                        fixed: Some(answer),
+                        ..
+                    },
+                ..
+            }) => DispatchState::Ready {
+                response: Some(answer.response()),
+                closing: Some(closing),
+            },
+            Ok(routed) => {
+                let route = routed.route;
+                id.set_on(&mut parts.headers);
+                let context = routed.context(&parts, id);
                 let span = info_span!(
                     "request",
                     opcRequestId = context.request_id().as_str(),
@@ -230,11 +233,7 @@ where
                 }
             }
             Err(error) => {
-                let request_id = parts.extensions.get::<RequestId>();
-                let span = info_span!(
-                    "request",
-                    opcRequestId = request_id.map_or("", RequestId::as_str)
-                );
+                let span = info_span!("request", opcRequestId = id.as_str());
                 DispatchState::Ready {
                     response: Some(span.in_scope(|| error_response(error))),
                     closing: Some(closing),
@@ -251,7 +250,7 @@ where
 fn route<'g>(
     gateway: &'g CompiledGateway,
     parts: &mut http::request::Parts,
-) -> Result<(RequestContext, &'g CompiledRoute), GatewayError> {
+) -> Result<Routed<'g>, GatewayError> {
     if !parts.uri.path().starts_with('/') {
         return Err(GatewayError::BadTarget);
     }
@@ -300,22 +299,34 @@ fn route<'g>(
         }
         Lookup::NotFound => return Err(GatewayError::NotFound),
     };
-    let offset = path.len() - route_path.len();
-    let request_id = parts
-        .extensions
-        .get::<RequestId>()
-        .cloned()
-        .unwrap_or_else(RequestId::generate);
-    let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
-    let context = RequestContext::new(
-        request_id,
-        client,
-        matched.value.info.clone(),
-        parts.uri.clone(),
-        offset,
-        matched.params,
-    );
-    Ok((context, matched.value))
+    Ok(Routed {
+        route: matched.value,
+        offset: path.len() - route_path.len(),
+        params: matched.params,
+    })
+}
+
+/// A request's route, and where its path parameters are.
+struct Routed<'g> {
+    route: &'g CompiledRoute,
+    /// Where the route's part of the path starts (after the deployment's prefix).
+    offset: usize,
+    params: Params,
+}
+
+impl Routed<'_> {
+    /// The context the route's stack reads: the request's id, client, route and parameters.
+    fn context(self, parts: &http::request::Parts, id: RequestId) -> RequestContext {
+        let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+        RequestContext::new(
+            id,
+            client,
+            self.route.info.clone(),
+            parts.uri.clone(),
+            self.offset,
+            self.params,
+        )
+    }
 }
 
 /// `uri` with its path replaced by `path` (query, scheme and authority kept).
@@ -331,7 +342,7 @@ fn with_path(uri: &Uri, path: &str) -> Result<Uri, GatewayError> {
 }
 
 pin_project! {
-    /// Response future of [`Dispatch`]: a gateway-made answer, or the route's stack at work.
+    /// Response future of a [`GatewayService`] inside its request id: a gateway-made answer, or the route's stack at work.
     /// Either way the response body is wrapped so that the exchange is reported when it ends.
     pub struct DispatchFuture {
         #[pin]
