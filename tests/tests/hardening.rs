@@ -190,6 +190,31 @@ fn upstream_saw(res: &Response) -> String {
 }
 
 #[test]
+fn the_upstream_sees_the_request_id_the_client_gets() {
+    let dir = TempDir::new("request-id");
+    let gw = proxy(&dir, raw_echo_upstream(), "off");
+    let res = gw.get("/p/public/a");
+    let id = res.header("opc-request-id").expect("an id").to_owned();
+    assert_eq!(id.len(), 32, "{id}");
+    let seen = upstream_saw(&res);
+    assert_eq!(
+        seen.matches("opc-request-id").count(),
+        1,
+        "one opc-request-id upstream: {seen}"
+    );
+    assert!(
+        seen.contains(&format!("opc-request-id: {id}\r\n")),
+        "{seen}"
+    );
+    // A client's own id, when safe to echo, is the one both sides see.
+    let res = gw.request("GET", "/p/public/a", &[("opc-request-id", "client-7")], b"");
+    assert_eq!(res.header("opc-request-id"), Some("client-7"));
+    let seen = upstream_saw(&res);
+    assert_eq!(seen.matches("opc-request-id").count(), 1, "{seen}");
+    assert!(seen.contains("opc-request-id: client-7\r\n"), "{seen}");
+}
+
+#[test]
 fn context_variables_cannot_climb_out_of_the_backend_path() {
     let dir = TempDir::new("url-traversal");
     let gw = proxy(&dir, raw_echo_upstream(), "off");
