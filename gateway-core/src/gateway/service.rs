@@ -149,12 +149,7 @@ impl GatewayService {
             .filter(|log| log.wants())
             .map(|log| {
                 let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
-                let fields = AccessFields::capture(
-                    &parts,
-                    Some(id.header_value()),
-                    client,
-                    &observer.identity,
-                );
+                let fields = AccessFields::capture(&parts, &id, client, &observer.identity);
                 (log.clone(), Box::new(fields))
             });
         let head_too_large = head_size(&parts) > gateway.limits.max_header_bytes;

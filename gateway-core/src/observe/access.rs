@@ -8,6 +8,8 @@ use std::time::Duration;
 use http::header::{REFERER, USER_AGENT};
 use http::{HeaderValue, Method, Uri, Version};
 
+use crate::request_id::RequestId;
+
 use super::Outcome;
 
 /// Receives one entry per finished request. Called on the request's task when its response
@@ -61,7 +63,7 @@ pub(crate) struct AccessFields {
     version: Version,
     user_agent: Option<HeaderValue>,
     referrer: Option<HeaderValue>,
-    request_id: Option<HeaderValue>,
+    request_id: RequestId,
     remote_addr: Option<SocketAddr>,
     route: Option<Arc<MatchedRoute>>,
     identity: GatewayIdentity,
@@ -71,7 +73,7 @@ impl AccessFields {
     /// Captures the request as the client sent it (before the path is normalised).
     pub(crate) fn capture(
         parts: &http::request::Parts,
-        request_id: Option<&HeaderValue>,
+        request_id: &RequestId,
         remote_addr: Option<SocketAddr>,
         identity: &GatewayIdentity,
     ) -> Self {
@@ -80,7 +82,7 @@ impl AccessFields {
             version: parts.version,
             user_agent: parts.headers.get(USER_AGENT).cloned(),
             referrer: parts.headers.get(REFERER).cloned(),
-            request_id: request_id.cloned(),
+            request_id: request_id.clone(),
             remote_addr,
             route: None,
             identity: identity.clone(),
@@ -104,7 +106,7 @@ impl AccessFields {
             body_bytes_sent: outcome.bytes_sent,
             request_duration: outcome.latency,
             integration_duration: outcome.integration,
-            opc_request_id: text(&self.request_id).unwrap_or(""),
+            opc_request_id: self.request_id.as_str(),
             remote_addr: self.remote_addr,
             deployment: self.route.as_ref().map_or("", |r| &r.deployment),
             route: self.route.as_deref(),
