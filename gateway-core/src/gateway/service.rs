@@ -337,8 +337,9 @@ fn with_path(uri: &Uri, path: &str) -> Result<Uri, GatewayError> {
 }
 
 pin_project! {
-    /// Response future of a [`GatewayService`] inside its request id: a gateway-made answer, or the route's stack at work.
-    /// Either way the response body is wrapped so that the exchange is reported when it ends.
+    /// Response future of a [`GatewayService`] inside its request id: a gateway-made answer, or
+    /// the route's stack at work. Either way the response body is wrapped so that the exchange
+    /// is reported when it ends.
     pub struct DispatchFuture {
         #[pin]
         state: DispatchState,
