@@ -5,6 +5,7 @@
 //! gateway assigns it before anything else, so that even a 400 for a malformed path carries it;
 //! [`RequestIdLayer`] does the same for any service.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -12,6 +13,8 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
 use tower::{Layer, Service};
 
 /// The header OCI uses for request ids.
@@ -27,13 +30,12 @@ pub struct RequestId(HeaderValue);
 impl RequestId {
     /// A fresh random id: 32 upper-case hex digits.
     pub fn generate() -> Self {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let mut n: u128 = rand::random();
+        let [high, low] = ID_RANDOMNESS
+            .with_borrow_mut(|rng| [rng.next_u64(), rng.next_u64()])
+            .map(hex_digits);
         let mut buf = [0u8; 32];
-        for b in buf.iter_mut().rev() {
-            *b = HEX[(n & 0xF) as usize];
-            n >>= 4;
-        }
+        buf[..16].copy_from_slice(&high);
+        buf[16..].copy_from_slice(&low);
         // Shared from the start: the id is cloned into the request, its context and the
         // response, and a value copied from a slice allocates again on its first clone.
         Self(
@@ -75,6 +77,33 @@ impl RequestId {
     pub fn header_value(&self) -> &HeaderValue {
         &self.0
     }
+}
+
+thread_local! {
+    /// Where each thread's request ids come from: a small fast generator seeded from the
+    /// operating system's randomness. An id must not repeat; it need not be secret, since a
+    /// client may name its own.
+    static ID_RANDOMNESS: RefCell<SmallRng> = RefCell::new(SmallRng::from_os_rng());
+}
+
+/// `n` as 16 upper-case hex digits, most significant first.
+///
+/// Every request without an id of its own needs 32 of them: spreading the nibbles into bytes
+/// and mapping them to digits a whole word at a time costs a few dozen instructions, where a
+/// table lookup per digit cost about 200.
+fn hex_digits(n: u64) -> [u8; 16] {
+    const LOW_BYTES: u128 = 0x00FF_00FF_00FF_00FF_00FF_00FF_00FF_00FF;
+    const NIBBLES: u128 = 0x0F0F_0F0F_0F0F_0F0F_0F0F_0F0F_0F0F_0F0F;
+    const ONES: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+    // Each nibble of `n` into a byte of its own, the most significant in the highest byte.
+    let mut x = u128::from(n);
+    x = (x | x << 32) & 0x0000_0000_FFFF_FFFF_0000_0000_FFFF_FFFF;
+    x = (x | x << 16) & 0x0000_FFFF_0000_FFFF_0000_FFFF_0000_FFFF;
+    x = (x | x << 8) & LOW_BYTES;
+    x = (x | x << 4) & NIBBLES;
+    // 0..=9 to '0'..='9', 10..=15 to 'A'..='F': bytes over 9 carry into bit 4 when 6 is added.
+    let letters = ((x + 6 * ONES) >> 4) & ONES;
+    (x + b'0' as u128 * ONES + letters * 7).to_be_bytes()
 }
 
 /// Layer that applies [`SetRequestId`].
@@ -205,6 +234,28 @@ mod tests {
             assert_eq!(id.len(), 32, "{id}");
             assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
             assert_eq!(res.body(), &id);
+        }
+    }
+
+    #[test]
+    fn hex_digits_spell_the_number() {
+        for n in [
+            0,
+            1,
+            0xA,
+            0xF,
+            0x0123_4567_89AB_CDEF,
+            u64::MAX,
+            0xFEDC_BA98_7654_3210,
+        ] {
+            assert_eq!(hex_digits(n), *format!("{n:016X}").as_bytes(), "{n:#x}");
+        }
+        let mut n = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..1000 {
+            n = n
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            assert_eq!(hex_digits(n), *format!("{n:016X}").as_bytes(), "{n:#x}");
         }
     }
 

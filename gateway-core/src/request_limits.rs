@@ -189,16 +189,6 @@ pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// The size of the request head as HTTP/1.1 would spell it.
-pub(crate) fn head_size(parts: &http::request::Parts) -> usize {
-    let line = parts.method.as_str().len()
-        + parts.uri.path_and_query().map_or(1, |pq| pq.as_str().len())
-        + "  HTTP/1.1\r\n".len();
-    parts.headers.iter().fold(line, |size, (name, value)| {
-        size + name.as_str().len() + value.len() + ": \r\n".len()
-    })
-}
-
 pin_project! {
     /// A request body that counts its bytes into the request's [`Exchange`], fails with
     /// [`RequestBodyError::TooLarge`] once it passes `limit`, and with

@@ -39,6 +39,7 @@
 //! # }
 //! ```
 
+mod arrival;
 mod assemble;
 mod compile;
 mod metrics;

@@ -24,16 +24,14 @@ use crate::body::{Body, BoxError};
 use crate::context::{ClientAddr, RequestContext};
 use crate::error::GatewayError;
 use crate::future::BoxFuture;
-use crate::headers::remove_hop_by_hop;
 use crate::observe::{AccessFields, Closing, Exchange, Observer, RouteKey};
 use crate::policy::cors::preflight_method;
 use crate::request_id::{RequestId, ResponseFuture};
-use crate::request_limits::{
-    declared_length, head_size, LimitedBody, RequestBodyError, MAX_HEADER_COUNT,
-};
+use crate::request_limits::{LimitedBody, RequestBodyError, MAX_HEADER_COUNT};
 use crate::respond::error_response;
 use crate::router::{normalize_path, Lookup, Params};
 
+use super::arrival::Arrival;
 use super::compile::{CompiledGateway, CompiledRoute, MethodMismatch};
 
 /// The whole gateway for one listener. Cheap to clone (one reference count); every clone
@@ -118,21 +116,21 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        // What the client's `Connection` names describes its connection to the gateway and ends
-        // here, before the request id, transformations or backends add headers it might name.
-        remove_hop_by_hop(req.headers_mut());
+        // Hop-by-hop headers go before the request id, transformations or backends add headers
+        // the client's `Connection` might name.
+        let mut arrival = Arrival::read(req.headers_mut());
         // Before anything can fail, so that every answer carries the id, a 400 for a bad path
         // too. The request itself carries it once it goes to its route's stack.
-        let id = RequestId::of(req.headers());
+        let id = arrival.request_id();
         let value = id.header_value().clone();
-        ResponseFuture::new(self.dispatch(req, id), value)
+        ResponseFuture::new(self.dispatch(req, id, &arrival), value)
     }
 }
 
 impl GatewayService {
     /// Routes a request to its route's stack, enforcing the request limits and reporting the
     /// exchange.
-    fn dispatch<B>(&self, req: Request<B>, id: RequestId) -> DispatchFuture
+    fn dispatch<B>(&self, req: Request<B>, id: RequestId, arrival: &Arrival) -> DispatchFuture
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -152,9 +150,9 @@ impl GatewayService {
                 let fields = AccessFields::capture(&parts, &id, client, &observer.identity);
                 (log.clone(), Box::new(fields))
             });
-        let head_too_large = head_size(&parts) > gateway.limits.max_header_bytes;
-        let too_many_headers = parts.headers.len() > MAX_HEADER_COUNT;
-        let routed = route(&gateway, &mut parts);
+        let head_too_large = arrival.head_size(&parts) > gateway.limits.max_header_bytes;
+        let too_many_headers = arrival.header_count > MAX_HEADER_COUNT;
+        let routed = route(&gateway, &mut parts, arrival.hosts);
         let metrics = match &routed {
             Ok(routed) => routed.route.info.metrics.get(),
             Err(_) => None,
@@ -180,7 +178,9 @@ impl GatewayService {
                 limit: MAX_HEADER_COUNT,
             }),
             Ok(routed)
-                if declared_length(&parts.headers).is_some_and(|n| n > routed.route.max_body) =>
+                if arrival
+                    .declared_length
+                    .is_some_and(|n| n > routed.route.max_body) =>
             {
                 Err(GatewayError::from(RequestBodyError::TooLarge {
                     limit: routed.route.max_body,
@@ -245,12 +245,12 @@ impl GatewayService {
 fn route<'g>(
     gateway: &'g CompiledGateway,
     parts: &mut http::request::Parts,
+    hosts: usize,
 ) -> Result<Routed<'g>, GatewayError> {
     if !parts.uri.path().starts_with('/') {
         return Err(GatewayError::BadTarget);
     }
-    let mut hosts = parts.headers.get_all(HOST).iter();
-    if hosts.next().is_some() && hosts.next().is_some() {
+    if hosts > 1 {
         return Err(GatewayError::DuplicateHost);
     }
     // An absolute-form target (or HTTP/2's `:authority`) names the host; a `Host` header
