@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::Waker;
 
 use bytes::Bytes;
 use http::uri::Scheme;
@@ -310,17 +311,32 @@ impl<S: Served> Connection<S> {
 
 /// Drives a hyper connection to its end. Once shutdown begins, asks it (once) to finish
 /// gracefully: answer what is in flight, then close.
+///
+/// The connection is polled once or more per request; the shutdown signal's future is polled
+/// only when it could have something new to say: on the first poll, when the task's waker
+/// changed, or when the signal's version moved. Polling it every time cost 160 instructions a
+/// request (a lock in tokio's `Notify`), about 1.4 % of a stock response.
 async fn until_shutdown<C: Future + Unpin>(
     conn: &mut C,
     shutdown: &mut watch::Receiver<()>,
     graceful: impl Fn(Pin<&mut C>),
 ) -> C::Output {
+    let watcher = shutdown.clone();
     let mut signal = pin!(shutdown.changed());
+    let mut registered: Option<Waker> = None;
     let mut asked = false;
     poll_fn(|cx| {
-        if !asked && signal.as_mut().poll(cx).is_ready() {
-            asked = true;
-            graceful(Pin::new(&mut *conn));
+        if !asked {
+            let stale = !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+            // A closed channel (`Err`) is a shutdown too.
+            if stale || watcher.has_changed().unwrap_or(true) {
+                if signal.as_mut().poll(cx).is_ready() {
+                    asked = true;
+                    graceful(Pin::new(&mut *conn));
+                } else if stale {
+                    registered = Some(cx.waker().clone());
+                }
+            }
         }
         Pin::new(&mut *conn).poll(cx)
     })
