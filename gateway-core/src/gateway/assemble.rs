@@ -162,14 +162,31 @@ pub(crate) struct Limiters {
     pub(crate) usage: Option<Arc<UsagePlanLimiter>>,
 }
 
-/// A route's stack and what the dispatcher needs to know about it.
+/// How a route answers and what the dispatcher needs to know about it.
 pub(crate) struct RouteStack {
-    pub(crate) service: RouteService,
+    pub(crate) handler: Handler<RouteService>,
     /// Whether a CORS policy applies, so that the dispatcher may route a pre-flight here.
     pub(crate) has_cors: bool,
-    /// The route's answer when nothing of the request can change it: a stock response with no
-    /// policy around it. The dispatcher answers with it directly, without the stack.
-    pub(crate) fixed: Option<StockResponse>,
+}
+
+/// What answers a route's requests.
+#[derive(Debug, Clone)]
+pub(crate) enum Handler<S> {
+    /// The same answer to every request, when nothing of the request can change it: a stock
+    /// response with no policy around it. The dispatcher answers with it directly.
+    Fixed(StockResponse),
+    /// The route's stack: its policies around its backend.
+    Stack(S),
+}
+
+impl<S> Handler<S> {
+    /// The same handler with its stack turned into `T` by `f`.
+    pub(crate) fn map<T>(self, f: impl FnOnce(S) -> T) -> Handler<T> {
+        match self {
+            Self::Fixed(answer) => Handler::Fixed(answer),
+            Self::Stack(stack) => Handler::Stack(f(stack)),
+        }
+    }
 }
 
 /// Builds the stack for a route all of whose policies are supported.
@@ -235,11 +252,10 @@ pub(crate) fn route_stack(
         // The reasons are reported; such a deployment is never served.
         DeploymentAuth::Unusable => {
             return RouteStack {
-                service: BoxCloneSyncService::new(
+                handler: Handler::Stack(BoxCloneSyncService::new(
                     ErrorResponseLayer::new().layer(refuse("authentication")),
-                ),
+                )),
                 has_cors: false,
-                fixed: None,
             }
         }
     };
@@ -286,11 +302,13 @@ pub(crate) fn route_stack(
         .decorating(deployment.rate_limit.clone())
         .decorating(cors)
         .plain(deployment.mtls.clone());
-    RouteStack {
-        fixed: stock.filter(|_| stack.policies == 0),
-        service: BoxCloneSyncService::new(ErrorResponseLayer::new().layer(stack.service)),
-        has_cors,
-    }
+    let handler = match stock {
+        Some(answer) if !stack.wrapped => Handler::Fixed(answer),
+        _ => Handler::Stack(BoxCloneSyncService::new(
+            ErrorResponseLayer::new().layer(stack.service),
+        )),
+    };
+    RouteStack { handler, has_cors }
 }
 
 /// What a policy's service must be to take its place in a route's [`Stack`].
@@ -322,15 +340,15 @@ impl<S> Stackable for S where
 /// absent ones.
 struct Stack {
     service: BackendService,
-    /// How many policies wrap the backend.
-    policies: usize,
+    /// Whether any policy wraps the backend.
+    wrapped: bool,
 }
 
 impl Stack {
     fn new(backend: BackendService) -> Self {
         Self {
             service: backend,
-            policies: 0,
+            wrapped: false,
         }
     }
 
@@ -342,7 +360,7 @@ impl Stack {
         match layer {
             Some(layer) => Self {
                 service: BoxCloneSyncService::new(layer.layer(self.service)),
-                policies: self.policies + 1,
+                wrapped: true,
             },
             None => self,
         }
@@ -361,7 +379,7 @@ impl Stack {
                 let rescued = ErrorResponseLayer::<GatewayError>::default().layer(self.service);
                 Self {
                     service: BoxCloneSyncService::new(layer.layer(rescued)),
-                    policies: self.policies + 1,
+                    wrapped: true,
                 }
             }
             None => self,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::auth::{Authenticator, AuthenticatorFactory};
-use crate::backend::{HttpClient, StockResponse};
+use crate::backend::HttpClient;
 use crate::cache::memory::{MemoryCacheStore, DEFAULT_CAPACITY};
 use crate::cache::ResponseCacheStore;
 use crate::diagnostics::{did_you_mean, Diagnostics, Kind, Severity};
@@ -18,7 +18,7 @@ use crate::router::{Conflict, MethodSet, PathTemplate, PrefixRouter, Router, Rou
 use crate::routes::RouteInfo;
 use crate::spec::{self, ApiSpecification, Backend, Feature, FeatureUse, HttpMethod};
 
-use super::assemble::{route_stack, DeploymentLayers, Limiters, RouteService};
+use super::assemble::{route_stack, DeploymentLayers, Handler, Limiters, RouteService};
 use super::per_thread::PerThread;
 use super::service::GatewayService;
 
@@ -207,14 +207,12 @@ impl std::error::Error for LoadReport {}
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRoute {
     pub(crate) info: Arc<RouteInfo>,
-    pub(crate) service: PerThread<RouteService>,
+    /// Its fixed answer, or its stack called through each thread's own clone.
+    pub(crate) handler: Handler<PerThread<RouteService>>,
     /// A CORS policy applies: pre-flights for the route's methods are routed here.
     pub(crate) has_cors: bool,
     /// The largest request body the route accepts.
     pub(crate) max_body: u64,
-    /// The answer to every request, when nothing of the request can change it (see
-    /// [`RouteStack`](super::assemble::RouteStack)).
-    pub(crate) fixed: Option<StockResponse>,
 }
 
 /// A compiled deployment: its router.
@@ -378,9 +376,8 @@ fn compile_deployment(
         let limits = &resources.request_limits;
         let entry = CompiledRoute {
             info: info.clone(),
-            service: PerThread::new(stack.service),
+            handler: stack.handler.map(PerThread::new),
             has_cors: stack.has_cors,
-            fixed: stack.fixed,
             max_body: match route.backend {
                 Backend::OracleFunctions(_) => limits.max_function_body_bytes,
                 _ => limits.max_body_bytes,

@@ -32,6 +32,7 @@ use crate::respond::error_response;
 use crate::router::{normalize_path, Lookup, Params};
 
 use super::arrival::Arrival;
+use super::assemble::Handler;
 use super::compile::{CompiledGateway, CompiledRoute, MethodMismatch};
 
 /// The whole gateway for one listener. Cheap to clone (one reference count); every clone
@@ -189,44 +190,39 @@ impl GatewayService {
             other => other,
         };
         let state = match refusal {
-            // Nothing of the request can change this answer: it is dropped unread.
-            Ok(Routed {
-                route:
-                    CompiledRoute {
-                        fixed: Some(answer),
-                        ..
-                    },
-                ..
-            }) => DispatchState::Ready {
-                response: Some(answer.response()),
-                closing: Some(closing),
-            },
-            Ok(routed) => {
-                let route = routed.route;
-                id.set_on(&mut parts.headers);
-                let context = routed.context(&parts, id);
-                let span = info_span!(
-                    "request",
-                    opcRequestId = context.request_id().as_str(),
-                    deploymentName = &*route.info.deployment,
-                    route = route.info.template.as_str(),
-                    executionLogLevel = route.info.execution_log_level.map(|l| l.as_str()),
-                );
-                parts
-                    .extensions
-                    .insert(context.with_exchange(exchange.clone()));
-                let body = LimitedBody::new(
-                    body,
-                    exchange,
-                    route.max_body,
-                    gateway.limits.body_read_timeout,
-                );
-                let req = Request::from_parts(parts, Body::new(body));
-                DispatchState::Route {
-                    future: route.service.call(req).instrument(span),
+            Ok(routed) => match &routed.route.handler {
+                // Nothing of the request can change this answer: it is dropped unread.
+                Handler::Fixed(answer) => DispatchState::Ready {
+                    response: Some(answer.response()),
                     closing: Some(closing),
+                },
+                Handler::Stack(stack) => {
+                    let route = routed.route;
+                    id.set_on(&mut parts.headers);
+                    let context = routed.context(&parts, id);
+                    let span = info_span!(
+                        "request",
+                        opcRequestId = context.request_id().as_str(),
+                        deploymentName = &*route.info.deployment,
+                        route = route.info.template.as_str(),
+                        executionLogLevel = route.info.execution_log_level.map(|l| l.as_str()),
+                    );
+                    parts
+                        .extensions
+                        .insert(context.with_exchange(exchange.clone()));
+                    let body = LimitedBody::new(
+                        body,
+                        exchange,
+                        route.max_body,
+                        gateway.limits.body_read_timeout,
+                    );
+                    let req = Request::from_parts(parts, Body::new(body));
+                    DispatchState::Route {
+                        future: stack.call(req).instrument(span),
+                        closing: Some(closing),
+                    }
                 }
-            }
+            },
             Err(error) => {
                 let span = info_span!("request", opcRequestId = id.as_str());
                 DispatchState::Ready {
