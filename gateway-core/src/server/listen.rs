@@ -86,46 +86,43 @@ pub(super) async fn start<S: Served>(
     };
     let (stop, phase) = watch::channel(Phase::Accepting);
     let (accept_loop, accept_loops) = mpsc::channel(1);
-    let mut running = Running {
+    let (worker, workers_left) = mpsc::channel(1);
+    let running = Running {
         accepting: accepting.clone(),
         stop,
         accept_loops,
-        exited: Vec::with_capacity(workers.max(1)),
+        workers: workers_left,
     };
     if workers == 0 {
-        let (finished, exited) = oneshot::channel();
         tokio::spawn(async move {
             accepting
                 .run(&listener, service, until_finishing(phase))
                 .await;
-            drop((listener, accept_loop));
-            let _ = finished.send(());
+            drop((listener, accept_loop, worker));
         });
-        running.exited.push(exited);
         return Ok(running);
     }
     let listener = listener.into_std()?;
     let mut starts = Vec::with_capacity(workers);
     for i in 0..workers {
-        let worker = Worker {
+        let thread = Worker {
             listener: listener.try_clone()?,
             service: service.clone(),
             accepting: accepting.clone(),
             phase: phase.clone(),
             accept_loop: accept_loop.clone(),
         };
-        let (finished, exited) = oneshot::channel();
         let (started, start) = oneshot::channel();
+        let alive = worker.clone();
         std::thread::Builder::new()
             .name(format!("gateway-worker-{i}"))
             .spawn(move || {
-                worker.run(started);
-                let _ = finished.send(());
+                thread.run(started);
+                drop(alive);
             })?;
-        running.exited.push(exited);
         starts.push(start);
     }
-    drop((listener, accept_loop));
+    drop((listener, accept_loop, worker));
     // Every worker serves, or none does: a server missing workers it was asked for fails.
     for start in starts {
         start
@@ -142,8 +139,8 @@ pub struct Running {
     stop: watch::Sender<Phase>,
     /// Closes once every accept loop has ended (each holds a sender).
     accept_loops: mpsc::Receiver<()>,
-    /// One per worker (or the one accept task), resolving when it is done.
-    exited: Vec<oneshot::Receiver<()>>,
+    /// Closes once every worker (or the one accept task) is done (each holds a sender).
+    workers: mpsc::Receiver<()>,
 }
 
 impl Running {
@@ -153,21 +150,23 @@ impl Running {
         shutdown.await;
         let _ = self.stop.send(Phase::Finishing);
         // A connection accepted after connections are told to finish would miss the word.
-        while self.accept_loops.recv().await.is_some() {}
+        all_dropped(&mut self.accept_loops).await;
         self.accepting.finish(grace).await;
         let _ = self.stop.send(Phase::Exit);
-        for exited in self.exited {
-            let _ = exited.await;
-        }
+        all_dropped(&mut self.workers).await;
     }
 }
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running")
-            .field("accept_loops", &self.exited.len())
-            .finish_non_exhaustive()
+        f.debug_struct("Running").finish_non_exhaustive()
     }
+}
+
+/// Resolves once every sender of `receiver`'s channel has been dropped: each party holds one
+/// for as long as it runs, and nothing is ever sent.
+async fn all_dropped(receiver: &mut mpsc::Receiver<()>) {
+    while receiver.recv().await.is_some() {}
 }
 
 /// Resolves when the server stops accepting (or is dropped).
