@@ -10,6 +10,7 @@ use http::HeaderMap;
 
 use crate::headers::{is_hop_by_hop_name, remove_hop_by_hop};
 use crate::request_id::{RequestId, OPC_REQUEST_ID};
+use crate::request_limits::length_value;
 
 /// A request's header section as the gateway's arrival checks need it.
 #[derive(Debug, Default)]
@@ -55,7 +56,7 @@ impl Arrival {
                 arrival.hosts += 1;
             } else if name == CONTENT_LENGTH {
                 if arrival.declared_length.is_none() {
-                    arrival.declared_length = value.to_str().ok().and_then(|v| v.parse().ok());
+                    arrival.declared_length = length_value(value);
                 }
             } else if name == OPC_REQUEST_ID && client_id.is_none() {
                 client_id = Some(value);
